@@ -1,0 +1,94 @@
+//! Command line: `callwatch` (console), `callwatch serve` (gateway), `callwatch demo`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "callwatch",
+    version,
+    about = "Watch live AI voice-agent calls and step in",
+    long_about = "Watch live AI voice-agent calls and step in.\n\nWithout a subcommand, opens the console on the gateway named by --url, CALLWATCH_URL or the config file.\nNew here? Run `callwatch demo`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: REST API, event stream, webhooks, SQLite.
+    Serve(ServeArgs),
+    /// Gateway + call simulator + console in one process, on a loopback port.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct ConsoleArgs {
+    /// Config file [default: callwatch/config.toml in the user's config directory].
+    #[arg(long, global = true, env = "CALLWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Gateway base URL, e.g. http://127.0.0.1:7878.
+    #[arg(long, env = "CALLWATCH_URL")]
+    pub url: Option<String>,
+    /// API token (prefer CALLWATCH_TOKEN or --token-file: arguments show up in `ps`).
+    #[arg(long, env = "CALLWATCH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// File holding the API token.
+    #[arg(long, env = "CALLWATCH_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Colour theme: dark, light or mono.
+    #[arg(long)]
+    pub theme: Option<String>,
+    /// Mask phone numbers (for screen sharing).
+    #[arg(long)]
+    pub mask_numbers: bool,
+    /// Enable mouse support (off keeps the terminal's native text selection).
+    #[arg(long)]
+    pub mouse: bool,
+    /// Log file [default: callwatch.log in the user's data directory].
+    #[arg(long, global = true)]
+    pub log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: from config, else 127.0.0.1:7878].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// SQLite database file [default: callwatch.db in the user's data directory].
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct SimArgs {
+    /// Run the built-in call simulator as a provider for every org.
+    #[arg(long)]
+    pub simulate: bool,
+    /// Simulator seed: the same seed gives the same call floor.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// New simulated calls per minute (simulated time).
+    #[arg(long)]
+    pub calls_per_minute: Option<f64>,
+    /// Time compression: 2.0 plays calls twice as fast.
+    #[arg(long)]
+    pub speed: Option<f64>,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct DemoArgs {
+    /// SQLite file for the demo [default: a temporary file removed on exit].
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub sim: SimArgs,
+}

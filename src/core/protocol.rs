@@ -1,0 +1,191 @@
+//! Wire protocol between the gateway and its clients: the websocket event stream frames and
+//! the REST request/response bodies. docs/PROTOCOL.md documents them with example frames.
+//!
+//! Stream: `GET /api/stream?epoch=<E>&since=<S>` with `Authorization: Bearer <token>`.
+//! The server's first frame is always [`ServerFrame::Welcome`]. If `resumed` is true, the
+//! events after `since` follow, then live ones. Otherwise a [`ServerFrame::Snapshot`] follows,
+//! then live events with `seq` greater than the snapshot's. A client that falls behind gets
+//! [`ServerFrame::Resync`] followed by a fresh snapshot; events are never skipped silently.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::{Analytics, AuditEntry, Call, QueueItem, TranscriptEntry};
+
+/// Why the server could not resume a client from where it left off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResyncReason {
+    /// The client gave no position: a first connection.
+    NewClient,
+    /// The server restarted (or its stream was reset) since the client's position.
+    EpochChanged,
+    /// The missed events are older than the bounded history.
+    TooFarBehind,
+    /// The client read too slowly and its send buffer overflowed.
+    Lagged,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallWithTranscript {
+    pub call: Call,
+    pub transcript: Vec<TranscriptEntry>,
+}
+
+/// Everything a console needs to draw from scratch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub epoch: String,
+    /// The sequence number of the last event included in this snapshot.
+    pub seq: u64,
+    pub org: String,
+    pub calls: Vec<CallWithTranscript>,
+    pub queue: Vec<QueueItem>,
+    pub analytics: Analytics,
+}
+
+/// The events of the stream. Each is wrapped in [`ServerFrame::Event`] with its epoch and seq.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// A call appeared or changed (state, analysis, alerts, takeover...). Carries the whole call.
+    CallUpdated { call: Call },
+    /// A new transcript entry (position = previous last + 1).
+    TranscriptAppended { entry: TranscriptEntry },
+    /// An existing entry's text changed or it became final (same id and position).
+    TranscriptRevised { entry: TranscriptEntry },
+    /// A queue item appeared or changed (including cancelled/done).
+    QueueUpdated { item: QueueItem },
+    AnalyticsUpdated { analytics: Analytics },
+    /// The call ended; carries the final call. Clients move it from active to history.
+    CallEnded { call: Call },
+    /// A supervisor action (or its failure) was recorded in the audit log.
+    ActionAudited { audit: AuditEntry },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Welcome {
+        epoch: String,
+        /// The server's latest sequence number at connect time.
+        seq: u64,
+        org: String,
+        /// Token name the connection is authenticated as.
+        actor: String,
+        role: super::model::Role,
+        resumed: bool,
+        #[serde(default)]
+        reason: Option<ResyncReason>,
+        heartbeat_secs: u64,
+    },
+    Snapshot {
+        snapshot: Box<Snapshot>,
+    },
+    Event {
+        epoch: String,
+        seq: u64,
+        event: StreamEvent,
+    },
+    /// The client must drop its state; a Snapshot follows on this connection.
+    Resync {
+        reason: ResyncReason,
+    },
+    Heartbeat {
+        epoch: String,
+        seq: u64,
+        at: DateTime<Utc>,
+    },
+    Error {
+        message: String,
+    },
+}
+
+/// Frames a client may send. Optional: position can also be given in the query string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Ask for a fresh snapshot (e.g. the client detected a gap).
+    Resync,
+    Ping,
+}
+
+// ---- REST bodies ----
+
+/// Every non-2xx answer of the REST API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Machine-readable: "unauthorized", "forbidden", "not_found", "conflict", "invalid",
+    /// "unsupported", "rate_limited", "too_large", "upstream_failed", "internal".
+    pub error: String,
+    /// A sentence a person understands, e.g. "the AI is not paused, so it cannot be resumed".
+    pub message: String,
+    /// The offending request field, for 400/422.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TakeoverRequest {
+    pub reason: String,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// Body of `say` (spoken to the caller) and `instruct` (private to the AI).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextRequest {
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitiateRequest {
+    #[serde(default)]
+    pub lead_id: Option<String>,
+    #[serde(default)]
+    pub lead_name: Option<String>,
+    pub phone_number: String,
+    #[serde(default)]
+    pub campaign_id: Option<String>,
+    #[serde(default)]
+    pub script: Option<String>,
+    #[serde(default)]
+    pub agent_settings: serde_json::Value,
+    #[serde(default)]
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+/// Answer of every call action (`takeover`, `pause-ai`, `say`, ...): the call after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionResponse {
+    pub action: String,
+    pub call: Call,
+    pub audit_id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallList {
+    pub calls: Vec<Call>,
+    /// Pass as `cursor` to get the next page of history; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transcript {
+    pub call_id: String,
+    pub entries: Vec<TranscriptEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueList {
+    pub items: Vec<QueueItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub epoch: String,
+}

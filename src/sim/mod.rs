@@ -1,0 +1,1 @@
+//! The built-in call simulator: a provider like any other (issue: call simulator).
