@@ -12,7 +12,7 @@ use crate::gateway::provider::Capability;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
     /// Address to listen on; `--listen` wins.
@@ -168,21 +168,6 @@ impl Default for StreamSettings {
             history: 10_000,
             client_buffer: 1024,
             heartbeat_secs: 15,
-        }
-    }
-}
-
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        GatewayConfig {
-            listen: None,
-            db: None,
-            public_url: None,
-            tokens: Vec::new(),
-            integrations: Vec::new(),
-            limits: Limits::default(),
-            queue: QueuePolicy::default(),
-            stream: StreamSettings::default(),
         }
     }
 }

@@ -277,7 +277,7 @@ impl Gateway {
                 .then(a.call.id.cmp(&b.call.id))
         });
         let mut queue: Vec<QueueItem> = inner.state.queue.values().cloned().collect();
-        queue.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        queue.sort_by_key(|i| i.created_at);
         Snapshot {
             epoch: self.epoch.to_string(),
             seq: inner.hub.seq(),
@@ -977,7 +977,7 @@ impl Gateway {
         if due.is_empty() {
             return Ok(due);
         }
-        due.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        due.sort_by_key(|i| i.created_at);
         for item in &mut due {
             item.state = QueueState::Dialing;
             item.attempts += 1;

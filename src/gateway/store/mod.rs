@@ -65,6 +65,12 @@ pub struct WebhookLog<'a> {
     pub error: Option<&'a str>,
 }
 
+/// A live call and its transcript entries with their utterance ids.
+pub type LiveCall = (Call, Vec<(TranscriptEntry, Option<String>)>);
+
+/// (created_ms, id) of the last call of a history page.
+pub type Cursor = (i64, String);
+
 pub struct Store {
     conn: Mutex<Connection>,
 }
@@ -213,9 +219,7 @@ impl Store {
     }
 
     /// Every call not yet ended, with its transcript (loaded at start).
-    pub fn load_active(
-        &self,
-    ) -> anyhow::Result<Vec<(Call, Vec<(TranscriptEntry, Option<String>)>)>> {
+    pub fn load_active(&self) -> anyhow::Result<Vec<LiveCall>> {
         self.with(|conn| {
             let calls: Vec<Call> = {
                 let mut stmt = conn.prepare("SELECT data FROM calls WHERE state != 'ended'")?;
@@ -318,7 +322,7 @@ impl Store {
         &self,
         org: &str,
         filter: &CallFilter,
-    ) -> anyhow::Result<(Vec<Call>, Option<(i64, String)>)> {
+    ) -> anyhow::Result<(Vec<Call>, Option<Cursor>)> {
         let mut sql = String::from("SELECT data, created_ms, id FROM calls WHERE org = ?");
         let mut args: Vec<rusqlite::types::Value> = vec![org.to_string().into()];
         match filter.status.as_deref() {
