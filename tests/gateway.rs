@@ -179,15 +179,18 @@ impl Gw {
     }
 }
 
+/// Requests a control server received: headers and raw body.
+type Recorded = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
+
 /// A stand-in for a voice stack's control URL: records every POST, answers `status`.
 #[derive(Clone)]
 struct Control {
     url: String,
-    seen: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>,
+    seen: Recorded,
 }
 
 async fn control_server(status: StatusCode) -> Control {
-    let seen: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>> = Arc::default();
+    let seen: Recorded = Arc::default();
     let s2 = seen.clone();
     let app = axum::Router::new().route(
         "/actions",
