@@ -129,6 +129,9 @@ pub struct QueuePolicy {
     pub max_backoff_secs: u64,
     /// How often the scheduler looks for due items.
     pub poll_secs: u64,
+    /// A dial whose call the integration has not reported (`call.started` with the item's
+    /// `queue_item_id`) within this time counts as a failed attempt.
+    pub dial_timeout_secs: u64,
 }
 
 impl Default for QueuePolicy {
@@ -138,6 +141,7 @@ impl Default for QueuePolicy {
             retry_backoff_secs: 300,
             max_backoff_secs: 3600,
             poll_secs: 1,
+            dial_timeout_secs: 120,
         }
     }
 }

@@ -383,13 +383,13 @@ impl Gateway {
         }
         let org_handle = self.org(org);
         let mut inner = org_handle.lock();
-        if self.store.ingest_seen(integration, &env.id)? {
+        if self.store.ingest_seen(org, integration, &env.id)? {
             return Ok(IngestOutcome::Duplicate);
         }
         let now = Utc::now();
         let (mut batch, analytics_changed) =
             self.plan_ingest(&inner.state, org, integration, display, env, now)?;
-        batch.ingest_id = Some((integration.to_string(), env.id.clone()));
+        batch.ingest_id = Some((org.to_string(), integration.to_string(), env.id.clone()));
         self.commit(&mut inner, org, batch, analytics_changed)?;
         Ok(IngestOutcome::Applied)
     }
@@ -989,6 +989,22 @@ impl Gateway {
         };
         self.commit(&mut inner, org, batch, false)?;
         Ok(due)
+    }
+
+    /// Dials the integration never reported within `dial_timeout_secs`.
+    pub fn stale_dials(&self, org: &str) -> Vec<String> {
+        let org_handle = self.org(org);
+        let inner = org_handle.lock();
+        let cutoff = Utc::now() - Duration::seconds(self.config.queue.dial_timeout_secs as i64);
+        inner
+            .state
+            .queue
+            .values()
+            .filter(|i| {
+                i.state == QueueState::Dialing && i.call_id.is_none() && i.updated_at < cutoff
+            })
+            .map(|i| i.id.clone())
+            .collect()
     }
 
     /// A dial attempt failed at the provider: retry later or give up.

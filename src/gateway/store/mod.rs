@@ -21,8 +21,8 @@ pub struct Batch {
     pub queue: Vec<QueueItem>,
     /// Audit entries; their ids are assigned by the database.
     pub audits: Vec<AuditEntry>,
-    /// (integration, event id) of the ingest event being applied.
-    pub ingest_id: Option<(String, String)>,
+    /// (org, integration, event id) of the ingest event being applied.
+    pub ingest_id: Option<(String, String, String)>,
 }
 
 impl Batch {
@@ -171,12 +171,17 @@ impl Store {
         })
     }
 
-    pub fn ingest_seen(&self, integration: &str, event_id: &str) -> anyhow::Result<bool> {
+    pub fn ingest_seen(
+        &self,
+        org: &str,
+        integration: &str,
+        event_id: &str,
+    ) -> anyhow::Result<bool> {
         self.with(|conn| {
             Ok(conn
                 .query_row(
-                    "SELECT 1 FROM ingest_event_ids WHERE integration = ?1 AND event_id = ?2",
-                    params![integration, event_id],
+                    "SELECT 1 FROM ingest_event_ids WHERE org = ?1 AND integration = ?2 AND event_id = ?3",
+                    params![org, integration, event_id],
                     |_| Ok(()),
                 )
                 .optional()?
@@ -442,10 +447,10 @@ impl Store {
 }
 
 fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> anyhow::Result<Vec<i64>> {
-    if let Some((integration, event_id)) = &batch.ingest_id {
+    if let Some((org, integration, event_id)) = &batch.ingest_id {
         tx.execute(
-            "INSERT INTO ingest_event_ids (integration, event_id, at_ms) VALUES (?1, ?2, ?3)",
-            params![integration, event_id, ms(Utc::now())],
+            "INSERT INTO ingest_event_ids (org, integration, event_id, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![org, integration, event_id, ms(Utc::now())],
         )?;
     }
     for call in &batch.calls {
