@@ -1034,7 +1034,8 @@ async fn a_lagging_stream_client_is_told_to_resync() {
                 assert_eq!(reason, ResyncReason::Lagged);
                 match next_real(&mut ws).await {
                     ServerFrame::Snapshot { snapshot } => {
-                        assert_eq!(snapshot.seq, last_seq);
+                        // (plus an analytics update that may land meanwhile)
+                        assert!(snapshot.seq >= last_seq, "the snapshot covers every event");
                         assert_eq!(snapshot.calls[0].transcript.len() as u64, n);
                     }
                     f => panic!("resync must be followed by a snapshot, got {f:?}"),

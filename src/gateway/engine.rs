@@ -33,6 +33,8 @@ use crate::gateway::summary;
 pub struct OrgInner {
     pub state: OrgState,
     pub hub: Hub,
+    /// Calls changed in a way analytics show; the analytics task recomputes and announces.
+    pub analytics_dirty: bool,
 }
 
 pub struct Org {
@@ -57,6 +59,7 @@ pub struct Gateway {
     pub limiter: RateLimiter,
     pub http: reqwest::Client,
     pub queue_wakeup: Notify,
+    pub analytics_wakeup: Notify,
     pub shutdown: watch::Receiver<bool>,
     orgs: Mutex<HashMap<String, Arc<Org>>>,
     /// In-process providers (the simulator) kept alive for the gateway's lifetime.
@@ -112,6 +115,7 @@ impl Gateway {
                 .user_agent(concat!("callwatch/", env!("CARGO_PKG_VERSION")))
                 .build()?,
             queue_wakeup: Notify::new(),
+            analytics_wakeup: Notify::new(),
             shutdown,
             orgs: Mutex::new(HashMap::new()),
             keepalive: Mutex::new(Vec::new()),
@@ -149,6 +153,7 @@ impl Gateway {
                     inner: Mutex::new(OrgInner {
                         state: OrgState::default(),
                         hub: Hub::new(self.epoch.clone(), self.config.stream.history),
+                        analytics_dirty: false,
                     }),
                 })
             })
@@ -247,8 +252,31 @@ impl Gateway {
             });
         }
         if analytics_changed {
-            match self.live_analytics(org) {
+            // Recomputing scans a day of calls: done by the maintenance task, debounced,
+            // not on every event under this lock.
+            inner.analytics_dirty = true;
+            self.analytics_wakeup.notify_one();
+        }
+        let _ = org;
+        Ok(audits)
+    }
+
+    /// Recomputes and announces analytics of every org whose calls changed. Run by the
+    /// maintenance task; the figures are read outside the org lock.
+    pub fn refresh_analytics(&self) {
+        for org in self.org_ids() {
+            let handle = self.org(&org);
+            {
+                let mut inner = handle.lock();
+                if !inner.analytics_dirty {
+                    continue;
+                }
+                // Cleared before reading: a change committed meanwhile sets it again.
+                inner.analytics_dirty = false;
+            }
+            match self.live_analytics(&org) {
                 Ok(a) => {
+                    let mut inner = handle.lock();
                     inner.state.analytics = a.clone();
                     inner
                         .hub
@@ -257,7 +285,6 @@ impl Gateway {
                 Err(e) => tracing::warn!(error = %format!("{e:#}"), org, "analytics not refreshed"),
             }
         }
-        Ok(audits)
     }
 
     pub fn snapshot(&self, inner: &OrgInner, org: &str) -> Snapshot {

@@ -212,6 +212,26 @@ impl Store {
         })
     }
 
+    /// Forgets ingest event ids and webhook log rows older than the given ages.
+    pub fn prune(
+        &self,
+        ingest_ids_days: i64,
+        webhook_log_days: i64,
+    ) -> anyhow::Result<(usize, usize)> {
+        let now = Utc::now();
+        self.with(|conn| {
+            let ids = conn.execute(
+                "DELETE FROM ingest_event_ids WHERE at_ms < ?1",
+                [ms(now - chrono::Duration::days(ingest_ids_days))],
+            )?;
+            let logs = conn.execute(
+                "DELETE FROM webhook_log WHERE at_ms < ?1",
+                [ms(now - chrono::Duration::days(webhook_log_days))],
+            )?;
+            Ok((ids, logs))
+        })
+    }
+
     /// (ok, error) counts of the webhook log, for health and tests.
     pub fn webhook_counts(&self) -> anyhow::Result<(u64, u64)> {
         self.with(|conn| {
