@@ -11,7 +11,7 @@ use callwatch::core::protocol::{ResyncReason, ServerFrame, StreamEvent};
 use callwatch::gateway::config::GatewayConfig;
 use callwatch::gateway::ingest::{signature_header, verify};
 use callwatch::gateway::{start, GatewayOptions, RunningGateway};
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -1414,4 +1414,104 @@ async fn kill_9_keeps_every_acknowledged_write_and_example_config_works() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("gateway listening"));
     assert!(!text.contains("cw_local_"), "a token leaked into the log");
+}
+
+#[tokio::test]
+async fn stream_token_query_client_frames_heartbeats_and_frame_limit() {
+    let mut config = base_config(None);
+    config.stream.heartbeat_secs = 1;
+    config.limits.max_ws_frame_bytes = 1024;
+    let gw = Gw::start(config).await;
+    gw.start_call("h-1").await;
+    // A client that cannot set headers passes ?token=.
+    let url = format!(
+        "{}/api/stream?token={VIEWER}",
+        gw.url.replacen("http", "ws", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    match next_real(&mut ws).await {
+        ServerFrame::Welcome {
+            actor,
+            heartbeat_secs,
+            ..
+        } => {
+            assert_eq!(actor, "vera");
+            assert_eq!(heartbeat_secs, 1);
+        }
+        f => panic!("{f:?}"),
+    }
+    let seq = match next_real(&mut ws).await {
+        ServerFrame::Snapshot { snapshot } => snapshot.seq,
+        f => panic!("{f:?}"),
+    };
+    // Heartbeats carry the last seq delivered on this connection.
+    let mut last = seq;
+    loop {
+        match next_frame(&mut ws).await {
+            ServerFrame::Heartbeat { seq, .. } => {
+                assert_eq!(seq, last);
+                break;
+            }
+            ServerFrame::Event { seq, .. } => last = seq,
+            f => panic!("{f:?}"),
+        }
+    }
+    // Asking for a resync gets a snapshot; a ping gets a heartbeat; nonsense gets an error.
+    ws.send(Message::Text(r#"{"type":"resync"}"#.into()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_real(&mut ws).await,
+        ServerFrame::Snapshot { .. }
+    ));
+    ws.send(Message::Text(r#"{"type":"bogus"}"#.into()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_real(&mut ws).await,
+        ServerFrame::Error { .. }
+    ));
+    ws.send(Message::Text(r#"{"type":"ping"}"#.into()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_frame(&mut ws).await,
+        ServerFrame::Heartbeat { .. }
+    ));
+    // A message over the frame limit closes this connection, and only this one.
+    ws.send(Message::Text("x".repeat(4096).into()))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "oversized message did not close the stream"
+        );
+        match tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .unwrap()
+        {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    let (s, _) = gw.get(VIEWER, "/api/calls/active").await;
+    assert_eq!(s, 200);
+    // SSE with ?token= as well.
+    let (_, v) = gw.get(VIEWER, "/api/calls/active").await;
+    let id = v["calls"][0]["id"].as_str().unwrap().to_string();
+    let r = gw
+        .http
+        .get(format!(
+            "{}/api/calls/{id}/transcript?token={VIEWER}",
+            gw.url
+        ))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    gw.stop().await;
 }

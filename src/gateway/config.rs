@@ -176,6 +176,37 @@ impl Default for StreamSettings {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_with_one_token_per_role() {
+        let text = include_str!("../../config.example.toml");
+        let c = GatewayConfig::from_toml(text).unwrap();
+        for role in [Role::Viewer, Role::Agent, Role::Supervisor, Role::Admin] {
+            assert!(c.tokens.iter().any(|t| t.role == role && t.org == "acme"));
+        }
+        assert!(c.orgs().len() >= 2);
+        assert_eq!(c.listen, Some(DEFAULT_LISTEN.parse().unwrap()));
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_a_reason() {
+        let dup = GatewayConfig::default()
+            .with_token("a", "tok_aaaaaaaa", "o", Role::Viewer)
+            .with_token("a", "tok_bbbbbbbb", "o", Role::Viewer);
+        assert!(dup.validate().unwrap_err().to_string().contains("named"));
+        let short = GatewayConfig::default().with_token("a", "x", "o", Role::Viewer);
+        assert!(short.validate().is_err());
+        assert!(GatewayConfig::from_toml("[gateway]\nlisten = 5").is_err());
+        assert!(GatewayConfig::from_toml("[gateway]\nbogus = 1").is_err());
+        // Debug output never shows a token.
+        let c = GatewayConfig::default().with_token("a", "tok_secret_value", "o", Role::Viewer);
+        assert!(!format!("{c:?}").contains("tok_secret_value"));
+    }
+}
+
 #[derive(Deserialize)]
 struct FileRoot {
     #[serde(default)]
@@ -236,7 +267,14 @@ impl GatewayConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         let mut names = HashSet::new();
         let mut secrets = HashSet::new();
+        let mut token_names = HashSet::new();
         for t in &self.tokens {
+            // The name is the actor in the audit log and the rate-limit key: keep it unique.
+            anyhow::ensure!(
+                token_names.insert(t.name.as_str()),
+                "two [[gateway.tokens]] entries are named {:?}",
+                t.name
+            );
             anyhow::ensure!(
                 !t.name.trim().is_empty(),
                 "a [[gateway.tokens]] entry has an empty name"
