@@ -56,6 +56,20 @@ pub struct CallFilter {
     pub cursor: Option<(i64, String)>,
 }
 
+/// A row of the webhook log, as `GET /api/webhook-log` returns it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WebhookRecord {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub integration: String,
+    pub provider: String,
+    /// Event types in the delivery, comma-separated, when it could be parsed.
+    pub event: Option<String>,
+    pub payload: String,
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
 pub struct WebhookLog<'a> {
     pub org: Option<&'a str>,
     pub integration: &'a str,
@@ -229,6 +243,30 @@ impl Store {
                 [ms(now - chrono::Duration::days(webhook_log_days))],
             )?;
             Ok((ids, logs))
+        })
+    }
+
+    /// Webhook deliveries of an org, newest first.
+    pub fn list_webhooks(&self, org: &str, limit: usize) -> anyhow::Result<Vec<WebhookRecord>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, at_ms, integration, provider, event, payload, ok, error FROM webhook_log
+                 WHERE org = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![org, limit as i64], |r| {
+                let at_ms: i64 = r.get(1)?;
+                Ok(WebhookRecord {
+                    id: r.get(0)?,
+                    at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+                    integration: r.get(2)?,
+                    provider: r.get(3)?,
+                    event: r.get(4)?,
+                    payload: r.get(5)?,
+                    ok: r.get(6)?,
+                    error: r.get(7)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
