@@ -1515,3 +1515,63 @@ async fn stream_token_query_client_frames_heartbeats_and_frame_limit() {
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn queue_retries_failed_dials_then_gives_up() {
+    let failing = control_server(StatusCode::SERVICE_UNAVAILABLE).await;
+    let mut config = base_config(Some(&failing.url));
+    config.queue.max_attempts = 2;
+    let gw = Gw::start(config).await;
+    let (s, item) = gw
+        .post(
+            SUP,
+            "/api/calls/initiate",
+            Some(json!({"phoneNumber": "+15550004000", "campaignId": "winback"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let qid = item["id"].as_str().unwrap().to_string();
+    let g = &gw;
+    eventually("two attempts, then failed", || {
+        let qid = qid.clone();
+        async move {
+            let (_, q) = g.get(VIEWER, "/api/calls/queue?all=true").await;
+            let it = q["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["id"] == qid.as_str())
+                .cloned()
+                .unwrap();
+            it["state"] == "failed" && it["attempts"] == 2
+        }
+    })
+    .await;
+    assert_eq!(
+        failing.seen.lock().unwrap().len(),
+        2,
+        "one POST per attempt"
+    );
+    let (_, q) = gw.get(VIEWER, "/api/calls/queue?all=true").await;
+    assert!(q["items"][0]["last_result"]
+        .as_str()
+        .unwrap()
+        .contains("503"));
+    // Finished items are no longer in the default (waiting) view, and cannot be cancelled.
+    let (_, q) = gw.get(VIEWER, "/api/calls/queue").await;
+    assert!(q["items"].as_array().unwrap().is_empty());
+    let (s, v) = gw
+        .send(
+            reqwest::Method::DELETE,
+            SUP,
+            &format!("/api/calls/queue/{qid}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 409);
+    assert_eq!(
+        v["message"],
+        "the queued call has failed and is no longer waiting, so it cannot be cancelled"
+    );
+    gw.stop().await;
+}
