@@ -1167,6 +1167,24 @@ async fn restart_keeps_data_queue_and_sse() {
         it["state"] == "scheduled" || it["state"] == "dialing",
         "{it}"
     );
+    // After the backoff (1 s here) it is dialed again, as a new attempt.
+    let c4 = control.clone();
+    let q4 = qid.clone();
+    eventually("the retry dial", || {
+        let c4 = c4.clone();
+        let q4 = q4.clone();
+        async move {
+            c4.bodies()
+                .iter()
+                .filter(|b| b["queue_item"]["id"] == q4.as_str())
+                .count()
+                == 2
+        }
+    })
+    .await;
+    let (_, q) = gw.get(SUP, "/api/calls/queue").await;
+    assert_eq!(q["items"][0]["attempts"], 2);
+    assert_eq!(q["items"][0]["call_id"], Value::Null);
     // A second item we cancel, a third scheduled far ahead we dial now.
     let (_, item2) = gw
         .post(
