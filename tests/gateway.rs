@@ -1400,6 +1400,39 @@ async fn kill_9_keeps_every_acknowledged_write_and_example_config_works() {
         .await
         .unwrap();
     assert_eq!(r["items"].as_array().unwrap().len(), 1);
+    // History pages through all of them exactly once.
+    let mut ids = std::collections::BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut req = http
+            .get(format!("{url}/api/calls"))
+            .bearer_auth("cw_local_viewer")
+            .query(&[("limit", "15")]);
+        if let Some(c) = &cursor {
+            req = req.query(&[("cursor", c.as_str())]);
+        }
+        let page: Value = req.send().await.unwrap().json().await.unwrap();
+        pages += 1;
+        for c in page["calls"].as_array().unwrap() {
+            assert!(
+                ids.insert(c["id"].as_str().unwrap().to_string()),
+                "no call twice"
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!((ids.len(), pages), (n, 3));
+    let r = http
+        .get(format!("{url}/api/calls?cursor=garbage"))
+        .bearer_auth("cw_local_viewer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
     // The other org sees none of it.
     let r: Value = http
         .get(format!("{url}/api/calls/active"))
