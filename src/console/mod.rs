@@ -7,7 +7,10 @@ pub async fn run(args: crate::cli::ConsoleArgs) -> anyhow::Result<()> {
 }
 
 /// Gateway + simulator + console in one process.
-pub async fn demo(console: crate::cli::ConsoleArgs, args: crate::cli::DemoArgs) -> anyhow::Result<()> {
+pub async fn demo(
+    console: crate::cli::ConsoleArgs,
+    args: crate::cli::DemoArgs,
+) -> anyhow::Result<()> {
     let _ = (console, args);
     anyhow::bail!("the demo is being built")
 }
