@@ -34,7 +34,7 @@ pub(crate) fn dial_rng(seed: u64, n: u64) -> StdRng {
 
 fn weighted<'a, T>(items: &'a [(T, f64)], rng: &mut StdRng) -> Option<&'a T> {
     let total: f64 = items.iter().map(|(_, w)| w).sum();
-    if !(total > 0.0) {
+    if total.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return None;
     }
     let mut x = rng.random_range(0.0..total);

@@ -681,12 +681,12 @@ pub fn fill(s: &str, vars: &HashMap<String, String>) -> String {
     while let Some(pos) = rest.find(['{', '}']) {
         out.push_str(&rest[..pos]);
         let tail = &rest[pos..];
-        if tail.starts_with("{{") {
+        if let Some(after) = tail.strip_prefix("{{") {
             out.push('{');
-            rest = &tail[2..];
-        } else if tail.starts_with("}}") {
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("}}") {
             out.push('}');
-            rest = &tail[2..];
+            rest = after;
         } else if let (true, Some(close)) = (tail.starts_with('{'), tail.find('}')) {
             let name = &tail[1..close];
             match vars.get(name) {
