@@ -167,11 +167,10 @@ fn start_simulators(gw: &Arc<Gateway>, sim: &SimArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// MERGE POINT: once the sim branch lands `impl Provider for Simulator`, this becomes
-/// `gw.registry.register(org, simulator);` so supervisors' actions reach simulated calls.
+/// Registers the simulator as the org's provider, so supervisors' actions and queue dials
+/// reach simulated calls.
 fn register_simulator(gw: &Gateway, org: &str, simulator: Arc<Simulator>) {
-    let _ = org;
-    gw.keep_alive(simulator);
+    gw.registry.register(org, simulator);
 }
 
 fn init_logging(
