@@ -709,7 +709,8 @@ impl CallTask {
             return self.finish().await;
         }
         self.answered_at = Some(self.now());
-        if !warm {
+        // A supervisor who took the call over while it rang owns it now.
+        if !warm && self.mode == Mode::Ai {
             self.emit(IngestEvent::CallStatus {
                 provider_call_id,
                 status: CallState::InProgress,
