@@ -738,3 +738,32 @@ async fn scenarios_load_from_a_directory_and_bad_files_are_named() {
         .to_string();
     assert!(err.contains("broken.toml:2:"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_left_on_a_paused_ai_answers_the_human_then_hangs_up() {
+    let (sim, sink) = start(cfg(12, 200.0));
+    let id = sim.spawn_scenario("after_hours").unwrap();
+    first_ai_final(&sink, &id).await;
+    let call = call_for(&id);
+    sim.perform(&call, &ProviderAction::PauseAi).await.unwrap();
+    let since = sink.len();
+    sim.perform(
+        &call,
+        &ProviderAction::Say {
+            text: "Sorry, one moment please.".into(),
+        },
+    )
+    .await
+    .unwrap();
+    until("ended", || ended(&sink.of(&id)).is_some()).await;
+    let after = sink.of_since(&id, since);
+    let f = finals(&after);
+    assert_eq!(f[0], (Speaker::Human, "Sorry, one moment please.".into()));
+    assert_eq!(
+        f[1].0,
+        Speaker::Caller,
+        "the caller answers the human: {f:?}"
+    );
+    assert!(!after.iter().any(is_ai_speech), "AI spoke while paused");
+    assert_eq!(ended(&after).unwrap().0, "caller_hung_up");
+}
