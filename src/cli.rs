@@ -85,6 +85,9 @@ pub struct SimArgs {
     /// Time compression: 2.0 plays calls twice as fast.
     #[arg(long)]
     pub speed: Option<f64>,
+    /// Directory of scenario files replacing the built-in ones (docs/SCENARIOS.md).
+    #[arg(long, value_name = "DIR")]
+    pub scenarios: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args, Default)]

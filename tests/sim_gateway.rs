@@ -189,6 +189,7 @@ async fn serve_simulate_shows_live_calls_transcripts_and_analytics() {
         seed: Some(3),
         calls_per_minute: Some(6.0),
         speed: Some(8.0),
+        scenarios: None,
     }))
     .await;
     // The floor is seeded: calls are live and mid-conversation at once.

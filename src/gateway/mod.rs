@@ -157,6 +157,7 @@ fn start_simulators(gw: &Arc<Gateway>, sim: &SimArgs) -> anyhow::Result<()> {
             seed: sim.seed.unwrap_or(defaults.seed).wrapping_add(i as u64),
             calls_per_minute: sim.calls_per_minute.unwrap_or(defaults.calls_per_minute),
             speed: sim.speed.unwrap_or(defaults.speed),
+            scenarios_dir: sim.scenarios.clone(),
             ..SimConfig::default()
         };
         let sink = gw.sink(&org, &config.integration);
