@@ -77,6 +77,8 @@ pub enum StreamEvent {
     },
 }
 
+// Frames are built, serialised and dropped; boxing the event would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {

@@ -15,7 +15,18 @@ use crate::core::protocol::{CallList, Health, QueueList, Transcript};
 use crate::gateway::auth::{Permission, Principal};
 use crate::gateway::engine::Gateway;
 use crate::gateway::error::{ApiFailure, ApiResult};
-use crate::gateway::store::{is_status_filter, CallFilter};
+use crate::gateway::store::{is_status_filter, CallFilter, WebhookRecord};
+
+/// Runs storage work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    gw: Arc<Gateway>,
+    f: impl FnOnce(&Gateway) -> anyhow::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(move || f(&gw))
+        .await
+        .map_err(|e| ApiFailure::internal(format!("storage task failed: {e}")))?
+        .map_err(ApiFailure::from)
+}
 
 pub async fn healthz(State(gw): State<Arc<Gateway>>) -> Json<Health> {
     Json(Health {
@@ -113,7 +124,9 @@ pub async fn history(
         limit,
         cursor,
     };
-    let (calls, next) = gw.store.list_calls(&who.org, &filter)?;
+    // Searches can scan transcripts: keep them off the async workers.
+    let org = who.org.clone();
+    let (calls, next) = blocking(gw, move |gw| gw.store.list_calls(&org, &filter)).await?;
     Ok(Json(CallList {
         calls,
         next_cursor: next.map(|(ms, id)| encode_cursor(ms, &id)),
@@ -167,7 +180,10 @@ pub async fn analytics(
             return Err(ApiFailure::invalid("from", "from must be before to"));
         }
     }
-    Ok(Json(gw.analytics(&who.org, from, to, by_campaign)?))
+    let org = who.org.clone();
+    Ok(Json(
+        blocking(gw, move |gw| gw.analytics(&org, from, to, by_campaign)).await?,
+    ))
 }
 
 pub async fn queue(
@@ -202,5 +218,26 @@ pub async fn audit(
         entries: gw
             .store
             .list_audit(&who.org, q.get("call_id").map(String::as_str), limit)?,
+    }))
+}
+
+#[derive(serde::Serialize)]
+pub struct WebhookList {
+    pub entries: Vec<WebhookRecord>,
+}
+
+pub async fn webhook_log(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<WebhookList>> {
+    who.require(Permission::Admin, "read the webhook log")?;
+    let limit = q
+        .get("limit")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 1000);
+    Ok(Json(WebhookList {
+        entries: gw.store.list_webhooks(&who.org, limit)?,
     }))
 }
