@@ -806,10 +806,13 @@ impl CallTask {
                 let roll: f64 = self.rng.random();
                 let pick = self.rng.random_range(0..line.texts.len());
                 let text = fill(&line.texts[pick], &self.vars);
-                let pause = match step.pause {
-                    Some(p) => range(&mut self.rng, p),
-                    None => range(&mut self.rng, (0.4, 1.4)),
+                // Default gaps: the AI answers after its model's latency, people a bit faster.
+                let default_gap = if line.speaker == Speaker::Ai {
+                    (0.7, 1.8)
+                } else {
+                    (0.4, 1.4)
                 };
+                let pause = range(&mut self.rng, step.pause.unwrap_or(default_gap));
                 let pause = if self.interrupting {
                     pause.min(0.2)
                 } else {

@@ -47,9 +47,10 @@ fn weighted<'a, T>(items: &'a [(T, f64)], rng: &mut StdRng) -> Option<&'a T> {
     items.iter().rev().find(|(_, w)| *w > 0.0).map(|(i, _)| i)
 }
 
-/// How many calls are on the floor the moment it starts: roughly the steady state.
+/// How many calls are on the floor the moment it starts: roughly the steady state
+/// (arrival rate × an average call of about 1.2 simulated minutes).
 pub(crate) fn seed_count(calls_per_minute: f64, max_concurrent: usize) -> usize {
-    ((calls_per_minute * 1.5).round() as usize).min(max_concurrent)
+    ((calls_per_minute * 1.2).round() as usize).min(max_concurrent)
 }
 
 /// The scenario of call number `index` on the floor (seeded calls only pick conversations).
@@ -258,7 +259,7 @@ mod tests {
     fn mix_spreads_indices() {
         assert_ne!(mix(1, 0), mix(1, 1));
         assert_ne!(mix(1, 0), mix(2, 0));
-        assert_eq!(seed_count(12.0, 48), 18);
+        assert_eq!(seed_count(20.0, 48), 24);
         assert_eq!(seed_count(100.0, 48), 48);
         assert_eq!(seed_count(0.0, 48), 0);
     }
