@@ -546,3 +546,97 @@ async fn actions_queue_and_analytics_through_the_real_gateway() {
         r.shutdown().await;
     }
 }
+
+/// Kills the child process when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serve_simulate_command_shows_calls_within_seconds() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\n[[gateway.tokens]]\nname = \"sup\"\ntoken = \"{TOKEN}\"\norg = \"demo\"\nrole = \"supervisor\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_callwatch"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .arg("--db")
+            .arg(dir.path().join("cw.db"))
+            .arg("--log-file")
+            .arg(dir.path().join("cw.log"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--simulate",
+                "--seed",
+                "4",
+                "--calls-per-minute",
+                "10",
+                "--speed",
+                "5",
+            ])
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("callwatch binary runs"),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        for line in BufReader::new(stderr).lines() {
+            let line = line.ok()?;
+            if let Some(rest) = line.strip_prefix("callwatch gateway listening on ") {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        None
+    })
+    .await
+    .unwrap()
+    .expect("the gateway announces its address");
+    let http = reqwest::Client::new();
+    let calls = until("live simulated calls", || async {
+        let resp = http
+            .get(format!("{url}/api/calls/active"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .ok()?;
+        let list: CallList = resp.json().await.ok()?;
+        (list.calls.len() >= 5).then_some(list.calls)
+    })
+    .await;
+    let t: Transcript = http
+        .get(format!("{url}/api/calls/{}/transcript", calls[0].id))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!t.entries.is_empty());
+    let a: Analytics = http
+        .get(format!("{url}/api/calls/analytics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(a.total_calls >= 5 && !a.intents.is_empty(), "{a:?}");
+}
