@@ -88,6 +88,9 @@ pub struct SimArgs {
     /// Directory of scenario files replacing the built-in ones (docs/SCENARIOS.md).
     #[arg(long, value_name = "DIR")]
     pub scenarios: Option<PathBuf>,
+    /// Most simultaneous simulated calls per org [default: 48]; thousands work.
+    #[arg(long, value_name = "N")]
+    pub max_concurrent: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args, Default)]

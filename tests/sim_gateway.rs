@@ -190,6 +190,7 @@ async fn serve_simulate_shows_live_calls_transcripts_and_analytics() {
         calls_per_minute: Some(6.0),
         speed: Some(8.0),
         scenarios: None,
+        max_concurrent: None,
     }))
     .await;
     // The floor is seeded: calls are live and mid-conversation at once.
