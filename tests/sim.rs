@@ -420,7 +420,7 @@ async fn first_ai_final(sink: &Collect, id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_silences_the_ai_until_resume() {
-    let (sim, sink) = start(cfg(5, 60.0));
+    let (sim, sink) = start(cfg(5, 20.0));
     let id = sim.spawn_scenario("inbound_offer").unwrap();
     first_ai_final(&sink, &id).await;
     let call = call_for(&id);
@@ -454,7 +454,7 @@ async fn pause_silences_the_ai_until_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn take_over_say_and_end() {
-    let (sim, sink) = start(cfg(6, 60.0));
+    let (sim, sink) = start(cfg(6, 30.0));
     let id = sim.spawn_scenario("inbound_viewing").unwrap();
     first_ai_final(&sink, &id).await;
     let call = call_for(&id);
@@ -518,7 +518,7 @@ async fn take_over_say_and_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instruct_shapes_the_next_ai_turn() {
-    let (sim, sink) = start(cfg(8, 60.0));
+    let (sim, sink) = start(cfg(8, 20.0));
     let id = sim.spawn_scenario("outbound_qualification").unwrap();
     first_ai_final(&sink, &id).await;
     let call = call_for(&id);
@@ -571,7 +571,7 @@ async fn instruct_shapes_the_next_ai_turn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_ai_raises_an_alert_and_resume_revives_it() {
-    let (sim, sink) = start(cfg(9, 60.0));
+    let (sim, sink) = start(cfg(9, 5.0));
     let id = sim.spawn_scenario("ai_silent").unwrap();
     until("ai_silent alert", || {
         sink.of(&id)
