@@ -6,5 +6,5 @@ mod rest;
 mod stream;
 
 pub use error::ClientError;
-pub use rest::RestClient;
+pub use rest::{HistoryQuery, RestClient};
 pub use stream::{spawn_stream, Backoff, StreamConfig, StreamHandle, StreamMsg};
