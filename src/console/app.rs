@@ -396,7 +396,7 @@ mod tests {
 
     #[test]
     fn masks_keep_only_edges() {
-        assert_eq!(mask_number("+14155550167"), "+1•••••••67");
+        assert_eq!(mask_number("+14155550167"), "+1••••••••67");
         assert_eq!(mask_number("12"), "12");
         assert_eq!(format_duration(65.9), "1:05");
         assert_eq!(format_duration(3723.0), "1:02:03");

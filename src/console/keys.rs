@@ -197,6 +197,21 @@ impl Action {
         }
     }
 
+    /// Shorter label for the footer.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Action::PauseAi => "pause",
+            Action::ResumeAi => "resume",
+            Action::Instruct => "instruct",
+            Action::EndCall => "end",
+            Action::Search => "search",
+            Action::ScrollUp => "scroll up",
+            Action::ScrollDown => "scroll down",
+            Action::Back => "back",
+            other => other.label(),
+        }
+    }
+
     pub fn scope(self) -> Scope {
         use Action::*;
         match self {

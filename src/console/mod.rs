@@ -9,6 +9,8 @@
 pub mod app;
 mod clean;
 pub mod config;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod keys;
 pub mod layout;
 pub mod rules;

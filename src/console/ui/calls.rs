@@ -79,12 +79,12 @@ impl Col {
             Col::State => Constraint::Length(8),
             Col::Who => Constraint::Min(10),
             Col::Number => Constraint::Length(13),
-            Col::Campaign => Constraint::Length(12),
-            Col::Provider => Constraint::Length(9),
-            Col::Intent => Constraint::Length(12),
+            Col::Campaign => Constraint::Length(10),
+            Col::Provider => Constraint::Length(8),
+            Col::Intent => Constraint::Length(10),
             Col::Sentiment => Constraint::Length(4),
-            Col::Duration => Constraint::Length(6),
-            Col::Alerts => Constraint::Length(13),
+            Col::Duration => Constraint::Length(7),
+            Col::Alerts => Constraint::Length(10),
         }
     }
 
@@ -112,7 +112,7 @@ fn columns(width: u16) -> Vec<Col> {
     let mut used = 0u16;
     let mut keep = Vec::new();
     for c in priority {
-        let w = c.min() + if c == Col::Who { 6 } else { 0 };
+        let w = c.min() + if c == Col::Who { 4 } else { 0 };
         if used + w <= width {
             used += w;
             keep.push(c);

@@ -12,6 +12,12 @@ use super::super::layout;
 pub fn render(f: &mut Frame, app: &App, body: Rect) {
     let t = &app.theme;
     let mut lines: Vec<Line> = Vec::new();
+    let key_w = Action::ALL
+        .iter()
+        .map(|a| app.keymap.describe(*a).chars().count())
+        .max()
+        .unwrap_or(8)
+        + 2;
     for scope in [Scope::Global, Scope::Calls, Scope::Transcript, Scope::Queue, Scope::History] {
         if !lines.is_empty() {
             lines.push(Line::raw(""));
@@ -21,7 +27,7 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
             let keys = app.keymap.describe(a);
             let keys = if keys.is_empty() { "(unbound)".to_string() } else { keys };
             lines.push(Line::from(vec![
-                Span::styled(format!("  {keys:<16}"), t.key_style()),
+                Span::styled(format!("  {keys:<key_w$}"), t.key_style()),
                 Span::styled(a.label(), t.base()),
             ]));
         }

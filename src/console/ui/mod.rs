@@ -107,9 +107,11 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
             t.base(),
         ));
     }
-    f.render_widget(Paragraph::new(Line::from(left)), area);
+    let left = Line::from(left);
+    let left_w = left.width() as u16;
+    f.render_widget(Paragraph::new(left), area);
     let c = app.counts();
-    let right = Line::from(vec![
+    let full = Line::from(vec![
         Span::styled(format!("{} live", c.live), t.base().add_modifier(Modifier::BOLD)),
         Span::styled(": ", t.dimmed()),
         Span::styled(format!("{} AI", c.ai), t.fg(t.state_ai)),
@@ -120,14 +122,21 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         Span::styled(" │ ", t.dimmed()),
         Span::styled(format!("{} queued ", c.queued), t.base()),
     ]);
-    let w = right.width() as u16;
-    let left_w = area.width.saturating_sub(w);
-    // Only when it fits beside the left part; the left part (connection) matters more.
-    if left_w > 60 {
-        f.render_widget(
-            Paragraph::new(right),
-            Rect::new(area.x + left_w, area.y, w.min(area.width), 1),
-        );
+    let short = Line::from(vec![
+        Span::styled(format!("{} live", c.live), t.base().add_modifier(Modifier::BOLD)),
+        Span::styled(" │ ", t.dimmed()),
+        Span::styled(format!("{} queued ", c.queued), t.base()),
+    ]);
+    // The connection part matters more: the counts only where they fit beside it.
+    for right in [full, short] {
+        let w = right.width() as u16;
+        if left_w + w + 2 <= area.width {
+            f.render_widget(
+                Paragraph::new(right),
+                Rect::new(area.x + area.width - w, area.y, w, 1),
+            );
+            break;
+        }
     }
 }
 
@@ -222,11 +231,7 @@ fn footer(f: &mut Frame, app: &App, area: Rect) {
                 Action::Instruct,
                 Action::EndCall,
                 Action::Filter,
-                Action::Sort,
-                Action::Follow,
                 Action::Search,
-                Action::Timestamps,
-                Action::MaskNumbers,
                 Action::Help,
                 Action::Quit,
             ],
@@ -298,7 +303,7 @@ fn footer(f: &mut Frame, app: &App, area: Rect) {
             (t.dimmed(), t.dimmed())
         };
         spans.push(Span::styled(key, ks));
-        spans.push(Span::styled(format!(" {}  ", a.label()), ls));
+        spans.push(Span::styled(format!(" {}  ", a.hint()), ls));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -29,11 +29,16 @@ pub fn render(
     let max_top = total.saturating_sub(h);
     let top = if view.follow { max_top } else { view.top.min(max_top) };
 
-    let mode = if view.follow {
-        Span::styled(if live { " ● following " } else { " end " }, t.fg(t.ok))
+    let below = total.saturating_sub(top + h);
+    let key = app.keymap.first(super::super::keys::Action::Follow);
+    let mode = if view.follow && live {
+        Span::styled(" ● following ", t.fg(t.ok))
+    } else if below == 0 && !live {
+        Span::styled(" end ", t.dimmed())
+    } else if below == 0 {
+        Span::styled(format!(" paused · {key}: follow "), t.fg(t.warn))
     } else {
-        let below = total.saturating_sub(top + h);
-        Span::styled(format!(" ↓{below} more · follow: {} ", app.keymap.first(super::super::keys::Action::Follow)), t.fg(t.warn))
+        Span::styled(format!(" ↓{below} · {key}: follow "), t.fg(t.warn))
     };
     let mut block = super::block(app, title).title_top(Line::from(mode).right_aligned());
     if !view.search.is_empty() {
