@@ -36,9 +36,7 @@ impl ClientError {
     /// HTTP status, when the gateway answered at all.
     pub fn status(&self) -> Option<u16> {
         match self {
-            ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => {
-                Some(*status)
-            }
+            ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => Some(*status),
             _ => None,
         }
     }

@@ -9,8 +9,7 @@ use serde::Deserialize;
 use super::ClientError;
 use crate::core::model::{Analytics, Call, QueueItem, TranscriptEntry};
 use crate::core::protocol::{
-    ActionResponse, ApiError, CallList, Health, QueueList, TakeoverRequest, TextRequest,
-    Transcript,
+    ActionResponse, ApiError, CallList, Health, QueueList, TakeoverRequest, TextRequest, Transcript,
 };
 
 /// Bodies larger than this are not read into memory (a misconfigured URL could point at
@@ -327,7 +326,7 @@ fn decode_error(status: StatusCode, bytes: &[u8]) -> ClientError {
 pub(crate) fn normalise_base(url: &str) -> Result<String, ClientError> {
     let trimmed = url.trim().trim_end_matches('/');
     let ok = trimmed.starts_with("http://") || trimmed.starts_with("https://");
-    if !ok || trimmed.len() <= "https://".len() - 1 {
+    if !ok || trimmed.len() < "https://".len() {
         return Err(ClientError::InvalidUrl {
             url: url.to_string(),
             detail: "it must start with http:// or https://".into(),
@@ -417,7 +416,10 @@ mod tests {
         );
         assert_eq!(err.status(), Some(409));
         let err = client.end("abc").await.unwrap_err();
-        assert!(matches!(err, ClientError::Protocol { status: 502, .. }), "{err:?}");
+        assert!(
+            matches!(err, ClientError::Protocol { status: 502, .. }),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("proxy"));
 
         assert!(client.active_calls().await.unwrap().is_empty());
@@ -436,7 +438,9 @@ mod tests {
         let client = RestClient::new(&format!("http://{addr}"), "t").unwrap();
         let err = client.health().await.unwrap_err();
         assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
-        assert!(err.to_string().starts_with("cannot reach the gateway at http://127.0.0.1:"));
+        assert!(err
+            .to_string()
+            .starts_with("cannot reach the gateway at http://127.0.0.1:"));
     }
 
     #[tokio::test]

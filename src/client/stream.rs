@@ -18,13 +18,17 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::rest::normalise_base;
 use crate::core::model::Role;
-use crate::core::protocol::{ApiError, ClientFrame, ResyncReason, ServerFrame, Snapshot, StreamEvent};
+use crate::core::protocol::{
+    ApiError, ClientFrame, ResyncReason, ServerFrame, Snapshot, StreamEvent,
+};
 
 /// What the stream task tells the UI.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamMsg {
     /// Opening a connection; `attempt` counts the failures since the last good connection.
-    Connecting { attempt: u32 },
+    Connecting {
+        attempt: u32,
+    },
     Connected {
         org: String,
         actor: String,
@@ -36,14 +40,26 @@ pub enum StreamMsg {
     /// Replace all state with this.
     Snapshot(Box<Snapshot>),
     /// The next event, in order, exactly once.
-    Event { seq: u64, event: Box<StreamEvent> },
+    Event {
+        seq: u64,
+        event: Box<StreamEvent>,
+    },
     /// The gateway told us to drop state; a snapshot follows.
-    Resync { reason: ResyncReason },
+    Resync {
+        reason: ResyncReason,
+    },
     /// An `Error` frame from the gateway (the connection stays up).
-    ServerError { message: String },
-    Disconnected { error: String, retry_in: Duration },
+    ServerError {
+        message: String,
+    },
+    Disconnected {
+        error: String,
+        retry_in: Duration,
+    },
     /// The token was refused; the task stops (retrying cannot help).
-    AuthFailed { message: String },
+    AuthFailed {
+        message: String,
+    },
 }
 
 /// Exponential backoff with "equal jitter": a delay in [d/2, d] where d doubles per attempt.
@@ -177,8 +193,11 @@ fn stream_url(base: &str, pos: Option<&Position>) -> Result<String, String> {
     };
     let mut url = format!("{ws}/api/stream");
     if let Some(p) = pos {
-        let q = serde_urlencoded::to_string([("epoch", p.epoch.as_str()), ("since", &p.seq.to_string())])
-            .map_err(|e| e.to_string())?;
+        let q = serde_urlencoded::to_string([
+            ("epoch", p.epoch.as_str()),
+            ("since", &p.seq.to_string()),
+        ])
+        .map_err(|e| e.to_string())?;
         url.push('?');
         url.push_str(&q);
     }
@@ -203,9 +222,11 @@ async fn session(
     };
     request.headers_mut().insert(AUTHORIZATION, bearer);
 
-    let connected =
-        tokio::time::timeout(config.connect_timeout, tokio_tungstenite::connect_async(request))
-            .await;
+    let connected = tokio::time::timeout(
+        config.connect_timeout,
+        tokio_tungstenite::connect_async(request),
+    )
+    .await;
     let mut ws = match connected {
         Err(_) => {
             return End::Failed {
@@ -249,11 +270,18 @@ async fn session(
     loop {
         if resync_deadline.is_some_and(|d| Instant::now() >= d) {
             *pos = None;
-            return failed("the gateway did not answer a resync request".into(), welcomed);
+            return failed(
+                "the gateway did not answer a resync request".into(),
+                welcomed,
+            );
         }
         let next = match tokio::time::timeout(silence_limit, ws.next()).await {
             Err(_) => {
-                let what = if welcomed { "no heartbeat" } else { "no welcome" };
+                let what = if welcomed {
+                    "no heartbeat"
+                } else {
+                    "no welcome"
+                };
                 return failed(
                     format!("{what} from the gateway for {}s", silence_limit.as_secs()),
                     welcomed,
@@ -274,7 +302,10 @@ async fn session(
                     .map(|f| f.reason.to_string())
                     .filter(|r| !r.is_empty())
                     .unwrap_or_else(|| "no reason given".into());
-                return failed(format!("the gateway closed the connection ({why})"), welcomed);
+                return failed(
+                    format!("the gateway closed the connection ({why})"),
+                    welcomed,
+                );
             }
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
         };
@@ -343,7 +374,11 @@ async fn session(
                     } else if p.epoch == epoch && seq <= p.seq {
                         None // already delivered
                     } else {
-                        tracing::warn!(expected = p.seq + 1, got = seq, "gap in the stream; resyncing");
+                        tracing::warn!(
+                            expected = p.seq + 1,
+                            got = seq,
+                            "gap in the stream; resyncing"
+                        );
                         awaiting_snapshot = true;
                         if let Err(e) = request_resync(&mut ws).await {
                             *pos = None;

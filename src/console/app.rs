@@ -21,7 +21,12 @@ pub enum Screen {
 }
 
 impl Screen {
-    pub const ALL: [Screen; 4] = [Screen::Calls, Screen::Queue, Screen::Analytics, Screen::History];
+    pub const ALL: [Screen; 4] = [
+        Screen::Calls,
+        Screen::Queue,
+        Screen::Analytics,
+        Screen::History,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -36,12 +41,17 @@ impl Screen {
 /// Connection state shown in the header.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Conn {
-    Connecting { attempt: u32 },
+    Connecting {
+        attempt: u32,
+    },
     Connected {
         /// Set when the last (re)connection could not resume and state was rebuilt.
         resynced_at: Option<DateTime<Utc>>,
     },
-    Reconnecting { at: DateTime<Utc>, error: String },
+    Reconnecting {
+        at: DateTime<Utc>,
+        error: String,
+    },
     AuthFailed(String),
 }
 

@@ -113,7 +113,11 @@ pub fn resolve(
     }
     let mut candidates: Vec<(Level, TokenSource)> = Vec::new();
     if let Some(t) = &args.token {
-        let level = if from_env("CALLWATCH_TOKEN", t) { Level::Env } else { Level::Cli };
+        let level = if from_env("CALLWATCH_TOKEN", t) {
+            Level::Env
+        } else {
+            Level::Cli
+        };
         candidates.push((level, TokenSource::Literal(t.clone())));
     } else if let Some(t) = env("CALLWATCH_TOKEN") {
         candidates.push((Level::Env, TokenSource::Literal(t)));
@@ -161,7 +165,9 @@ pub fn resolve(
         ThemeName::Mono
     } else if let Some(t) = &f.theme {
         ThemeName::parse(t).unwrap_or_else(|| {
-            warnings.push(format!("unknown theme {t:?} in the config file; using dark"));
+            warnings.push(format!(
+                "unknown theme {t:?} in the config file; using dark"
+            ));
             ThemeName::Dark
         })
     } else {
@@ -175,9 +181,15 @@ pub fn resolve(
 
     let max_fps = f.max_fps.unwrap_or(DEFAULT_MAX_FPS);
     if !(1..=120).contains(&max_fps) {
-        warnings.push(format!("max_fps {max_fps} is out of range 1..=120; using {DEFAULT_MAX_FPS}"));
+        warnings.push(format!(
+            "max_fps {max_fps} is out of range 1..=120; using {DEFAULT_MAX_FPS}"
+        ));
     }
-    let max_fps = if (1..=120).contains(&max_fps) { max_fps } else { DEFAULT_MAX_FPS };
+    let max_fps = if (1..=120).contains(&max_fps) {
+        max_fps
+    } else {
+        DEFAULT_MAX_FPS
+    };
 
     Ok(ConsoleConfig {
         url,
@@ -187,7 +199,11 @@ pub fn resolve(
         mask_numbers: args.mask_numbers || f.mask_numbers.unwrap_or(false),
         mouse: args.mouse || f.mouse.unwrap_or(false),
         max_fps,
-        log_file: args.log_file.clone().or(f.log_file).or_else(default_log_path),
+        log_file: args
+            .log_file
+            .clone()
+            .or(f.log_file)
+            .or_else(default_log_path),
         warnings,
     })
 }
@@ -207,7 +223,12 @@ mod tests {
     use super::*;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -229,9 +250,21 @@ mod tests {
         assert_eq!(c.token, "file-token");
         assert!(c.mask_numbers);
         assert_eq!(c.theme, Theme::light());
-        assert_eq!(c.keymap.describe(super::super::keys::Action::TakeOver), "ctrl+t");
+        assert_eq!(
+            c.keymap.describe(super::super::keys::Action::TakeOver),
+            "ctrl+t"
+        );
 
-        let c = resolve(&args, &env_of(&[("CALLWATCH_URL", "http://env:2"), ("CALLWATCH_TOKEN", "env-token"), ("NO_COLOR", "1")]), Some(file)).unwrap();
+        let c = resolve(
+            &args,
+            &env_of(&[
+                ("CALLWATCH_URL", "http://env:2"),
+                ("CALLWATCH_TOKEN", "env-token"),
+                ("NO_COLOR", "1"),
+            ]),
+            Some(file),
+        )
+        .unwrap();
         assert_eq!(c.url, "http://env:2");
         assert_eq!(c.token, "env-token");
         assert!(c.theme.mono, "NO_COLOR beats the file's theme");
@@ -246,12 +279,28 @@ mod tests {
             theme: Some("dark".into()),
             ..Default::default()
         };
-        let c = resolve(&args, &env_of(&[("CALLWATCH_TOKEN", "env-token"), ("NO_COLOR", "1")]), Some(file)).unwrap();
+        let c = resolve(
+            &args,
+            &env_of(&[("CALLWATCH_TOKEN", "env-token"), ("NO_COLOR", "1")]),
+            Some(file),
+        )
+        .unwrap();
         assert_eq!(c.url, "http://cli:3");
-        assert_eq!(c.token, "cli-file-token", "a CLI token file beats an env token");
+        assert_eq!(
+            c.token, "cli-file-token",
+            "a CLI token file beats an env token"
+        );
         assert_eq!(c.theme, Theme::dark(), "--theme beats NO_COLOR");
 
-        let c = resolve(&ConsoleArgs { token: Some("t".into()), ..Default::default() }, &env_of(&[]), None).unwrap();
+        let c = resolve(
+            &ConsoleArgs {
+                token: Some("t".into()),
+                ..Default::default()
+            },
+            &env_of(&[]),
+            None,
+        )
+        .unwrap();
         assert_eq!(c.url, DEFAULT_URL);
         assert_eq!(c.max_fps, DEFAULT_MAX_FPS);
         assert!(!c.mouse);

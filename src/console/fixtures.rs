@@ -71,7 +71,13 @@ pub fn call(s: CallSpec) -> Call {
     }
 }
 
-pub fn entry(call_id: &str, pos: u32, speaker: Speaker, text: &str, is_final: bool) -> TranscriptEntry {
+pub fn entry(
+    call_id: &str,
+    pos: u32,
+    speaker: Speaker,
+    text: &str,
+    is_final: bool,
+) -> TranscriptEntry {
     TranscriptEntry {
         id: format!("{call_id}-u{pos}"),
         call_id: call_id.to_string(),
@@ -98,11 +104,61 @@ pub fn calls() -> Vec<Call> {
         sentiment,
     };
     let mut v = vec![
-        call(spec("c1", Some("Maria Lopez"), "+14155550101", InProgress, 312, None, "Vapi", Some("billing"), Neutral)),
-        call(spec("c2", Some("Tom Becker"), "+14155550102", AiPaused, 95, Some("renewals"), "Retell", Some("cancel"), Negative)),
-        call(spec("c3", None, "+442071234567", TakenOver, 611, None, "Twilio", Some("complaint"), Negative)),
-        call(spec("c4", Some("Aiko Tanaka"), "+81312345678", InProgress, 48, Some("renewals"), "Bland", Some("upgrade"), Positive)),
-        call(spec("c5", Some("Sam Okafor"), "+14155550105", Ringing, 3, Some("winback"), "Vapi", None, Unknown)),
+        call(spec(
+            "c1",
+            Some("Maria Lopez"),
+            "+14155550101",
+            InProgress,
+            312,
+            None,
+            "Vapi",
+            Some("billing"),
+            Neutral,
+        )),
+        call(spec(
+            "c2",
+            Some("Tom Becker"),
+            "+14155550102",
+            AiPaused,
+            95,
+            Some("renewals"),
+            "Retell",
+            Some("cancel"),
+            Negative,
+        )),
+        call(spec(
+            "c3",
+            None,
+            "+442071234567",
+            TakenOver,
+            611,
+            None,
+            "Twilio",
+            Some("complaint"),
+            Negative,
+        )),
+        call(spec(
+            "c4",
+            Some("Aiko Tanaka"),
+            "+81312345678",
+            InProgress,
+            48,
+            Some("renewals"),
+            "Bland",
+            Some("upgrade"),
+            Positive,
+        )),
+        call(spec(
+            "c5",
+            Some("Sam Okafor"),
+            "+14155550105",
+            Ringing,
+            3,
+            Some("winback"),
+            "Vapi",
+            None,
+            Unknown,
+        )),
     ];
     v[2].takeover = Some(Takeover {
         by: "dana".into(),
@@ -139,7 +195,14 @@ pub fn transcript(call_id: &str) -> Vec<TranscriptEntry> {
 }
 
 pub fn queue() -> Vec<QueueItem> {
-    let item = |id: &str, name: &str, number: &str, state, scheduled: Option<i64>, attempts, created: i64, last: Option<&str>| QueueItem {
+    let item = |id: &str,
+                name: &str,
+                number: &str,
+                state,
+                scheduled: Option<i64>,
+                attempts,
+                created: i64,
+                last: Option<&str>| QueueItem {
         id: id.into(),
         org: "acme".into(),
         lead: Lead {
@@ -159,9 +222,36 @@ pub fn queue() -> Vec<QueueItem> {
         updated_at: t0(),
     };
     vec![
-        item("q1", "Lena Fischer", "+4930123456", QueueState::Pending, None, 0, 252, None),
-        item("q2", "Omar Haddad", "+14155550199", QueueState::Pending, None, 2, 61, Some("no_answer")),
-        item("q3", "Priya Nair", "+14155550142", QueueState::Scheduled, Some(900), 0, 30, None),
+        item(
+            "q1",
+            "Lena Fischer",
+            "+4930123456",
+            QueueState::Pending,
+            None,
+            0,
+            252,
+            None,
+        ),
+        item(
+            "q2",
+            "Omar Haddad",
+            "+14155550199",
+            QueueState::Pending,
+            None,
+            2,
+            61,
+            Some("no_answer"),
+        ),
+        item(
+            "q3",
+            "Priya Nair",
+            "+14155550142",
+            QueueState::Scheduled,
+            Some(900),
+            0,
+            30,
+            None,
+        ),
     ]
 }
 
@@ -180,10 +270,22 @@ pub fn analytics() -> Analytics {
         avg_handle_seconds: 247.0,
         ..Analytics::default()
     };
-    for (k, v) in [("billing", 41), ("cancel", 17), ("upgrade", 22), ("complaint", 8), ("moving_home", 12)] {
+    for (k, v) in [
+        ("billing", 41),
+        ("cancel", 17),
+        ("upgrade", 22),
+        ("complaint", 8),
+        ("moving_home", 12),
+    ] {
         a.intents.insert(k.into(), v);
     }
-    for (k, v) in [("completed", 112), ("voicemail", 11), ("no_answer", 9), ("appointment_booked", 30), ("busy", 4)] {
+    for (k, v) in [
+        ("completed", 112),
+        ("voicemail", 11),
+        ("no_answer", 9),
+        ("appointment_booked", 30),
+        ("busy", 4),
+    ] {
         a.outcomes.insert(k.into(), v);
     }
     a.calls_per_minute = (0..60)
@@ -203,8 +305,15 @@ pub fn snapshot(seq: u64) -> Snapshot {
         calls: calls()
             .into_iter()
             .map(|c| {
-                let transcript = if c.state == CallState::Ringing { vec![] } else { transcript(&c.id) };
-                CallWithTranscript { call: c, transcript }
+                let transcript = if c.state == CallState::Ringing {
+                    vec![]
+                } else {
+                    transcript(&c.id)
+                };
+                CallWithTranscript {
+                    call: c,
+                    transcript,
+                }
             })
             .collect(),
         queue: queue(),
@@ -218,7 +327,14 @@ pub fn app(w: u16, h: u16) -> App {
 }
 
 pub fn app_with_role(w: u16, h: u16, role: Role) -> App {
-    let mut app = App::new(t0(), Theme::dark(), Keymap::default(), "http://127.0.0.1:7878", false, vec![]);
+    let mut app = App::new(
+        t0(),
+        Theme::dark(),
+        Keymap::default(),
+        "http://127.0.0.1:7878",
+        false,
+        vec![],
+    );
     update(&mut app, Msg::Resize(w, h));
     update(
         &mut app,
@@ -230,6 +346,9 @@ pub fn app_with_role(w: u16, h: u16, role: Role) -> App {
             reason: None,
         }),
     );
-    update(&mut app, Msg::Stream(StreamMsg::Snapshot(Box::new(snapshot(10)))));
+    update(
+        &mut app,
+        Msg::Stream(StreamMsg::Snapshot(Box::new(snapshot(10)))),
+    );
     app
 }

@@ -353,7 +353,8 @@ impl KeyBinding {
                 match (chars.next(), chars.next()) {
                     (Some(c), None) => KeyCode::Char(c),
                     _ => {
-                        if let Some(n) = lower.strip_prefix('f').and_then(|n| n.parse::<u8>().ok()) {
+                        if let Some(n) = lower.strip_prefix('f').and_then(|n| n.parse::<u8>().ok())
+                        {
                             if (1..=24).contains(&n) {
                                 KeyCode::F(n)
                             } else {
@@ -468,7 +469,12 @@ impl Keymap {
         let order: Vec<Action> = overridden
             .iter()
             .copied()
-            .chain(Action::ALL.iter().copied().filter(|a| !overridden.contains(a)))
+            .chain(
+                Action::ALL
+                    .iter()
+                    .copied()
+                    .filter(|a| !overridden.contains(a)),
+            )
             .collect();
         for action in order {
             let keys = by_action.get(&action).cloned().unwrap_or_default();
@@ -501,7 +507,10 @@ impl Keymap {
     }
 
     pub fn keys(&self, action: Action) -> &[KeyBinding] {
-        self.by_action.get(&action).map(Vec::as_slice).unwrap_or(&[])
+        self.by_action
+            .get(&action)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// The first key of an action, for hints ("" when unbound).
@@ -566,20 +575,31 @@ mod tests {
     fn overrides_replace_defaults_and_duplicates_are_reported() {
         let mut o = BTreeMap::new();
         o.insert("take_over".to_string(), KeySpec::One("ctrl+t".into()));
-        o.insert("pause_ai".to_string(), KeySpec::Many(vec!["P".into(), "r".into()]));
+        o.insert(
+            "pause_ai".to_string(),
+            KeySpec::Many(vec!["P".into(), "r".into()]),
+        );
         o.insert("nonsense".to_string(), KeySpec::One("z".into()));
         let (map, warnings) = Keymap::build(&o);
         assert_eq!(
             map.action(&key(KeyCode::Char('t'), KeyModifiers::CONTROL)),
             Some(Action::TakeOver)
         );
-        assert_eq!(map.action(&key(KeyCode::Char('t'), KeyModifiers::NONE)), None);
+        assert_eq!(
+            map.action(&key(KeyCode::Char('t'), KeyModifiers::NONE)),
+            None
+        );
         // "r" was resume_ai's default; the user's binding wins and the clash is reported.
         assert_eq!(
             map.action(&key(KeyCode::Char('r'), KeyModifiers::NONE)),
             Some(Action::PauseAi)
         );
-        assert!(warnings.iter().any(|w| w.contains("key r is bound to both pause_ai and resume_ai")), "{warnings:?}");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("key r is bound to both pause_ai and resume_ai")),
+            "{warnings:?}"
+        );
         assert!(warnings.iter().any(|w| w.contains("nonsense")));
         assert_eq!(map.describe(Action::PauseAi), "P/r");
     }

@@ -31,7 +31,12 @@ pub async fn run(args: crate::cli::ConsoleArgs) -> anyhow::Result<()> {
 }
 
 /// Gateway + simulator + console in one process.
-pub async fn demo(console: crate::cli::ConsoleArgs, args: crate::cli::DemoArgs) -> anyhow::Result<()> {
+pub async fn demo(
+    console: crate::cli::ConsoleArgs,
+    args: crate::cli::DemoArgs,
+) -> anyhow::Result<()> {
     let _ = (console, args);
-    anyhow::bail!("the demo needs the gateway and the simulator, which are not merged into this build yet")
+    anyhow::bail!(
+        "the demo needs the gateway and the simulator, which are not merged into this build yet"
+    )
 }

@@ -191,9 +191,11 @@ fn run_effects(app: &mut App, msg: Msg, client: &RestClient, done: &mpsc::Sender
 pub async fn execute(client: &RestClient, request: Request) -> Result<Reply, ClientError> {
     let action = |r: ActionResponse| Reply::Action(Box::new(r));
     Ok(match request {
-        Request::TakeOver { call_id, reason, notes } => {
-            action(client.takeover(&call_id, &reason, notes.as_deref()).await?)
-        }
+        Request::TakeOver {
+            call_id,
+            reason,
+            notes,
+        } => action(client.takeover(&call_id, &reason, notes.as_deref()).await?),
         Request::PauseAi { call_id } => action(client.pause_ai(&call_id).await?),
         Request::ResumeAi { call_id } => action(client.resume_ai(&call_id).await?),
         Request::Say { call_id, text } => action(client.say(&call_id, &text).await?),

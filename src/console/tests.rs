@@ -21,7 +21,10 @@ fn draw(app: &App) -> Terminal<TestBackend> {
 }
 
 fn key(app: &mut App, c: char) -> Vec<super::update::Effect> {
-    update(app, Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)))
+    update(
+        app,
+        Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+    )
 }
 
 fn code(app: &mut App, code: KeyCode) -> Vec<super::update::Effect> {
@@ -58,7 +61,10 @@ fn calls_screen_timestamps_search_and_scrolled() {
     let mut app = fixtures::app(130, 24);
     select(&mut app, "c1");
     key(&mut app, 'T');
-    update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL)));
+    update(
+        &mut app,
+        Msg::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL)),
+    );
     typed(&mut app, "refund");
     code(&mut app, KeyCode::Enter);
     insta::assert_snapshot!(draw(&app).backend());
@@ -315,13 +321,30 @@ fn hostile_text_never_reaches_the_terminal() {
         message: hostile[0].into(),
         at: t0(),
     });
-    update(&mut app, Msg::Stream(StreamMsg::Event { seq: 11, event: Box::new(StreamEvent::CallUpdated { call: c.clone() }) }));
+    update(
+        &mut app,
+        Msg::Stream(StreamMsg::Event {
+            seq: 11,
+            event: Box::new(StreamEvent::CallUpdated { call: c.clone() }),
+        }),
+    );
     for (i, h) in hostile.iter().chain([long.as_str()].iter()).enumerate() {
         let entry = fixtures::entry("c1", 9 + i as u32, Speaker::Caller, h, true);
-        update(&mut app, Msg::Stream(StreamMsg::Event { seq: 12 + i as u64, event: Box::new(StreamEvent::TranscriptAppended { entry }) }));
+        update(
+            &mut app,
+            Msg::Stream(StreamMsg::Event {
+                seq: 12 + i as u64,
+                event: Box::new(StreamEvent::TranscriptAppended { entry }),
+            }),
+        );
     }
     // Errors from the gateway and org/actor names are untrusted too.
-    update(&mut app, Msg::Stream(StreamMsg::ServerError { message: hostile[1].into() }));
+    update(
+        &mut app,
+        Msg::Stream(StreamMsg::ServerError {
+            message: hostile[1].into(),
+        }),
+    );
     let mut screens = vec![draw(&app)];
     key(&mut app, 'K'); // scroll up into the long line
     screens.push(draw(&app));
@@ -333,7 +356,17 @@ fn hostile_text_never_reaches_the_terminal() {
     if let Some(super::update::Effect::Request { id, .. }) = fx.first().cloned() {
         let mut answer = c.clone();
         answer.state = CallState::AiPaused;
-        update(&mut app, Msg::Done { id, result: Ok(Reply::Action(Box::new(ActionResponse { action: "pause_ai".into(), call: answer, audit_id: 1 }))) });
+        update(
+            &mut app,
+            Msg::Done {
+                id,
+                result: Ok(Reply::Action(Box::new(ActionResponse {
+                    action: "pause_ai".into(),
+                    call: answer,
+                    audit_id: 1,
+                }))),
+            },
+        );
     }
     screens.push(draw(&app));
     let mut saw_visible_text = false;
@@ -348,5 +381,8 @@ fn hostile_text_never_reaches_the_terminal() {
             saw_visible_text |= s == "]";
         }
     }
-    assert!(saw_visible_text, "the cleaned text is still shown (minus the controls)");
+    assert!(
+        saw_visible_text,
+        "the cleaned text is still shown (minus the controls)"
+    );
 }

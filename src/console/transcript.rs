@@ -104,7 +104,10 @@ impl Transcript {
             None if pos == 0 => self.entries.push(entry),
             Some(last) if entry.position == last.position + 1 => self.entries.push(entry),
             _ => {
-                match self.entries.binary_search_by_key(&entry.position, |e| e.position) {
+                match self
+                    .entries
+                    .binary_search_by_key(&entry.position, |e| e.position)
+                {
                     Ok(i) => {
                         if self.entries[i] == entry {
                             return;
@@ -235,16 +238,32 @@ mod tests {
 
     #[test]
     fn revisions_rewrap_only_from_the_revised_entry() {
-        let mut t = Transcript::new(vec![entry(0, "one two three", true), entry(1, "four", false)]);
-        t.cache.borrow_mut().ensure(&t.entries, LABEL_WIDTH + 8, false);
+        let mut t = Transcript::new(vec![
+            entry(0, "one two three", true),
+            entry(1, "four", false),
+        ]);
+        t.cache
+            .borrow_mut()
+            .ensure(&t.entries, LABEL_WIDTH + 8, false);
         assert_eq!(t.cache.borrow().rows.len(), 3);
         t.upsert(entry(1, "four five six seven", true));
         t.upsert(entry(2, "eight", true));
         t.upsert(entry(2, "eight", true)); // duplicate: no change
         assert_eq!(t.entries.len(), 3);
-        t.cache.borrow_mut().ensure(&t.entries, LABEL_WIDTH + 8, false);
-        let rows: Vec<String> = t.cache.borrow().rows.iter().map(|r| r.text.clone()).collect();
-        assert_eq!(rows, ["one two", "three", "four", "five six", "seven", "eight"]);
+        t.cache
+            .borrow_mut()
+            .ensure(&t.entries, LABEL_WIDTH + 8, false);
+        let rows: Vec<String> = t
+            .cache
+            .borrow()
+            .rows
+            .iter()
+            .map(|r| r.text.clone())
+            .collect();
+        assert_eq!(
+            rows,
+            ["one two", "three", "four", "five six", "seven", "eight"]
+        );
     }
 
     #[test]

@@ -53,16 +53,38 @@ pub enum Request {
         reason: String,
         notes: Option<String>,
     },
-    PauseAi { call_id: String },
-    ResumeAi { call_id: String },
-    Say { call_id: String, text: String },
-    Instruct { call_id: String, text: String },
-    End { call_id: String },
-    Summarize { call_id: String },
-    DialNow { item_id: String },
-    CancelQueued { item_id: String },
-    History { q: String },
-    Open { call_id: String },
+    PauseAi {
+        call_id: String,
+    },
+    ResumeAi {
+        call_id: String,
+    },
+    Say {
+        call_id: String,
+        text: String,
+    },
+    Instruct {
+        call_id: String,
+        text: String,
+    },
+    End {
+        call_id: String,
+    },
+    Summarize {
+        call_id: String,
+    },
+    DialNow {
+        item_id: String,
+    },
+    CancelQueued {
+        item_id: String,
+    },
+    History {
+        q: String,
+    },
+    Open {
+        call_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,9 +168,16 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
         ScreenAnalytics => switch(app, Screen::Analytics, fx),
         ScreenHistory => switch(app, Screen::History, fx),
         NextScreen | PrevScreen => {
-            let i = Screen::ALL.iter().position(|s| *s == app.screen).unwrap_or(0);
+            let i = Screen::ALL
+                .iter()
+                .position(|s| *s == app.screen)
+                .unwrap_or(0);
             let n = Screen::ALL.len();
-            let j = if action == NextScreen { (i + 1) % n } else { (i + n - 1) % n };
+            let j = if action == NextScreen {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            };
             switch(app, Screen::ALL[j], fx);
         }
         Up => move_selection(app, -1),
@@ -179,7 +208,11 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
                 app.sort_desc = !app.sort_desc;
             }
             reorder(app);
-            let dir = if app.sort_desc { "descending" } else { "ascending" };
+            let dir = if app.sort_desc {
+                "descending"
+            } else {
+                "ascending"
+            };
             let text = format!("sorted by {} ({dir})", app.sort.title());
             info(app, &text);
         }
@@ -205,7 +238,10 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
             if view_mut(app).is_some() {
                 open_input(app, InputKind::Search);
             } else {
-                info(app, "search works on a transcript (Calls, or an open History call)");
+                info(
+                    app,
+                    "search works on a transcript (Calls, or an open History call)",
+                );
             }
         }
         NextMatch => jump_match(app, true),
@@ -217,7 +253,11 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
         }
         MaskNumbers => {
             app.mask_numbers = !app.mask_numbers;
-            let text = if app.mask_numbers { "phone numbers masked" } else { "phone numbers shown" };
+            let text = if app.mask_numbers {
+                "phone numbers masked"
+            } else {
+                "phone numbers shown"
+            };
             info(app, text);
         }
     }
@@ -315,7 +355,9 @@ fn keep_visible(app: &mut App) {
     if let Some(i) = app.selected_index() {
         app.calls_top = fit(app.calls_top, i, rows, app.order.len());
     }
-    let body_rows = (layout::body(app.area()).height as usize).saturating_sub(4).max(1);
+    let body_rows = (layout::body(app.area()).height as usize)
+        .saturating_sub(4)
+        .max(1);
     let n = app.waiting_queue().len();
     app.queue_selected = app.queue_selected.min(n.saturating_sub(1));
     app.queue_top = fit(app.queue_top, app.queue_selected, body_rows, n);
@@ -393,7 +435,11 @@ fn input_key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
             input.text.pop();
         }
         KeyCode::Char('u') if ev.modifiers.contains(KeyModifiers::CONTROL) => input.text.clear(),
-        KeyCode::Char(c) if !ev.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => {
+        KeyCode::Char(c)
+            if !ev
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+        {
             if input.text.chars().count() < 200 {
                 input.text.push_str(&clean::text(&c.to_string()));
             }
@@ -402,7 +448,11 @@ fn input_key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
     }
     if kind == InputKind::Filter {
         // Live filtering while typing.
-        app.filter = app.input.as_ref().map(|i| i.text.clone()).unwrap_or_default();
+        app.filter = app
+            .input
+            .as_ref()
+            .map(|i| i.text.clone())
+            .unwrap_or_default();
         reorder(app);
     }
 }
@@ -463,7 +513,11 @@ fn focused_transcript(app: &mut App) -> Option<(&Transcript, &mut TranscriptView
         }
         Screen::History => {
             let d = app.history.detail.as_mut()?;
-            Some((&d.transcript, &mut d.view, layout::history_detail(body).transcript))
+            Some((
+                &d.transcript,
+                &mut d.view,
+                layout::history_detail(body).transcript,
+            ))
         }
         _ => None,
     }
@@ -479,7 +533,11 @@ fn scroll(app: &mut App, delta: isize) {
     let total = cache.rows.len();
     let h = inner.height as usize;
     let max_top = total.saturating_sub(h);
-    let cur = if view.follow { max_top } else { view.top.min(max_top) };
+    let cur = if view.follow {
+        max_top
+    } else {
+        view.top.min(max_top)
+    };
     let next = (cur as isize + delta).clamp(0, max_top as isize) as usize;
     view.top = next;
     if delta < 0 && max_top > 0 {
@@ -519,7 +577,11 @@ fn jump_match(app: &mut App, forward: bool) {
                     }
                 };
                 let wrapped = pick.is_none();
-                let row = pick.unwrap_or(if forward { matches[0] } else { matches[matches.len() - 1] });
+                let row = pick.unwrap_or(if forward {
+                    matches[0]
+                } else {
+                    matches[matches.len() - 1]
+                });
                 view.current_match = Some(row);
                 view.follow = false;
                 view.top = row.saturating_sub(h / 3).min(max_top);
@@ -527,7 +589,11 @@ fn jump_match(app: &mut App, forward: bool) {
                 note = Some(format!(
                     "match {n} of {}{}",
                     matches.len(),
-                    if wrapped && matches.len() > 1 { " (wrapped)" } else { "" }
+                    if wrapped && matches.len() > 1 {
+                        " (wrapped)"
+                    } else {
+                        ""
+                    }
                 ));
             }
         }
@@ -550,7 +616,10 @@ fn start(app: &mut App, doing: String, request: Request, fx: &mut Vec<Effect>) -
 
 fn call_action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
     if app.screen != Screen::Calls {
-        return info(app, &format!("{} works on the Calls screen", action.label()));
+        return info(
+            app,
+            &format!("{} works on the Calls screen", action.label()),
+        );
     }
     let Some(view) = app.selected_call() else {
         return set_status(app, StatusKind::Error, "no call selected".into());
@@ -596,13 +665,28 @@ fn call_action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
         }
         Action::EndCall => app.dialog = Some(Dialog::ConfirmEnd { call_id, who }),
         Action::PauseAi => {
-            start(app, format!("pausing the AI on the call with {who}"), Request::PauseAi { call_id }, fx);
+            start(
+                app,
+                format!("pausing the AI on the call with {who}"),
+                Request::PauseAi { call_id },
+                fx,
+            );
         }
         Action::ResumeAi => {
-            start(app, format!("resuming the AI on the call with {who}"), Request::ResumeAi { call_id }, fx);
+            start(
+                app,
+                format!("resuming the AI on the call with {who}"),
+                Request::ResumeAi { call_id },
+                fx,
+            );
         }
         Action::Summarize => {
-            start(app, format!("asking for a summary of the call with {who}"), Request::Summarize { call_id }, fx);
+            start(
+                app,
+                format!("asking for a summary of the call with {who}"),
+                Request::Summarize { call_id },
+                fx,
+            );
         }
         _ => {}
     }
@@ -610,12 +694,23 @@ fn call_action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
 
 fn queue_action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
     if app.screen != Screen::Queue {
-        return info(app, &format!("{} works on the Queue screen", action.label()));
+        return info(
+            app,
+            &format!("{} works on the Queue screen", action.label()),
+        );
     }
     if let Err(reason) = rules::check_role(action, app.role) {
-        return set_status(app, StatusKind::Error, format!("cannot {}: {reason}", action.label()));
+        return set_status(
+            app,
+            StatusKind::Error,
+            format!("cannot {}: {reason}", action.label()),
+        );
     }
-    let Some(item) = app.waiting_queue().get(app.queue_selected).map(|q| (*q).clone()) else {
+    let Some(item) = app
+        .waiting_queue()
+        .get(app.queue_selected)
+        .map(|q| (*q).clone())
+    else {
         return set_status(app, StatusKind::Error, "no queued call selected".into());
     };
     let who = item
@@ -626,9 +721,19 @@ fn queue_action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
         .unwrap_or_else(|| app.number(&item.phone_number));
     match action {
         Action::DialNow => {
-            start(app, format!("dialing {who} now"), Request::DialNow { item_id: item.id }, fx);
+            start(
+                app,
+                format!("dialing {who} now"),
+                Request::DialNow { item_id: item.id },
+                fx,
+            );
         }
-        _ => app.dialog = Some(Dialog::ConfirmCancel { item_id: item.id, who }),
+        _ => {
+            app.dialog = Some(Dialog::ConfirmCancel {
+                item_id: item.id,
+                who,
+            })
+        }
     }
 }
 
@@ -641,7 +746,9 @@ fn dialog_key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
         return;
     }
     let submit = ev.code == KeyCode::Enter
-        && !ev.modifiers.intersects(KeyModifiers::SHIFT | KeyModifiers::ALT);
+        && !ev
+            .modifiers
+            .intersects(KeyModifiers::SHIFT | KeyModifiers::ALT);
     match &mut dialog {
         Dialog::TakeOver {
             call_id,
@@ -702,12 +809,18 @@ fn dialog_key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
                         TextKind::Say => (
                             Action::Say,
                             format!("saying to {who}: \"{}\"", short(&t)),
-                            Request::Say { call_id: id.clone(), text: t },
+                            Request::Say {
+                                call_id: id.clone(),
+                                text: t,
+                            },
                         ),
                         TextKind::Instruct => (
                             Action::Instruct,
                             format!("instructing the AI on the call with {who}"),
-                            Request::Instruct { call_id: id.clone(), text: t },
+                            Request::Instruct {
+                                call_id: id.clone(),
+                                text: t,
+                            },
                         ),
                     };
                     if still_allowed(app, action, &id) {
@@ -724,7 +837,12 @@ fn dialog_key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
             if submit || matches!(ev.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
                 let (id, who) = (call_id.clone(), who.clone());
                 if still_allowed(app, Action::EndCall, &id) {
-                    start(app, format!("ending the call with {who}"), Request::End { call_id: id }, fx);
+                    start(
+                        app,
+                        format!("ending the call with {who}"),
+                        Request::End { call_id: id },
+                        fx,
+                    );
                 }
                 return;
             }
@@ -736,7 +854,12 @@ fn dialog_key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
         Dialog::ConfirmCancel { item_id, who } => {
             if submit || matches!(ev.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
                 let (id, who) = (item_id.clone(), who.clone());
-                start(app, format!("cancelling the queued call to {who}"), Request::CancelQueued { item_id: id }, fx);
+                start(
+                    app,
+                    format!("cancelling the queued call to {who}"),
+                    Request::CancelQueued { item_id: id },
+                    fx,
+                );
                 return;
             }
             if matches!(ev.code, KeyCode::Char('n') | KeyCode::Char('N')) {
@@ -767,7 +890,11 @@ fn still_allowed(app: &mut App, action: Action, call_id: &str) -> bool {
     match verdict {
         Ok(()) => true,
         Err(reason) => {
-            set_status(app, StatusKind::Error, format!("cannot {}: {reason}", action.label()));
+            set_status(
+                app,
+                StatusKind::Error,
+                format!("cannot {}: {reason}", action.label()),
+            );
             false
         }
     }
@@ -852,7 +979,10 @@ fn done(app: &mut App, id: u64, result: Result<Reply, String>) {
     }
     app.history.request = None;
     match result {
-        Ok(Reply::History { mut calls, next_cursor }) => {
+        Ok(Reply::History {
+            mut calls,
+            next_cursor,
+        }) => {
             calls.iter_mut().for_each(clean::call);
             app.history.results = calls;
             app.history.next_cursor = next_cursor;
@@ -862,7 +992,10 @@ fn done(app: &mut App, id: u64, result: Result<Reply, String>) {
             app.history.selected = 0;
             app.history.top = 0;
         }
-        Ok(Reply::Detail { call, mut transcript }) => {
+        Ok(Reply::Detail {
+            call,
+            mut transcript,
+        }) => {
             if let Some(d) = app.history.detail.as_mut() {
                 let mut call = *call;
                 clean::call(&mut call);
@@ -928,7 +1061,11 @@ fn stream(app: &mut App, m: StreamMsg) {
                     )
                 })
                 .collect();
-            app.queue = snap.queue.into_iter().filter(|q| q.state.is_waiting()).collect();
+            app.queue = snap
+                .queue
+                .into_iter()
+                .filter(|q| q.state.is_waiting())
+                .collect();
             app.analytics = snap.analytics;
             reorder(app);
         }
@@ -945,9 +1082,11 @@ fn stream(app: &mut App, m: StreamMsg) {
             };
             info(app, &format!("resynced with the gateway ({why})"));
         }
-        StreamMsg::ServerError { message } => {
-            set_status(app, StatusKind::Error, format!("gateway: {}", clean::text(&message)))
-        }
+        StreamMsg::ServerError { message } => set_status(
+            app,
+            StatusKind::Error,
+            format!("gateway: {}", clean::text(&message)),
+        ),
         StreamMsg::Disconnected { error, retry_in } => {
             let at = app.now + chrono::Duration::from_std(retry_in).unwrap_or_default();
             app.conn = Conn::Reconnecting {
@@ -973,7 +1112,8 @@ fn apply_event(app: &mut App, event: StreamEvent) {
             clean::call(&mut call);
             end_call(app, call);
         }
-        StreamEvent::TranscriptAppended { mut entry } | StreamEvent::TranscriptRevised { mut entry } => {
+        StreamEvent::TranscriptAppended { mut entry }
+        | StreamEvent::TranscriptRevised { mut entry } => {
             clean::entry(&mut entry);
             if let Some(v) = app.calls.get_mut(&entry.call_id) {
                 let visible = app.selected.as_deref() == Some(entry.call_id.as_str());
@@ -1046,7 +1186,10 @@ fn end_call(app: &mut App, call: Call) {
         let who = app.who(&call);
         set_status(app, StatusKind::Info, format!("the call with {who} ended"));
     }
-    if app.history.loaded && app.history.query.is_empty() && !app.history.results.iter().any(|c| c.id == id) {
+    if app.history.loaded
+        && app.history.query.is_empty()
+        && !app.history.results.iter().any(|c| c.id == id)
+    {
         app.history.results.insert(0, call);
         if app.history.selected > 0 || app.history.detail.is_some() {
             app.history.selected += 1;
@@ -1057,7 +1200,11 @@ fn end_call(app: &mut App, call: Call) {
         let idx = app.order.iter().position(|o| o == &id);
         app.order.retain(|o| o != &id);
         if app.selected.as_deref() == Some(id.as_str()) {
-            let next = idx.and_then(|i| app.order.get(i.min(app.order.len().saturating_sub(1))).cloned());
+            let next = idx.and_then(|i| {
+                app.order
+                    .get(i.min(app.order.len().saturating_sub(1)))
+                    .cloned()
+            });
             select_call(app, next);
         }
         reorder(app);

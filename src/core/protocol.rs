@@ -49,20 +49,36 @@ pub struct Snapshot {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StreamEvent {
     /// A call appeared or changed (state, analysis, alerts, takeover...). Carries the whole call.
-    CallUpdated { call: Call },
+    CallUpdated {
+        call: Call,
+    },
     /// A new transcript entry (position = previous last + 1).
-    TranscriptAppended { entry: TranscriptEntry },
+    TranscriptAppended {
+        entry: TranscriptEntry,
+    },
     /// An existing entry's text changed or it became final (same id and position).
-    TranscriptRevised { entry: TranscriptEntry },
+    TranscriptRevised {
+        entry: TranscriptEntry,
+    },
     /// A queue item appeared or changed (including cancelled/done).
-    QueueUpdated { item: QueueItem },
-    AnalyticsUpdated { analytics: Analytics },
+    QueueUpdated {
+        item: QueueItem,
+    },
+    AnalyticsUpdated {
+        analytics: Analytics,
+    },
     /// The call ended; carries the final call. Clients move it from active to history.
-    CallEnded { call: Call },
+    CallEnded {
+        call: Call,
+    },
     /// A supervisor action (or its failure) was recorded in the audit log.
-    ActionAudited { audit: AuditEntry },
+    ActionAudited {
+        audit: AuditEntry,
+    },
 }
 
+// Frames are built, serialised and dropped; boxing the event would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {

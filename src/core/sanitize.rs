@@ -60,7 +60,10 @@ mod tests {
 
     #[test]
     fn plain_text_is_borrowed() {
-        assert!(matches!(clean("Hello, I'd like a viewing"), Cow::Borrowed(_)));
+        assert!(matches!(
+            clean("Hello, I'd like a viewing"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::core::model::{Analytics, Role};
 use crate::core::protocol::{ApiError, ServerFrame, Snapshot, StreamEvent};
 
 enum Step {
-    Send(ServerFrame),
+    Send(Box<ServerFrame>),
     AwaitResync,
     Close,
     Hold,
@@ -60,7 +60,7 @@ async fn play(mut socket: WebSocket, steps: Vec<Step>) {
     for step in steps {
         match step {
             Step::Send(frame) => {
-                let text = serde_json::to_string(&frame).unwrap();
+                let text = serde_json::to_string(&*frame).unwrap();
                 if socket.send(WsMessage::Text(text.into())).await.is_err() {
                     return;
                 }
@@ -96,7 +96,7 @@ async fn start(conns: Vec<Vec<Step>>) -> (String, mpsc::UnboundedReceiver<Option
 }
 
 fn welcome(resumed: bool, hb: u64) -> Step {
-    Step::Send(ServerFrame::Welcome {
+    Step::Send(Box::new(ServerFrame::Welcome {
         epoch: "E1".into(),
         seq: 0,
         org: "acme".into(),
@@ -105,11 +105,11 @@ fn welcome(resumed: bool, hb: u64) -> Step {
         resumed,
         reason: None,
         heartbeat_secs: hb,
-    })
+    }))
 }
 
 fn snapshot(seq: u64) -> Step {
-    Step::Send(ServerFrame::Snapshot {
+    Step::Send(Box::new(ServerFrame::Snapshot {
         snapshot: Box::new(Snapshot {
             epoch: "E1".into(),
             seq,
@@ -118,17 +118,19 @@ fn snapshot(seq: u64) -> Step {
             queue: vec![],
             analytics: Analytics::default(),
         }),
-    })
+    }))
 }
 
 fn event(seq: u64) -> Step {
-    let mut analytics = Analytics::default();
-    analytics.total_calls = seq;
-    Step::Send(ServerFrame::Event {
+    let analytics = Analytics {
+        total_calls: seq,
+        ..Analytics::default()
+    };
+    Step::Send(Box::new(ServerFrame::Event {
         epoch: "E1".into(),
         seq,
         event: StreamEvent::AnalyticsUpdated { analytics },
-    })
+    }))
 }
 
 fn config(url: &str, token: &str) -> StreamConfig {
@@ -175,9 +177,9 @@ async fn dedupes_resyncs_on_gap_and_resumes_after_reconnect() {
             event(3), // duplicate: dropped
             event(5), // gap: the client asks for a resync
             Step::AwaitResync,
-            Step::Send(ServerFrame::Resync {
+            Step::Send(Box::new(ServerFrame::Resync {
                 reason: ResyncReason::Lagged,
-            }),
+            })),
             snapshot(5),
             event(6),
             Step::Close,
@@ -207,7 +209,11 @@ async fn dedupes_resyncs_on_gap_and_resumes_after_reconnect() {
             "event@7",
         ]
     );
-    assert_eq!(seen.recv().await.unwrap(), None, "first connection has no position");
+    assert_eq!(
+        seen.recv().await.unwrap(),
+        None,
+        "first connection has no position"
+    );
     assert_eq!(
         seen.recv().await.unwrap().as_deref(),
         Some("epoch=E1&since=6"),
@@ -222,7 +228,10 @@ async fn refused_token_stops_with_the_gateway_message() {
     let handle = spawn_stream(config(&url, "wrong"), tx);
     assert_eq!(label(&next(&mut rx).await), "connecting#0");
     assert_eq!(label(&next(&mut rx).await), "auth_failed(unknown token)");
-    assert!(rx.recv().await.is_none(), "the task ends after an auth failure");
+    assert!(
+        rx.recv().await.is_none(),
+        "the task ends after an auth failure"
+    );
     assert!(handle.is_finished());
 }
 
@@ -257,7 +266,10 @@ async fn silent_server_is_dropped_and_reconnected_with_position() {
     );
     assert!(error.contains("no heartbeat"), "{error}");
     assert_eq!(seen.recv().await.unwrap(), None);
-    assert_eq!(seen.recv().await.unwrap().as_deref(), Some("epoch=E1&since=4"));
+    assert_eq!(
+        seen.recv().await.unwrap().as_deref(),
+        Some("epoch=E1&since=4")
+    );
 }
 
 #[tokio::test]
@@ -289,7 +301,11 @@ fn backoff_grows_with_jitter_and_is_capped() {
         let cap = Duration::from_millis(100)
             .saturating_mul(1 << attempt.min(20))
             .min(Duration::from_secs(2));
-        assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?} not in [{:?}, {cap:?}]", cap / 2);
+        assert!(
+            d >= cap / 2 && d <= cap,
+            "attempt {attempt}: {d:?} not in [{:?}, {cap:?}]",
+            cap / 2
+        );
     }
 }
 

@@ -31,15 +31,35 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
         0.0
     };
     let tiles1 = [
-        ("Calls", a.total_calls.to_string(), format!("in {} · out {}", a.inbound_calls, a.outbound_calls)),
-        ("Completed", a.completed_calls.to_string(), pct(a.completion_rate)),
+        (
+            "Calls",
+            a.total_calls.to_string(),
+            format!("in {} · out {}", a.inbound_calls, a.outbound_calls),
+        ),
+        (
+            "Completed",
+            a.completed_calls.to_string(),
+            pct(a.completion_rate),
+        ),
         ("Missed", a.missed_calls.to_string(), String::new()),
-        ("Takeovers", a.takeovers.to_string(), format!("{} of calls", pct(takeover_rate))),
+        (
+            "Takeovers",
+            a.takeovers.to_string(),
+            format!("{} of calls", pct(takeover_rate)),
+        ),
     ];
     let tiles2 = [
         ("AI containment", pct(a.ai_containment_rate), String::new()),
-        ("Avg handle", format_duration(a.avg_handle_seconds), String::new()),
-        ("Talk time", format!("{:.0} min", a.total_duration_minutes), String::new()),
+        (
+            "Avg handle",
+            format_duration(a.avg_handle_seconds),
+            String::new(),
+        ),
+        (
+            "Talk time",
+            format!("{:.0} min", a.total_duration_minutes),
+            String::new(),
+        ),
         ("Cost", format!("${:.2}", a.total_cost), String::new()),
     ];
     for (row, tiles) in [(kpi1, tiles1), (kpi2, tiles2)] {
@@ -47,9 +67,19 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
         for (cell, (label, value, sub)) in cells.iter().zip(tiles) {
             let line = Line::from(vec![
                 Span::styled(value, t.fg(t.accent).add_modifier(Modifier::BOLD)),
-                Span::styled(if sub.is_empty() { String::new() } else { format!("  {sub}") }, t.dimmed()),
+                Span::styled(
+                    if sub.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  {sub}")
+                    },
+                    t.dimmed(),
+                ),
             ]);
-            f.render_widget(Paragraph::new(line).block(super::block(app, format!(" {label} "))), *cell);
+            f.render_widget(
+                Paragraph::new(line).block(super::block(app, format!(" {label} "))),
+                *cell,
+            );
         }
     }
 
@@ -68,7 +98,8 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
         spark,
     );
 
-    let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bars);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bars);
     bar_chart(f, app, left, " Intents ", &a.intents);
     bar_chart(f, app, right, " Outcomes ", &a.outcomes);
 }
@@ -81,7 +112,10 @@ fn bar_chart(f: &mut Frame, app: &App, area: Rect, title: &str, counts: &BTreeMa
     let mut items: Vec<(&String, &u64)> = counts.iter().collect();
     items.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     if items.is_empty() {
-        f.render_widget(Paragraph::new(Span::styled("no data yet", t.dimmed())), inner);
+        f.render_widget(
+            Paragraph::new(Span::styled("no data yet", t.dimmed())),
+            inner,
+        );
         return;
     }
     let max = items.iter().map(|(_, v)| **v).max().unwrap_or(1).max(1);
@@ -92,7 +126,9 @@ fn bar_chart(f: &mut Frame, app: &App, area: Rect, title: &str, counts: &BTreeMa
         .unwrap_or(0)
         .min(18);
     let num_w = max.to_string().len();
-    let bar_w = (inner.width as usize).saturating_sub(name_w + num_w + 3).max(1);
+    let bar_w = (inner.width as usize)
+        .saturating_sub(name_w + num_w + 3)
+        .max(1);
     let lines: Vec<Line> = items
         .iter()
         .take(inner.height as usize)

@@ -200,7 +200,9 @@ fn table(f: &mut Frame, app: &App, area: Rect) {
                 Col::Intent => Span::styled(c.intent.clone().unwrap_or_default(), t.base()),
                 Col::Sentiment => sentiment_cell(t, c.sentiment),
                 Col::Duration => Span::styled(
-                    c.duration_at(app.now).map(format_duration).unwrap_or_default(),
+                    c.duration_at(app.now)
+                        .map(format_duration)
+                        .unwrap_or_default(),
                     t.base(),
                 ),
                 Col::Alerts => alerts_cell(t, c),
@@ -228,12 +230,23 @@ fn transcript(f: &mut Frame, app: &App, area: Rect) {
     let mut title = vec![
         Span::raw(" "),
         Span::styled(app.who(c), t.title_style()),
-        Span::styled(format!(" · {} · ", app.number(customer_number(c))), t.dimmed()),
+        Span::styled(
+            format!(" · {} · ", app.number(customer_number(c))),
+            t.dimmed(),
+        ),
         state_cell(t, c.state),
     ];
     if let Some(tk) = &c.takeover {
         title.push(Span::styled(format!(" by {}", tk.by), t.fg(t.state_human)));
     }
     title.push(Span::raw(" "));
-    super::transcript::render(f, app, area, Line::from(title), &v.transcript, &app.view, true);
+    super::transcript::render(
+        f,
+        app,
+        area,
+        Line::from(title),
+        &v.transcript,
+        &app.view,
+        true,
+    );
 }

@@ -20,18 +20,39 @@ pub fn render(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
         ])
     };
     let error_line = |e: &Option<String>| match e {
-        Some(e) => Line::from(Span::styled(format!("✗ {e}"), t.fg(t.error).add_modifier(Modifier::BOLD))),
+        Some(e) => Line::from(Span::styled(
+            format!("✗ {e}"),
+            t.fg(t.error).add_modifier(Modifier::BOLD),
+        )),
         None => Line::raw(""),
     };
     let field_block = |title: &str, focused: bool| {
-        let style = if focused { t.fg(t.accent).add_modifier(Modifier::BOLD) } else { t.border_style() };
-        Block::default().borders(Borders::ALL).border_style(style).title(title.to_string()).title_style(style)
+        let style = if focused {
+            t.fg(t.accent).add_modifier(Modifier::BOLD)
+        } else {
+            t.border_style()
+        };
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(style)
+            .title(title.to_string())
+            .title_style(style)
     };
     match d {
-        Dialog::TakeOver { who, reason, notes, notes_focused, error, .. } => {
+        Dialog::TakeOver {
+            who,
+            reason,
+            notes,
+            notes_focused,
+            error,
+            ..
+        } => {
             let r = layout::centered(area, 70, 16);
             f.render_widget(Clear, r);
-            f.render_widget(super::block(app, format!(" Take over the call with {who} ")), r);
+            f.render_widget(
+                super::block(app, format!(" Take over the call with {who} ")),
+                r,
+            );
             let inner = layout::inner(r);
             let [intro, rf, nf, err, h] = Layout::vertical([
                 Constraint::Length(1),
@@ -42,7 +63,10 @@ pub fn render(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
             ])
             .areas(inner);
             f.render_widget(
-                Paragraph::new(Span::styled("The AI stops talking and the call is yours.", t.base())),
+                Paragraph::new(Span::styled(
+                    "The AI stops talking and the call is yours.",
+                    t.base(),
+                )),
                 intro,
             );
             let rb = field_block(" Reason (required) ", !notes_focused);
@@ -58,7 +82,13 @@ pub fn render(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
             hl.spans.push(Span::styled(" next field", t.dimmed()));
             f.render_widget(Paragraph::new(hl), h);
         }
-        Dialog::Text { kind, who, text, error, .. } => {
+        Dialog::Text {
+            kind,
+            who,
+            text,
+            error,
+            ..
+        } => {
             let (title, intro, submit) = match kind {
                 TextKind::Say => (
                     format!(" Say to {who} "),
@@ -114,7 +144,10 @@ fn confirm(f: &mut Frame, app: &App, area: Rect, title: &str, question: String, 
     f.render_widget(Clear, r);
     let lines = vec![
         Line::raw(""),
-        Line::from(Span::styled(question, t.base().add_modifier(Modifier::BOLD))),
+        Line::from(Span::styled(
+            question,
+            t.base().add_modifier(Modifier::BOLD),
+        )),
         Line::raw(""),
         Line::from(Span::styled(keys.to_string(), t.dimmed())),
     ];

@@ -18,14 +18,24 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
         .max()
         .unwrap_or(8)
         + 2;
-    for scope in [Scope::Global, Scope::Calls, Scope::Transcript, Scope::Queue, Scope::History] {
+    for scope in [
+        Scope::Global,
+        Scope::Calls,
+        Scope::Transcript,
+        Scope::Queue,
+        Scope::History,
+    ] {
         if !lines.is_empty() {
             lines.push(Line::raw(""));
         }
         lines.push(Line::from(Span::styled(scope.title(), t.title_style())));
         for &a in Action::ALL.iter().filter(|a| a.scope() == scope) {
             let keys = app.keymap.describe(a);
-            let keys = if keys.is_empty() { "(unbound)".to_string() } else { keys };
+            let keys = if keys.is_empty() {
+                "(unbound)".to_string()
+            } else {
+                keys
+            };
             lines.push(Line::from(vec![
                 Span::styled(format!("  {keys:<key_w$}"), t.key_style()),
                 Span::styled(a.label(), t.base()),
@@ -34,7 +44,10 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
     }
     lines.push(Line::raw(""));
     lines.push(Line::from(Span::styled("Dialogs", t.title_style())));
-    lines.push(Line::from(Span::styled("  enter submit · tab next field · esc cancel", t.base())));
+    lines.push(Line::from(Span::styled(
+        "  enter submit · tab next field · esc cancel",
+        t.base(),
+    )));
 
     let r = layout::centered(body, body.width.saturating_sub(4), body.height);
     f.render_widget(Clear, r);

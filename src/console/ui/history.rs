@@ -33,14 +33,21 @@ fn list(f: &mut Frame, app: &App, body: Rect) {
             f,
             inner,
             vec![
-                Line::from(Span::styled("Cannot load the history", t.fg(t.error).add_modifier(Modifier::BOLD))),
+                Line::from(Span::styled(
+                    "Cannot load the history",
+                    t.fg(t.error).add_modifier(Modifier::BOLD),
+                )),
                 Line::from(Span::styled(e.clone(), t.base())),
             ],
         );
         return;
     }
     if h.loading && h.results.is_empty() {
-        super::centered_message(f, inner, vec![Line::from(Span::styled("loading…", t.dimmed()))]);
+        super::centered_message(
+            f,
+            inner,
+            vec![Line::from(Span::styled("loading…", t.dimmed()))],
+        );
         return;
     }
     if h.results.is_empty() {
@@ -48,27 +55,46 @@ fn list(f: &mut Frame, app: &App, body: Rect) {
         super::centered_message(
             f,
             inner,
-            vec![Line::from(Span::styled(format!("No ended calls found ({k} to search)"), t.dimmed()))],
+            vec![Line::from(Span::styled(
+                format!("No ended calls found ({k} to search)"),
+                t.dimmed(),
+            ))],
         );
         return;
     }
-    let header = Row::new(["ENDED", "WHO", "NUMBER", "CAMPAIGN", "OUTCOME", "TIME", "COST"])
-        .style(t.dimmed().add_modifier(Modifier::BOLD));
+    let header = Row::new([
+        "ENDED", "WHO", "NUMBER", "CAMPAIGN", "OUTCOME", "TIME", "COST",
+    ])
+    .style(t.dimmed().add_modifier(Modifier::BOLD));
     let rows_h = inner.height.saturating_sub(1) as usize;
     let top = h.top.min(h.results.len().saturating_sub(rows_h));
-    let rows = h.results.iter().enumerate().skip(top).take(rows_h).map(|(i, c)| {
-        let style = if i == h.selected { t.selected() } else { Style::default() };
-        Row::new(vec![
-            Cell::from(c.ended_at.map(|e| e.format("%m-%d %H:%M").to_string()).unwrap_or_default()),
-            Cell::from(app.who(c)),
-            Cell::from(app.number(customer_number(c))),
-            Cell::from(c.campaign.clone().unwrap_or_default()),
-            Cell::from(c.outcome.clone().unwrap_or_default()),
-            Cell::from(c.duration_secs.map(format_duration).unwrap_or_default()),
-            Cell::from(c.cost.map(|x| format!("${x:.2}")).unwrap_or_default()),
-        ])
-        .style(style)
-    });
+    let rows = h
+        .results
+        .iter()
+        .enumerate()
+        .skip(top)
+        .take(rows_h)
+        .map(|(i, c)| {
+            let style = if i == h.selected {
+                t.selected()
+            } else {
+                Style::default()
+            };
+            Row::new(vec![
+                Cell::from(
+                    c.ended_at
+                        .map(|e| e.format("%m-%d %H:%M").to_string())
+                        .unwrap_or_default(),
+                ),
+                Cell::from(app.who(c)),
+                Cell::from(app.number(customer_number(c))),
+                Cell::from(c.campaign.clone().unwrap_or_default()),
+                Cell::from(c.outcome.clone().unwrap_or_default()),
+                Cell::from(c.duration_secs.map(format_duration).unwrap_or_default()),
+                Cell::from(c.cost.map(|x| format!("${x:.2}")).unwrap_or_default()),
+            ])
+            .style(style)
+        });
     let widths = [
         Constraint::Length(11),
         Constraint::Min(12),
@@ -78,7 +104,10 @@ fn list(f: &mut Frame, app: &App, body: Rect) {
         Constraint::Length(7),
         Constraint::Length(7),
     ];
-    f.render_widget(Table::new(rows, widths).header(header).column_spacing(1), inner);
+    f.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        inner,
+    );
 }
 
 fn detail(f: &mut Frame, app: &App, body: Rect, d: &HistoryDetail) {
@@ -96,15 +125,43 @@ fn detail(f: &mut Frame, app: &App, body: Rect, d: &HistoryDetail) {
         Direction::Outbound => "outbound",
     };
     let mut lines = vec![
-        field("Number", format!("{} ({dir})", app.number(customer_number(c)))),
+        field(
+            "Number",
+            format!("{} ({dir})", app.number(customer_number(c))),
+        ),
         field("Campaign", c.campaign.clone().unwrap_or_else(|| "–".into())),
-        field("Provider", format!("{} · {}", c.provider, c.assistant.clone().unwrap_or_default())),
-        field("Started", c.started_at.map(|s| s.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "–".into())),
-        field("Duration", c.duration_secs.map(format_duration).unwrap_or_else(|| "–".into())),
+        field(
+            "Provider",
+            format!(
+                "{} · {}",
+                c.provider,
+                c.assistant.clone().unwrap_or_default()
+            ),
+        ),
+        field(
+            "Started",
+            c.started_at
+                .map(|s| s.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_else(|| "–".into()),
+        ),
+        field(
+            "Duration",
+            c.duration_secs
+                .map(format_duration)
+                .unwrap_or_else(|| "–".into()),
+        ),
         field("Outcome", c.outcome.clone().unwrap_or_else(|| "–".into())),
-        field("Cost", c.cost.map(|x| format!("${x:.2}")).unwrap_or_else(|| "–".into())),
+        field(
+            "Cost",
+            c.cost
+                .map(|x| format!("${x:.2}"))
+                .unwrap_or_else(|| "–".into()),
+        ),
         field("Intent", c.intent.clone().unwrap_or_else(|| "–".into())),
-        field("Recording", c.recording_url.clone().unwrap_or_else(|| "–".into())),
+        field(
+            "Recording",
+            c.recording_url.clone().unwrap_or_else(|| "–".into()),
+        ),
     ];
     if let Some(tk) = &c.takeover {
         lines.push(field("Taken by", format!("{}: {}", tk.by, tk.reason)));
@@ -122,15 +179,32 @@ fn detail(f: &mut Frame, app: &App, body: Rect, d: &HistoryDetail) {
         lines.push(Line::raw(""));
         lines.push(Line::from(Span::styled(format!("✗ {e}"), t.fg(t.error))));
     }
-    let title = Line::from(vec![Span::raw(" "), Span::styled(app.who(c), t.title_style()), Span::raw(" ")]);
+    let title = Line::from(vec![
+        Span::raw(" "),
+        Span::styled(app.who(c), t.title_style()),
+        Span::raw(" "),
+    ]);
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(super::block(app, title)),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(super::block(app, title)),
         areas.meta,
     );
     let title = if d.loading {
         Line::from(Span::styled(" Transcript · loading… ", t.dimmed()))
     } else {
-        Line::from(format!(" Transcript · {} lines ", d.transcript.entries.len()))
+        Line::from(format!(
+            " Transcript · {} lines ",
+            d.transcript.entries.len()
+        ))
     };
-    super::transcript::render(f, app, areas.transcript, title, &d.transcript, &d.view, false);
+    super::transcript::render(
+        f,
+        app,
+        areas.transcript,
+        title,
+        &d.transcript,
+        &d.view,
+        false,
+    );
 }

@@ -34,7 +34,9 @@ pub fn render(f: &mut Frame, app: &App) {
         let y = area.height / 2;
         let r = Rect::new(area.x, area.y + y, area.width, 1.min(area.height));
         f.render_widget(
-            Paragraph::new(msg).alignment(Alignment::Center).style(app.theme.base()),
+            Paragraph::new(msg)
+                .alignment(Alignment::Center)
+                .style(app.theme.base()),
             r,
         );
         return;
@@ -67,7 +69,11 @@ pub(super) fn conn_span(app: &App) -> Span<'static> {
         }
         Conn::Connected { resynced_at } => {
             let recent = resynced_at.is_some_and(|at| (app.now - at).num_seconds() < RESYNCED_SECS);
-            let text = if recent { "● connected · resynced" } else { "● connected" };
+            let text = if recent {
+                "● connected · resynced"
+            } else {
+                "● connected"
+            };
             Span::styled(text, t.fg(t.ok).add_modifier(Modifier::BOLD))
         }
         Conn::Reconnecting { at, .. } => {
@@ -98,7 +104,10 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
     if let Some(org) = &app.org {
         left.push(sep.clone());
         left.push(Span::styled("org ", t.dimmed()));
-        left.push(Span::styled(org.clone(), t.base().add_modifier(Modifier::BOLD)));
+        left.push(Span::styled(
+            org.clone(),
+            t.base().add_modifier(Modifier::BOLD),
+        ));
     }
     if let (Some(actor), Some(role)) = (&app.actor, app.role) {
         left.push(sep.clone());
@@ -112,7 +121,10 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(left), area);
     let c = app.counts();
     let full = Line::from(vec![
-        Span::styled(format!("{} live", c.live), t.base().add_modifier(Modifier::BOLD)),
+        Span::styled(
+            format!("{} live", c.live),
+            t.base().add_modifier(Modifier::BOLD),
+        ),
         Span::styled(": ", t.dimmed()),
         Span::styled(format!("{} AI", c.ai), t.fg(t.state_ai)),
         Span::styled(" · ", t.dimmed()),
@@ -123,7 +135,10 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         Span::styled(format!("{} queued ", c.queued), t.base()),
     ]);
     let short = Line::from(vec![
-        Span::styled(format!("{} live", c.live), t.base().add_modifier(Modifier::BOLD)),
+        Span::styled(
+            format!("{} live", c.live),
+            t.base().add_modifier(Modifier::BOLD),
+        ),
         Span::styled(" │ ", t.dimmed()),
         Span::styled(format!("{} queued ", c.queued), t.base()),
     ]);
@@ -164,7 +179,11 @@ fn tabs(f: &mut Frame, app: &App, area: Rect) {
             if app.sort_desc { "↓" } else { "↑" }
         );
         if !app.filter.is_empty() {
-            info = format!("filter: \"{}\" ({} shown) · {info}", app.filter, app.order.len());
+            info = format!(
+                "filter: \"{}\" ({} shown) · {info}",
+                app.filter,
+                app.order.len()
+            );
         }
         f.render_widget(
             Paragraph::new(Span::styled(info, t.dimmed())).alignment(Alignment::Right),
@@ -293,7 +312,8 @@ fn footer(f: &mut Frame, app: &App, area: Rect) {
                 rules::check(a, call, app.role).is_ok()
             }
             (Screen::Calls, super::keys::Scope::Calls, None) => {
-                !matches!(a.scope(), super::keys::Scope::Calls) || matches!(a, Action::Filter | Action::Sort)
+                !matches!(a.scope(), super::keys::Scope::Calls)
+                    || matches!(a, Action::Filter | Action::Sort)
             }
             _ => true,
         };

@@ -24,7 +24,9 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
     let title = format!(
         " Queue · {} waiting · longest wait {} ",
         items.len(),
-        longest.map(|s| format_duration(s as f64)).unwrap_or_else(|| "–".into())
+        longest
+            .map(|s| format_duration(s as f64))
+            .unwrap_or_else(|| "–".into())
     );
     f.render_widget(super::block(app, title), body);
     let inner = layout::inner(body);
@@ -32,19 +34,33 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
         super::centered_message(
             f,
             inner,
-            vec![Line::from(Span::styled("Nobody is waiting to be called", t.dimmed()))],
+            vec![Line::from(Span::styled(
+                "Nobody is waiting to be called",
+                t.dimmed(),
+            ))],
         );
         return;
     }
-    let header = Row::new(["LEAD", "NUMBER", "CAMPAIGN", "STATE", "WHEN", "TRIES", "LAST RESULT"])
-        .style(t.dimmed().add_modifier(Modifier::BOLD));
+    let header = Row::new([
+        "LEAD",
+        "NUMBER",
+        "CAMPAIGN",
+        "STATE",
+        "WHEN",
+        "TRIES",
+        "LAST RESULT",
+    ])
+    .style(t.dimmed().add_modifier(Modifier::BOLD));
     let h = inner.height.saturating_sub(1) as usize;
     let top = app.queue_top.min(items.len().saturating_sub(h));
     let rows = items.iter().enumerate().skip(top).take(h).map(|(i, q)| {
         let (state, when) = match (q.state, q.scheduled_at) {
             (QueueState::Scheduled, Some(at)) if at > app.now => (
                 Span::styled("scheduled", t.fg(t.accent)),
-                format!("in {}", format_duration((at - app.now).num_seconds() as f64)),
+                format!(
+                    "in {}",
+                    format_duration((at - app.now).num_seconds() as f64)
+                ),
             ),
             _ => (
                 Span::styled("pending", t.fg(t.warn)),
@@ -79,5 +95,8 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
         Constraint::Length(5),
         Constraint::Length(16),
     ];
-    f.render_widget(Table::new(rows, widths).header(header).column_spacing(1), inner);
+    f.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        inner,
+    );
 }

@@ -8,7 +8,9 @@ use ratatui::Frame;
 
 use super::super::app::{App, TranscriptView};
 use super::super::layout;
-use super::super::transcript::{clock, find_all, speaker_label, Transcript, LABEL_WIDTH, TIME_WIDTH};
+use super::super::transcript::{
+    clock, find_all, speaker_label, Transcript, LABEL_WIDTH, TIME_WIDTH,
+};
 use crate::core::model::Speaker;
 
 pub fn render(
@@ -27,7 +29,11 @@ pub fn render(
     let total = cache.rows.len();
     let h = inner.height as usize;
     let max_top = total.saturating_sub(h);
-    let top = if view.follow { max_top } else { view.top.min(max_top) };
+    let top = if view.follow {
+        max_top
+    } else {
+        view.top.min(max_top)
+    };
 
     let below = total.saturating_sub(top + h);
     let key = app.keymap.first(super::super::keys::Action::Follow);
@@ -50,7 +56,11 @@ pub fn render(
     f.render_widget(block, area);
 
     if transcript.entries.is_empty() {
-        let text = if live { "waiting for the first words…" } else { "no transcript" };
+        let text = if live {
+            "waiting for the first words…"
+        } else {
+            "no transcript"
+        };
         f.render_widget(Paragraph::new(Span::styled(text, t.dimmed())), inner);
         return;
     }
