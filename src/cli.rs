@@ -66,6 +66,9 @@ pub struct ServeArgs {
     pub db: Option<PathBuf>,
     #[command(flatten)]
     pub sim: SimArgs,
+    /// Set from the global `--log-file` by main (not a flag of its own).
+    #[arg(skip)]
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args, Default)]

@@ -13,7 +13,8 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Some(Command::Serve(args)) => {
+            Some(Command::Serve(mut args)) => {
+                args.log_file = cli.console.log_file.clone();
                 callwatch::gateway::serve(cli.console.config.clone(), args).await
             }
             Some(Command::Demo(args)) => callwatch::console::demo(cli.console, args).await,

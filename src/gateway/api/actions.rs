@@ -1,0 +1,265 @@
+//! Supervisor actions on calls and on the queue. Each is rate limited per token, checked
+//! against the role, and recorded in the audit log.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+
+use crate::core::model::QueueItem;
+use crate::core::protocol::{ActionResponse, InitiateRequest, TakeoverRequest, TextRequest};
+use crate::gateway::api::body::{parse, parse_optional, RawBody};
+use crate::gateway::auth::{Permission, Principal};
+use crate::gateway::engine::Gateway;
+use crate::gateway::error::{ApiFailure, ApiResult};
+use crate::gateway::state::CallAction;
+
+/// Longest text a supervisor can say or instruct in one action.
+const MAX_TEXT: usize = 2000;
+
+fn limit(gw: &Gateway, who: &Principal) -> ApiResult<()> {
+    gw.limiter
+        .check(&who.name)
+        .map_err(ApiFailure::rate_limited)
+}
+
+fn required_text(field: &str, value: &str, max: usize) -> ApiResult<String> {
+    let t = value.trim();
+    if t.is_empty() {
+        return Err(ApiFailure::invalid(
+            field,
+            format!("{field} must not be empty"),
+        ));
+    }
+    if t.chars().count() > max {
+        return Err(ApiFailure::invalid(
+            field,
+            format!("{field} is longer than {max} characters"),
+        ));
+    }
+    Ok(t.to_string())
+}
+
+async fn act(
+    gw: &Gateway,
+    who: &Principal,
+    id: &str,
+    perm: Permission,
+    what: &str,
+    action: CallAction,
+) -> ApiResult<Json<ActionResponse>> {
+    who.require(perm, what)?;
+    limit(gw, who)?;
+    Ok(Json(gw.call_action(who, id, action).await?))
+}
+
+pub async fn takeover(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult<Json<ActionResponse>> {
+    who.require(Permission::TakeOver, "take over calls")?;
+    let req: TakeoverRequest = parse(&body)?;
+    let reason = required_text("reason", &req.reason, 500)?;
+    let notes = req
+        .notes
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    act(
+        &gw,
+        &who,
+        &id,
+        Permission::TakeOver,
+        "take over calls",
+        CallAction::TakeOver { reason, notes },
+    )
+    .await
+}
+
+pub async fn pause(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ActionResponse>> {
+    act(
+        &gw,
+        &who,
+        &id,
+        Permission::CallControl,
+        "pause the AI",
+        CallAction::PauseAi,
+    )
+    .await
+}
+
+pub async fn resume(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ActionResponse>> {
+    act(
+        &gw,
+        &who,
+        &id,
+        Permission::CallControl,
+        "resume the AI",
+        CallAction::ResumeAi,
+    )
+    .await
+}
+
+pub async fn say(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult<Json<ActionResponse>> {
+    who.require(Permission::Say, "speak to callers")?;
+    let req: TextRequest = parse(&body)?;
+    let text = required_text("text", &req.text, MAX_TEXT)?;
+    act(
+        &gw,
+        &who,
+        &id,
+        Permission::Say,
+        "speak to callers",
+        CallAction::Say { text },
+    )
+    .await
+}
+
+pub async fn instruct(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult<Json<ActionResponse>> {
+    who.require(Permission::CallControl, "instruct the AI")?;
+    let req: TextRequest = parse(&body)?;
+    let text = required_text("text", &req.text, MAX_TEXT)?;
+    act(
+        &gw,
+        &who,
+        &id,
+        Permission::CallControl,
+        "instruct the AI",
+        CallAction::Instruct { text },
+    )
+    .await
+}
+
+pub async fn end(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ActionResponse>> {
+    act(
+        &gw,
+        &who,
+        &id,
+        Permission::CallControl,
+        "end calls",
+        CallAction::End,
+    )
+    .await
+}
+
+#[derive(serde::Deserialize)]
+struct SummaryRequest {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+pub async fn summary(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult<Json<ActionResponse>> {
+    who.require(Permission::CallControl, "write call summaries")?;
+    let req: Option<SummaryRequest> = parse_optional(&body)?;
+    let text = match req.and_then(|r| r.text) {
+        Some(t) => Some(required_text("text", &t, 4000)?),
+        None => None,
+    };
+    limit(&gw, &who)?;
+    Ok(Json(gw.set_summary(&who, &id, text)?))
+}
+
+/// Normalises a phone number: spaces, dashes, dots and brackets are dropped; what is left
+/// must be an optional `+` and 6 to 15 digits (E.164 length).
+pub fn normalise_phone(raw: &str) -> Option<String> {
+    let cleaned: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
+    if (6..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+        Some(cleaned)
+    } else {
+        None
+    }
+}
+
+pub async fn initiate(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    RawBody(body): RawBody,
+) -> ApiResult<(StatusCode, Json<QueueItem>)> {
+    who.require(Permission::Queue, "queue calls")?;
+    let req: InitiateRequest = parse(&body)?;
+    let phone = normalise_phone(&req.phone_number).ok_or_else(|| {
+        ApiFailure::invalid(
+            "phoneNumber",
+            "phoneNumber must be a phone number such as +15551234567",
+        )
+    })?;
+    if !(req.agent_settings.is_null() || req.agent_settings.is_object()) {
+        return Err(ApiFailure::invalid(
+            "agentSettings",
+            "agentSettings must be a JSON object",
+        ));
+    }
+    limit(&gw, &who)?;
+    Ok((StatusCode::CREATED, Json(gw.initiate(&who, req, phone)?)))
+}
+
+pub async fn cancel(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<QueueItem>> {
+    who.require(Permission::Queue, "cancel queued calls")?;
+    limit(&gw, &who)?;
+    Ok(Json(gw.queue_action(&who, &id, false)?))
+}
+
+pub async fn dial_now(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<QueueItem>> {
+    who.require(Permission::Queue, "dial queued calls")?;
+    limit(&gw, &who)?;
+    Ok(Json(gw.queue_action(&who, &id, true)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalise_phone;
+
+    #[test]
+    fn phone_numbers() {
+        assert_eq!(
+            normalise_phone("+1 (555) 123-4567").as_deref(),
+            Some("+15551234567")
+        );
+        assert_eq!(normalise_phone("0201234567").as_deref(), Some("0201234567"));
+        assert_eq!(normalise_phone("call me"), None);
+        assert_eq!(normalise_phone("+12"), None);
+        assert_eq!(normalise_phone("+1234567890123456"), None);
+    }
+}

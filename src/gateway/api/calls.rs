@@ -1,0 +1,206 @@
+//! Read endpoints: active calls, one call, history, transcript (JSON), analytics, audit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+
+use crate::core::model::{Analytics, AuditEntry, Call};
+use crate::core::protocol::{CallList, Health, QueueList, Transcript};
+use crate::gateway::auth::{Permission, Principal};
+use crate::gateway::engine::Gateway;
+use crate::gateway::error::{ApiFailure, ApiResult};
+use crate::gateway::store::{is_status_filter, CallFilter};
+
+pub async fn healthz(State(gw): State<Arc<Gateway>>) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        epoch: gw.epoch.to_string(),
+    })
+}
+
+pub async fn active(State(gw): State<Arc<Gateway>>, who: Principal) -> ApiResult<Json<CallList>> {
+    who.require(Permission::Read, "read calls")?;
+    Ok(Json(CallList {
+        calls: gw.active_calls(&who.org),
+        next_cursor: None,
+    }))
+}
+
+pub async fn get_call(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Call>> {
+    who.require(Permission::Read, "read calls")?;
+    let (call, _) = gw
+        .call_with_transcript(&who.org, &id)?
+        .ok_or_else(|| ApiFailure::not_found("no call with this id"))?;
+    Ok(Json(call))
+}
+
+pub fn parse_time(field: &str, value: Option<&String>) -> ApiResult<Option<DateTime<Utc>>> {
+    match value.map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| {
+                ApiFailure::invalid(
+                    field,
+                    format!("{field} must be an RFC 3339 time such as 2026-11-20T09:00:00Z"),
+                )
+            }),
+    }
+}
+
+fn encode_cursor(ms: i64, id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{ms}|{id}"))
+}
+
+fn decode_cursor(s: &str) -> Option<(i64, String)> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (ms, id) = text.split_once('|')?;
+    Some((ms.parse().ok()?, id.to_string()))
+}
+
+pub async fn history(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<CallList>> {
+    who.require(Permission::Read, "read calls")?;
+    let status = q.get("status").cloned().filter(|s| !s.is_empty());
+    if let Some(s) = &status {
+        if !is_status_filter(s) {
+            return Err(ApiFailure::invalid(
+                "status",
+                "status must be active, ended, all, or a call state such as in_progress",
+            ));
+        }
+    }
+    let limit = match q.get("limit").filter(|s| !s.is_empty()) {
+        None => 50,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=500).contains(&n) => n,
+            _ => {
+                return Err(ApiFailure::invalid(
+                    "limit",
+                    "limit must be a number from 1 to 500",
+                ))
+            }
+        },
+    };
+    let cursor = match q.get("cursor").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+            ApiFailure::invalid("cursor", "cursor is not one this gateway handed out")
+        })?),
+    };
+    let filter = CallFilter {
+        status,
+        q: q.get("q").cloned(),
+        from: parse_time("from", q.get("from"))?,
+        to: parse_time("to", q.get("to"))?,
+        limit,
+        cursor,
+    };
+    let (calls, next) = gw.store.list_calls(&who.org, &filter)?;
+    Ok(Json(CallList {
+        calls,
+        next_cursor: next.map(|(ms, id)| encode_cursor(ms, &id)),
+    }))
+}
+
+pub async fn transcript(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    who.require(Permission::Read, "read calls")?;
+    let wants_sse = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if wants_sse {
+        return super::sse::transcript_stream(gw, who, id, &headers);
+    }
+    let (_, entries) = gw
+        .call_with_transcript(&who.org, &id)?
+        .ok_or_else(|| ApiFailure::not_found("no call with this id"))?;
+    Ok(Json(Transcript {
+        call_id: id,
+        entries,
+    })
+    .into_response())
+}
+
+pub async fn analytics(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Analytics>> {
+    who.require(Permission::Read, "read analytics")?;
+    let by_campaign = match q.get("group_by").map(String::as_str) {
+        None | Some("") => false,
+        Some("campaign") => true,
+        Some(_) => {
+            return Err(ApiFailure::invalid(
+                "group_by",
+                "group_by can only be campaign",
+            ))
+        }
+    };
+    let from = parse_time("from", q.get("from"))?;
+    let to = parse_time("to", q.get("to"))?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if f >= t {
+            return Err(ApiFailure::invalid("from", "from must be before to"));
+        }
+    }
+    Ok(Json(gw.analytics(&who.org, from, to, by_campaign)?))
+}
+
+pub async fn queue(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<QueueList>> {
+    who.require(Permission::Read, "read the queue")?;
+    let all = matches!(q.get("all").map(String::as_str), Some("true" | "1"));
+    Ok(Json(QueueList {
+        items: gw.store.list_queue(&who.org, all, 500)?,
+    }))
+}
+
+#[derive(serde::Serialize)]
+pub struct AuditList {
+    pub entries: Vec<AuditEntry>,
+}
+
+pub async fn audit(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<AuditList>> {
+    who.require(Permission::Read, "read the audit log")?;
+    let limit = q
+        .get("limit")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 1000);
+    Ok(Json(AuditList {
+        entries: gw
+            .store
+            .list_audit(&who.org, q.get("call_id").map(String::as_str), limit)?,
+    }))
+}

@@ -1,0 +1,194 @@
+//! `POST /api/ingest` (custom integrations, named by `Callwatch-Integration`) and
+//! `POST /webhooks/{integration}` (any integration's own webhook format). Both verify the
+//! raw body through the integration's provider, log the delivery, and apply the events.
+
+use std::sync::Arc;
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde_json::json;
+
+use crate::gateway::api::body::RawBody;
+use crate::gateway::engine::{Gateway, IngestError, IngestOutcome};
+use crate::gateway::error::{ApiFailure, ApiResult};
+use crate::gateway::ingest::INTEGRATION_HEADER;
+use crate::gateway::provider::{WebhookError, WebhookRequest};
+use crate::gateway::store::WebhookLog;
+
+pub async fn ingest(
+    State(gw): State<Arc<Gateway>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let Some(name) = headers
+        .get(INTEGRATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+    else {
+        return Err(ApiFailure::unauthorized(
+            "missing Callwatch-Integration header naming the sending integration",
+        ));
+    };
+    handle(gw, name, uri.to_string(), headers, body).await
+}
+
+pub async fn webhook(
+    State(gw): State<Arc<Gateway>>,
+    Path(name): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    handle(gw, name, uri.to_string(), headers, body).await
+}
+
+async fn handle(
+    gw: Arc<Gateway>,
+    name: String,
+    path: String,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let Some(target) = gw.registry.webhook(&name) else {
+        log(&gw, None, &name, None, &body, Some("unknown integration"));
+        return Err(ApiFailure::unauthorized(format!(
+            "no integration named {name:?} is configured on this gateway"
+        )));
+    };
+    let base = gw
+        .config
+        .public_url
+        .clone()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_string();
+    let request = WebhookRequest {
+        url: format!("{base}{path}"),
+        headers,
+        body: body.clone(),
+    };
+    let envelopes = match target.provider.parse_webhook(&request) {
+        Ok(e) => e,
+        Err(err) => {
+            log(
+                &gw,
+                Some(&target.org),
+                &name,
+                None,
+                &body,
+                Some(&err.to_string()),
+            );
+            tracing::warn!(integration = %name, error = %err, "webhook refused");
+            return Err(match err {
+                WebhookError::Malformed(m) => ApiFailure::bad_request(m),
+                other => ApiFailure::unauthorized(other.to_string()),
+            });
+        }
+    };
+    let events: Vec<String> = envelopes
+        .iter()
+        .map(|e| {
+            serde_json::to_value(&e.event)
+                .ok()
+                .and_then(|v| v.get("type")?.as_str().map(String::from))
+                .unwrap_or_default()
+        })
+        .collect();
+    let event_names = events.join(",");
+    let gw2 = gw.clone();
+    let org = target.org.clone();
+    let display = target.display.clone();
+    let name2 = name.clone();
+    // SQLite work off the async executor.
+    let results = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for env in &envelopes {
+            let r = gw2.apply_ingest(&org, &name2, &display, env);
+            let stop = r.is_err();
+            out.push((env.id.clone(), r));
+            if stop {
+                break;
+            }
+        }
+        out
+    })
+    .await
+    .map_err(|e| ApiFailure::internal(format!("ingest task failed: {e}")))?;
+
+    let mut applied = 0;
+    let mut duplicates = 0;
+    for (id, r) in results {
+        match r {
+            Ok(IngestOutcome::Applied) => applied += 1,
+            Ok(IngestOutcome::Duplicate) => duplicates += 1,
+            Err(IngestError::Refused(m)) => {
+                let msg = format!("event {id:?}: {m}");
+                log(
+                    &gw,
+                    Some(&target.org),
+                    &name,
+                    Some(&event_names),
+                    &body,
+                    Some(&msg),
+                );
+                let mut f = ApiFailure::invalid("event", msg);
+                f.body.error = "invalid".into();
+                return Err(f);
+            }
+            Err(IngestError::Internal(e)) => {
+                log(
+                    &gw,
+                    Some(&target.org),
+                    &name,
+                    Some(&event_names),
+                    &body,
+                    Some("internal error"),
+                );
+                return Err(e.into());
+            }
+        }
+    }
+    log(
+        &gw,
+        Some(&target.org),
+        &name,
+        Some(&event_names),
+        &body,
+        None,
+    );
+    let all_duplicate = applied == 0 && duplicates > 0;
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "accepted": applied, "duplicates": duplicates, "duplicate": all_duplicate })),
+    ))
+}
+
+fn log(
+    gw: &Gateway,
+    org: Option<&str>,
+    integration: &str,
+    event: Option<&str>,
+    payload: &[u8],
+    error: Option<&str>,
+) {
+    let provider = gw
+        .config
+        .integrations
+        .iter()
+        .find(|i| i.name == integration)
+        .map(|_| "custom")
+        .unwrap_or("unknown");
+    let entry = WebhookLog {
+        org,
+        integration,
+        provider,
+        event,
+        payload,
+        error,
+    };
+    if let Err(e) = gw.store.log_webhook(&entry) {
+        tracing::error!(error = %format!("{e:#}"), "webhook log not written");
+    }
+}

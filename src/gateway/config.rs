@@ -1,0 +1,336 @@
+//! The `[gateway]` section of the config file (documented in config.example.toml).
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::core::model::Role;
+use crate::gateway::provider::Capability;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Address to listen on; `--listen` wins.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// SQLite file; `--db` wins; the user's data directory when absent.
+    #[serde(default)]
+    pub db: Option<PathBuf>,
+    /// Base URL providers call webhooks on (used to rebuild the signed URL behind proxies).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    #[serde(default)]
+    pub integrations: Vec<IntegrationConfig>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub queue: QueuePolicy,
+    #[serde(default)]
+    pub stream: StreamSettings,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who this is; appears in the audit log (the token itself never does).
+    pub name: String,
+    pub token: String,
+    pub org: String,
+    pub role: Role,
+}
+
+// Hand-written so a token never lands in a log line through `{:?}`.
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("org", &self.org)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationKind {
+    /// callwatch's own normalised events on `POST /api/ingest`; actions to `control_url`.
+    Custom,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationConfig {
+    /// Unique name: the `Callwatch-Integration` header and `/webhooks/{name}`.
+    pub name: String,
+    pub kind: IntegrationKind,
+    pub org: String,
+    /// HMAC key for ingest signatures and for the signed action POSTs.
+    pub secret: String,
+    /// Where actions (takeover, say, dial...) are POSTed. Without it, the integration
+    /// only reports calls and every action answers 422.
+    #[serde(default)]
+    pub control_url: Option<String>,
+    /// Display name of the voice stack ("Vapi", "Acme Voice"); the name when absent.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// What the stack can do; all actions when absent (and a control_url is set).
+    #[serde(default)]
+    pub capabilities: Option<BTreeSet<Capability>>,
+}
+
+impl std::fmt::Debug for IntegrationConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntegrationConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("org", &self.org)
+            .field("control_url", &self.control_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Largest accepted websocket frame/message from a client.
+    pub max_ws_frame_bytes: usize,
+    /// Actions (POST/DELETE on calls and the queue) per token per minute; bursts up to this.
+    pub actions_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_ws_frame_bytes: 64 * 1024,
+            actions_per_minute: 120,
+        }
+    }
+}
+
+/// How the scheduler retries queued outbound calls that end busy / no answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueuePolicy {
+    /// Dial attempts per item, the first included.
+    pub max_attempts: u32,
+    /// Wait before the 2nd attempt; doubles each further attempt.
+    pub retry_backoff_secs: u64,
+    /// Upper bound of the wait.
+    pub max_backoff_secs: u64,
+    /// How often the scheduler looks for due items.
+    pub poll_secs: u64,
+}
+
+impl Default for QueuePolicy {
+    fn default() -> Self {
+        QueuePolicy {
+            max_attempts: 3,
+            retry_backoff_secs: 300,
+            max_backoff_secs: 3600,
+            poll_secs: 1,
+        }
+    }
+}
+
+impl QueuePolicy {
+    /// Wait after `attempts` failed attempts (1-based).
+    pub fn backoff_secs(&self, attempts: u32) -> u64 {
+        let shift = attempts.saturating_sub(1).min(20);
+        self.retry_backoff_secs
+            .saturating_mul(1u64 << shift)
+            .min(self.max_backoff_secs)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamSettings {
+    /// Events kept per org for resuming clients.
+    pub history: usize,
+    /// Frames buffered per client before it is declared lagging and resynced.
+    pub client_buffer: usize,
+    pub heartbeat_secs: u64,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings {
+            history: 10_000,
+            client_buffer: 1024,
+            heartbeat_secs: 15,
+        }
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: None,
+            db: None,
+            public_url: None,
+            tokens: Vec::new(),
+            integrations: Vec::new(),
+            limits: Limits::default(),
+            queue: QueuePolicy::default(),
+            stream: StreamSettings::default(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct FileRoot {
+    #[serde(default)]
+    gateway: Option<GatewayConfig>,
+}
+
+impl GatewayConfig {
+    /// Reads the `[gateway]` section of a config file (other sections are ignored).
+    pub fn load(path: &Path) -> anyhow::Result<GatewayConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::from_toml(&text).with_context(|| format!("in config file {}", path.display()))
+    }
+
+    pub fn from_toml(text: &str) -> anyhow::Result<GatewayConfig> {
+        let root: FileRoot = toml::from_str(text)?;
+        let config = root.gateway.unwrap_or_default();
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Adds a token (builder for the demo and tests).
+    pub fn with_token(mut self, name: &str, token: &str, org: &str, role: Role) -> Self {
+        self.tokens.push(TokenConfig {
+            name: name.into(),
+            token: token.into(),
+            org: org.into(),
+            role,
+        });
+        self
+    }
+
+    /// Adds a custom integration (builder for tests).
+    pub fn with_custom_integration(
+        mut self,
+        name: &str,
+        org: &str,
+        secret: &str,
+        control_url: Option<&str>,
+    ) -> Self {
+        self.integrations.push(IntegrationConfig {
+            name: name.into(),
+            kind: IntegrationKind::Custom,
+            org: org.into(),
+            secret: secret.into(),
+            control_url: control_url.map(Into::into),
+            display_name: None,
+            capabilities: None,
+        });
+        self
+    }
+
+    /// Orgs that have at least one token.
+    pub fn orgs(&self) -> BTreeSet<String> {
+        self.tokens.iter().map(|t| t.org.clone()).collect()
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut names = HashSet::new();
+        let mut secrets = HashSet::new();
+        for t in &self.tokens {
+            anyhow::ensure!(
+                !t.name.trim().is_empty(),
+                "a [[gateway.tokens]] entry has an empty name"
+            );
+            anyhow::ensure!(
+                !t.org.trim().is_empty(),
+                "token {:?} has an empty org",
+                t.name
+            );
+            anyhow::ensure!(
+                t.token.len() >= 8,
+                "token {:?} is shorter than 8 characters",
+                t.name
+            );
+            anyhow::ensure!(
+                secrets.insert(t.token.as_str()),
+                "token {:?} reuses another entry's token",
+                t.name
+            );
+        }
+        for i in &self.integrations {
+            anyhow::ensure!(
+                !i.name.is_empty()
+                    && i.name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "integration name {:?} must be letters, digits, '-' or '_'",
+                i.name
+            );
+            anyhow::ensure!(
+                names.insert(i.name.as_str()),
+                "integration {:?} is defined twice",
+                i.name
+            );
+            anyhow::ensure!(
+                !i.secret.is_empty(),
+                "integration {:?} has an empty secret",
+                i.name
+            );
+            if let Some(url) = &i.control_url {
+                anyhow::ensure!(
+                    url.starts_with("http://") || url.starts_with("https://"),
+                    "integration {:?}: control_url must be an http(s) URL",
+                    i.name
+                );
+            }
+        }
+        anyhow::ensure!(
+            self.limits.max_body_bytes >= 1024,
+            "limits.max_body_bytes is too small"
+        );
+        anyhow::ensure!(
+            self.limits.actions_per_minute >= 1,
+            "limits.actions_per_minute must be at least 1"
+        );
+        anyhow::ensure!(
+            self.queue.max_attempts >= 1,
+            "queue.max_attempts must be at least 1"
+        );
+        anyhow::ensure!(
+            self.stream.client_buffer >= 1,
+            "stream.client_buffer must be at least 1"
+        );
+        anyhow::ensure!(
+            self.stream.history >= 1,
+            "stream.history must be at least 1"
+        );
+        anyhow::ensure!(
+            self.stream.heartbeat_secs >= 1,
+            "stream.heartbeat_secs must be at least 1"
+        );
+        Ok(())
+    }
+}
+
+/// callwatch's data directory (database and log file defaults).
+pub fn data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("dev", "callwatch", "callwatch")
+        .map(|d| d.data_dir().to_path_buf())
+}
+
+/// The config file used when `--config` is not given.
+pub fn default_config_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("dev", "callwatch", "callwatch")
+        .map(|d| d.config_dir().join("config.toml"))
+}

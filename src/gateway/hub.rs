@@ -1,0 +1,187 @@
+//! One org's event stream: sequence numbers, the bounded history for resuming clients, and
+//! fan-out to subscribers. Lives inside the org's lock together with the call state, so an
+//! event is numbered, kept and delivered in the same critical section as the state change
+//! it describes; a snapshot taken under that lock is exactly "everything up to seq".
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::core::protocol::{ServerFrame, StreamEvent};
+
+/// A published event and its serialised [`ServerFrame::Event`] (serialised once, sent to many).
+#[derive(Debug)]
+pub struct StreamItem {
+    pub seq: u64,
+    pub event: StreamEvent,
+    pub frame: Arc<str>,
+}
+
+pub type Item = Arc<StreamItem>;
+
+pub struct Hub {
+    epoch: Arc<str>,
+    seq: u64,
+    history: VecDeque<Item>,
+    history_cap: usize,
+    subscribers: Vec<mpsc::Sender<Item>>,
+}
+
+/// Why a client cannot be resumed from its position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayGap {
+    EpochChanged,
+    TooFarBehind,
+}
+
+pub fn encode(frame: &ServerFrame) -> Arc<str> {
+    match serde_json::to_string(frame) {
+        Ok(s) => s.into(),
+        // Cannot happen for these types (string map keys only); never panic on it.
+        Err(e) => format!(r#"{{"type":"error","message":"cannot encode frame: {e}"}}"#).into(),
+    }
+}
+
+impl Hub {
+    pub fn new(epoch: Arc<str>, history_cap: usize) -> Hub {
+        Hub {
+            epoch,
+            seq: 0,
+            history: VecDeque::new(),
+            history_cap: history_cap.max(1),
+            subscribers: Vec::new(),
+        }
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.len()
+    }
+
+    /// Numbers the event, keeps it in the history and offers it to every subscriber. A
+    /// subscriber whose buffer is full is dropped: its receiver drains what it has and then
+    /// ends, which its connection turns into `resync{lagged}` + a fresh snapshot.
+    pub fn publish(&mut self, event: StreamEvent) {
+        self.seq += 1;
+        let frame = encode(&ServerFrame::Event {
+            epoch: self.epoch.to_string(),
+            seq: self.seq,
+            event: event.clone(),
+        });
+        let item = Arc::new(StreamItem {
+            seq: self.seq,
+            event,
+            frame,
+        });
+        if self.history.len() == self.history_cap {
+            self.history.pop_front();
+        }
+        self.history.push_back(item.clone());
+        self.subscribers
+            .retain(|tx| tx.try_send(item.clone()).is_ok());
+    }
+
+    pub fn subscribe(&mut self, buffer: usize) -> mpsc::Receiver<Item> {
+        let (tx, rx) = mpsc::channel(buffer.max(1));
+        self.subscribers.push(tx);
+        rx
+    }
+
+    /// The events after `since` in epoch `epoch`, if the history still holds all of them.
+    pub fn replay_after(&self, epoch: &str, since: u64) -> Result<Vec<Item>, ReplayGap> {
+        if epoch != &*self.epoch {
+            return Err(ReplayGap::EpochChanged);
+        }
+        if since > self.seq {
+            // A position from the future of this epoch: the client is confused; start over.
+            return Err(ReplayGap::TooFarBehind);
+        }
+        if since == self.seq {
+            return Ok(Vec::new());
+        }
+        let oldest = self.history.front().map(|i| i.seq).unwrap_or(self.seq + 1);
+        if since + 1 < oldest {
+            return Err(ReplayGap::TooFarBehind);
+        }
+        Ok(self
+            .history
+            .iter()
+            .filter(|i| i.seq > since)
+            .cloned()
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::Analytics;
+
+    fn ev() -> StreamEvent {
+        StreamEvent::AnalyticsUpdated {
+            analytics: Analytics::default(),
+        }
+    }
+
+    #[test]
+    fn replay_gives_exactly_the_missed_events() {
+        let mut hub = Hub::new("e1".into(), 5);
+        for _ in 0..4 {
+            hub.publish(ev());
+        }
+        let seqs: Vec<u64> = hub
+            .replay_after("e1", 2)
+            .unwrap()
+            .iter()
+            .map(|i| i.seq)
+            .collect();
+        assert_eq!(seqs, vec![3, 4]);
+        assert!(hub.replay_after("e1", 4).unwrap().is_empty());
+        assert_eq!(
+            hub.replay_after("e0", 2).unwrap_err(),
+            ReplayGap::EpochChanged
+        );
+        assert_eq!(
+            hub.replay_after("e1", 9).unwrap_err(),
+            ReplayGap::TooFarBehind
+        );
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut hub = Hub::new("e".into(), 3);
+        for _ in 0..10 {
+            hub.publish(ev());
+        }
+        assert_eq!(
+            hub.replay_after("e", 6).unwrap_err(),
+            ReplayGap::TooFarBehind
+        );
+        assert_eq!(hub.replay_after("e", 7).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_full_subscriber_is_dropped_not_skipped() {
+        let mut hub = Hub::new("e".into(), 100);
+        let mut rx = hub.subscribe(2);
+        for _ in 0..5 {
+            hub.publish(ev());
+        }
+        assert_eq!(hub.subscriber_count(), 0);
+        assert_eq!(rx.try_recv().unwrap().seq, 1);
+        assert_eq!(rx.try_recv().unwrap().seq, 2);
+        // Then the channel ends: the connection must resync rather than miss 3..5.
+        assert!(matches!(
+            rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+    }
+}

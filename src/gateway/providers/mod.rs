@@ -1,0 +1,66 @@
+//! The provider registry: which integrations an org has, and which one a webhook is for.
+
+pub mod custom;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::gateway::provider::{Capability, Provider};
+
+#[derive(Clone)]
+pub struct WebhookTarget {
+    pub org: String,
+    /// Display name for calls it reports ("Acme Voice").
+    pub display: String,
+    pub provider: Arc<dyn Provider>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    /// Per org, in registration order (the queue dials through the first that can).
+    by_org: RwLock<HashMap<String, Vec<Arc<dyn Provider>>>>,
+    /// Integrations that receive webhooks, by (globally unique) name.
+    webhooks: RwLock<HashMap<String, WebhookTarget>>,
+}
+
+impl Registry {
+    /// Registers (or replaces) an org's provider under `provider.name()`.
+    pub fn register(&self, org: &str, provider: Arc<dyn Provider>) {
+        if let Ok(mut map) = self.by_org.write() {
+            let list = map.entry(org.to_string()).or_default();
+            list.retain(|p| p.name() != provider.name());
+            list.push(provider);
+        }
+    }
+
+    pub fn register_webhook(&self, org: &str, display: &str, provider: Arc<dyn Provider>) {
+        if let Ok(mut map) = self.webhooks.write() {
+            map.insert(
+                provider.name().to_string(),
+                WebhookTarget {
+                    org: org.to_string(),
+                    display: display.to_string(),
+                    provider: provider.clone(),
+                },
+            );
+        }
+        self.register(org, provider);
+    }
+
+    pub fn get(&self, org: &str, name: &str) -> Option<Arc<dyn Provider>> {
+        let map = self.by_org.read().ok()?;
+        map.get(org)?.iter().find(|p| p.name() == name).cloned()
+    }
+
+    pub fn webhook(&self, name: &str) -> Option<WebhookTarget> {
+        self.webhooks.read().ok()?.get(name).cloned()
+    }
+
+    pub fn dialer(&self, org: &str) -> Option<Arc<dyn Provider>> {
+        let map = self.by_org.read().ok()?;
+        map.get(org)?
+            .iter()
+            .find(|p| p.capabilities().contains(&Capability::Dial))
+            .cloned()
+    }
+}

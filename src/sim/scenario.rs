@@ -1,0 +1,793 @@
+//! Scenario files: the human-editable TOML format (docs/SCENARIOS.md), parsed into a checked,
+//! compiled form the call engine can run without further validation.
+//!
+//! Every error names the file and, wherever the TOML parser or our own checks know it, the
+//! line: someone editing a scenario by hand must be able to find the mistake at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::core::model::{Direction, Sentiment, Speaker};
+
+/// A problem in one scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file, line, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// One line of speech, with its alternatives (one is picked per call).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub speaker: Speaker,
+    pub texts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stall {
+    /// Simulated seconds of AI silence before the `ai_silent` alert.
+    pub alert_after: f64,
+    /// Step to continue from when a supervisor revives the AI (resume or instruct).
+    pub recover: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub label: Option<String>,
+    pub line: Option<Line>,
+    /// Probability that the line is spoken (the step's other effects always apply).
+    pub chance: f64,
+    /// Simulated seconds of silence before the line, `(min, max)`.
+    pub pause: Option<(f64, f64)>,
+    /// Probability the caller cuts this AI line short.
+    pub interrupt: Option<f64>,
+    pub intent: Option<String>,
+    pub sentiment: Option<Sentiment>,
+    pub outcome: Option<String>,
+    pub summary: Option<String>,
+    /// Weighted jumps taken after the step; empty = the next step.
+    pub goto: Vec<(usize, f64)>,
+    pub end: bool,
+    pub stall: Option<Stall>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    /// File the scenario came from (for messages).
+    pub source: String,
+    pub title: String,
+    pub direction: Direction,
+    pub provider: String,
+    pub cost_per_minute: f64,
+    pub assistant: Option<String>,
+    pub campaign: Option<String>,
+    pub weight: f64,
+    pub dial_weight: f64,
+    pub intent: String,
+    pub sentiment: Sentiment,
+    pub outcome: String,
+    pub summary: Option<String>,
+    pub answered: bool,
+    pub ring_secs: (f64, f64),
+    pub interrupt_chance: f64,
+    pub vars: BTreeMap<String, Vec<String>>,
+    pub steps: Vec<Step>,
+}
+
+impl Scenario {
+    /// A conversation happens (as opposed to busy / no answer).
+    pub fn is_conversation(&self) -> bool {
+        self.answered && self.steps.iter().any(|s| s.line.is_some())
+    }
+
+    /// The person was not reached: no answer, busy, or voicemail.
+    pub fn is_unreached(&self) -> bool {
+        !self.answered || self.outcome == crate::core::model::outcome::VOICEMAIL
+    }
+}
+
+/// The loaded scenarios, in file-name order.
+#[derive(Debug, Clone)]
+pub struct ScenarioSet {
+    pub scenarios: Vec<Arc<Scenario>>,
+}
+
+impl ScenarioSet {
+    pub fn get(&self, name: &str) -> Option<&Arc<Scenario>> {
+        self.scenarios.iter().find(|s| s.name == name)
+    }
+
+    fn from_parsed(mut list: Vec<Scenario>) -> Result<ScenarioSet, ScenarioError> {
+        list.sort_by(|a, b| a.source.cmp(&b.source));
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for s in &list {
+            if let Some(other) = seen.insert(s.name.clone(), s.source.clone()) {
+                return Err(ScenarioError {
+                    file: s.source.clone(),
+                    line: None,
+                    message: format!("scenario name '{}' is also used by {}", s.name, other),
+                });
+            }
+        }
+        if list.is_empty() {
+            return Err(ScenarioError {
+                file: "(scenarios)".into(),
+                line: None,
+                message: "no scenarios found".into(),
+            });
+        }
+        if !list.iter().any(|s| s.weight > 0.0) {
+            return Err(ScenarioError {
+                file: "(scenarios)".into(),
+                line: None,
+                message: "every scenario has weight 0: the call floor would stay empty".into(),
+            });
+        }
+        Ok(ScenarioSet {
+            scenarios: list.into_iter().map(Arc::new).collect(),
+        })
+    }
+}
+
+/// The scenarios compiled into the binary (assets/scenarios), so an installed binary works
+/// anywhere.
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "after_hours.toml",
+        include_str!("../../assets/scenarios/after_hours.toml"),
+    ),
+    (
+        "ai_silent.toml",
+        include_str!("../../assets/scenarios/ai_silent.toml"),
+    ),
+    (
+        "frustrated_caller.toml",
+        include_str!("../../assets/scenarios/frustrated_caller.toml"),
+    ),
+    (
+        "inbound_human_request.toml",
+        include_str!("../../assets/scenarios/inbound_human_request.toml"),
+    ),
+    (
+        "inbound_offer.toml",
+        include_str!("../../assets/scenarios/inbound_offer.toml"),
+    ),
+    (
+        "inbound_viewing.toml",
+        include_str!("../../assets/scenarios/inbound_viewing.toml"),
+    ),
+    (
+        "outbound_busy.toml",
+        include_str!("../../assets/scenarios/outbound_busy.toml"),
+    ),
+    (
+        "outbound_discovery.toml",
+        include_str!("../../assets/scenarios/outbound_discovery.toml"),
+    ),
+    (
+        "outbound_no_answer.toml",
+        include_str!("../../assets/scenarios/outbound_no_answer.toml"),
+    ),
+    (
+        "outbound_qualification.toml",
+        include_str!("../../assets/scenarios/outbound_qualification.toml"),
+    ),
+    (
+        "outbound_voicemail.toml",
+        include_str!("../../assets/scenarios/outbound_voicemail.toml"),
+    ),
+];
+
+pub fn load_builtin() -> Result<ScenarioSet, ScenarioError> {
+    let parsed = BUILTIN
+        .iter()
+        .map(|(file, text)| parse_scenario(file, text))
+        .collect::<Result<Vec<_>, _>>()?;
+    ScenarioSet::from_parsed(parsed)
+}
+
+/// Loads every `*.toml` in `dir`.
+pub fn load_dir(dir: &Path) -> Result<ScenarioSet, ScenarioError> {
+    let shown = dir.display().to_string();
+    let entries = std::fs::read_dir(dir).map_err(|e| ScenarioError {
+        file: shown.clone(),
+        line: None,
+        message: format!("cannot read the scenario directory: {e}"),
+    })?;
+    let mut parsed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| ScenarioError {
+            file: shown.clone(),
+            line: None,
+            message: format!("cannot list the scenario directory: {e}"),
+        })?;
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| ScenarioError {
+            file: file.clone(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        parsed.push(parse_scenario(&file, &text)?);
+    }
+    if parsed.is_empty() {
+        return Err(ScenarioError {
+            file: shown,
+            line: None,
+            message: "no *.toml scenario files in this directory".into(),
+        });
+    }
+    ScenarioSet::from_parsed(parsed)
+}
+
+// ---- raw (serde) form --------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Texts {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGoto {
+    to: Spanned<String>,
+    #[serde(default = "one")]
+    weight: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    label: Option<Spanned<String>>,
+    ai: Option<Spanned<Texts>>,
+    caller: Option<Spanned<Texts>>,
+    system: Option<Spanned<Texts>>,
+    chance: Option<Spanned<f64>>,
+    pause: Option<Spanned<Vec<f64>>>,
+    interrupt: Option<Spanned<f64>>,
+    intent: Option<String>,
+    sentiment: Option<Sentiment>,
+    outcome: Option<String>,
+    summary: Option<Spanned<String>>,
+    next: Option<Spanned<String>>,
+    goto: Option<Spanned<Vec<RawGoto>>>,
+    #[serde(default)]
+    end: bool,
+    #[serde(default)]
+    stall: bool,
+    alert_after: Option<Spanned<f64>>,
+    recover: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<Spanned<String>>,
+    title: String,
+    direction: Direction,
+    provider: String,
+    cost_per_minute: Spanned<f64>,
+    assistant: Option<String>,
+    campaign: Option<String>,
+    #[serde(default = "one_spanned")]
+    weight: Spanned<f64>,
+    #[serde(default)]
+    dial_weight: Option<Spanned<f64>>,
+    intent: String,
+    #[serde(default)]
+    sentiment: Sentiment,
+    outcome: String,
+    summary: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    answered: bool,
+    ring_secs: Option<Spanned<Vec<f64>>>,
+    interrupt_chance: Option<Spanned<f64>>,
+    #[serde(default)]
+    vars: BTreeMap<String, Spanned<Vec<String>>>,
+    #[serde(default)]
+    steps: Vec<Spanned<RawStep>>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn one_spanned() -> Spanned<f64> {
+    Spanned::new(0..0, 1.0)
+}
+fn yes() -> bool {
+    true
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn err_at<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> Result<T, ScenarioError> {
+        let line = (span.end > 0).then(|| self.line_of(span.start));
+        Err(ScenarioError {
+            file: self.file.to_string(),
+            line,
+            message: message.into(),
+        })
+    }
+}
+
+/// Built-in placeholders every scenario may use besides its own `[vars]`.
+pub const BUILTIN_VARS: &[&str] = &["assistant", "campaign"];
+
+/// Parses and checks one scenario file. `file` is used in messages and, without a `name`
+/// key, its stem becomes the scenario's name.
+pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let cx = Ctx { file, text };
+    let raw: RawScenario = toml::from_str(text).map_err(|e| ScenarioError {
+        file: file.to_string(),
+        line: e.span().map(|s| cx.line_of(s.start)),
+        message: e.message().trim().to_string(),
+    })?;
+
+    let name = match &raw.name {
+        Some(n) => {
+            let v = n.get_ref().trim();
+            if v.is_empty()
+                || !v
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return cx.err_at(
+                    n.span(),
+                    "name must be non-empty letters, digits, '_' or '-'",
+                );
+            }
+            v.to_string()
+        }
+        None => Path::new(file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("scenario")
+            .to_string(),
+    };
+
+    let non_negative = |v: &Spanned<f64>, what: &str| -> Result<f64, ScenarioError> {
+        let x = *v.get_ref();
+        if !x.is_finite() || x < 0.0 {
+            return cx.err_at(v.span(), format!("{what} must be a number >= 0"));
+        }
+        Ok(x)
+    };
+    let probability = |v: &Spanned<f64>, what: &str| -> Result<f64, ScenarioError> {
+        let x = *v.get_ref();
+        if !(0.0..=1.0).contains(&x) {
+            return cx.err_at(v.span(), format!("{what} must be between 0 and 1"));
+        }
+        Ok(x)
+    };
+    let range = |v: &Spanned<Vec<f64>>, what: &str| -> Result<(f64, f64), ScenarioError> {
+        match v.get_ref().as_slice() {
+            [a, b] if a.is_finite() && b.is_finite() && *a >= 0.0 && a <= b => Ok((*a, *b)),
+            _ => cx.err_at(
+                v.span(),
+                format!("{what} must be [min, max] seconds with 0 <= min <= max"),
+            ),
+        }
+    };
+
+    let cost_per_minute = non_negative(&raw.cost_per_minute, "cost_per_minute")?;
+    let weight = non_negative(&raw.weight, "weight")?;
+    let dial_weight = match &raw.dial_weight {
+        Some(w) => {
+            let x = non_negative(w, "dial_weight")?;
+            if x > 0.0 && raw.direction != Direction::Outbound {
+                return cx.err_at(w.span(), "dial_weight is only for outbound scenarios");
+            }
+            x
+        }
+        None => 0.0,
+    };
+    let ring_secs = match &raw.ring_secs {
+        Some(r) => range(r, "ring_secs")?,
+        None => (2.0, 6.0),
+    };
+    let interrupt_chance = match &raw.interrupt_chance {
+        Some(p) => probability(p, "interrupt_chance")?,
+        None => 0.1,
+    };
+
+    let mut vars = BTreeMap::new();
+    for (k, v) in &raw.vars {
+        if v.get_ref().is_empty() || v.get_ref().iter().any(|s| s.trim().is_empty()) {
+            return cx.err_at(
+                v.span(),
+                format!("vars.{k} needs at least one non-empty value"),
+            );
+        }
+        if BUILTIN_VARS.contains(&k.as_str()) {
+            return cx.err_at(
+                v.span(),
+                format!("vars.{k} clashes with a built-in placeholder"),
+            );
+        }
+        vars.insert(k.clone(), v.get_ref().clone());
+    }
+    let check_placeholders = |s: &str, span: std::ops::Range<usize>| -> Result<(), ScenarioError> {
+        for p in placeholders(s).map_err(|m| ScenarioError {
+            file: file.to_string(),
+            line: Some(cx.line_of(span.start)),
+            message: m,
+        })? {
+            if !vars.contains_key(p) && !BUILTIN_VARS.contains(&p) {
+                return cx.err_at(
+                    span,
+                    format!("unknown placeholder {{{p}}}: add it to [vars]"),
+                );
+            }
+        }
+        Ok(())
+    };
+    for (k, v) in &raw.vars {
+        for s in v.get_ref() {
+            if s.contains('{') {
+                return cx.err_at(
+                    v.span(),
+                    format!("vars.{k}: values cannot contain placeholders"),
+                );
+            }
+        }
+    }
+    if let Some(s) = &raw.summary {
+        check_placeholders(s.get_ref(), s.span())?;
+    }
+
+    // Labels first, so jumps can point forwards.
+    let mut labels: HashMap<String, usize> = HashMap::new();
+    for (i, step) in raw.steps.iter().enumerate() {
+        if let Some(l) = &step.get_ref().label {
+            if labels.insert(l.get_ref().clone(), i).is_some() {
+                return cx.err_at(l.span(), format!("label '{}' is used twice", l.get_ref()));
+            }
+        }
+    }
+    let target = |t: &Spanned<String>| -> Result<usize, ScenarioError> {
+        match labels.get(t.get_ref()) {
+            Some(i) => Ok(*i),
+            None => cx.err_at(t.span(), format!("unknown step label '{}'", t.get_ref())),
+        }
+    };
+
+    let mut steps = Vec::with_capacity(raw.steps.len());
+    for spanned in &raw.steps {
+        let s = spanned.get_ref();
+        let mut line = None;
+        for (speaker, texts) in [
+            (Speaker::Ai, &s.ai),
+            (Speaker::Caller, &s.caller),
+            (Speaker::System, &s.system),
+        ] {
+            let Some(t) = texts else { continue };
+            if line.is_some() {
+                return cx.err_at(
+                    t.span(),
+                    "a step has one speaker: use only one of ai, caller, system",
+                );
+            }
+            let list = match t.get_ref() {
+                Texts::One(x) => vec![x.clone()],
+                Texts::Many(v) => v.clone(),
+            };
+            if list.is_empty() || list.iter().any(|x| x.trim().is_empty()) {
+                return cx.err_at(t.span(), "speech text must not be empty");
+            }
+            for x in &list {
+                check_placeholders(x, t.span())?;
+            }
+            line = Some(Line {
+                speaker,
+                texts: list,
+            });
+        }
+        let chance = match &s.chance {
+            Some(c) => probability(c, "chance")?,
+            None => 1.0,
+        };
+        let pause = s.pause.as_ref().map(|p| range(p, "pause")).transpose()?;
+        let interrupt = match &s.interrupt {
+            Some(p) => {
+                if line.as_ref().map(|l| l.speaker) != Some(Speaker::Ai) {
+                    return cx.err_at(p.span(), "interrupt only applies to ai lines");
+                }
+                Some(probability(p, "interrupt")?)
+            }
+            None => None,
+        };
+        if let Some(sm) = &s.summary {
+            check_placeholders(sm.get_ref(), sm.span())?;
+        }
+        let mut goto = Vec::new();
+        if let Some(g) = &s.goto {
+            if s.next.is_some() {
+                return cx.err_at(g.span(), "use either next or goto, not both");
+            }
+            if g.get_ref().is_empty() {
+                return cx.err_at(g.span(), "goto needs at least one { to = \"label\" }");
+            }
+            for alt in g.get_ref() {
+                if !alt.weight.is_finite() || alt.weight < 0.0 {
+                    return cx.err_at(alt.to.span(), "goto weight must be a number >= 0");
+                }
+                goto.push((target(&alt.to)?, alt.weight));
+            }
+            if goto.iter().all(|(_, w)| *w == 0.0) {
+                return cx.err_at(g.span(), "goto weights are all 0");
+            }
+        }
+        if let Some(n) = &s.next {
+            goto.push((target(n)?, 1.0));
+        }
+        let stall = if s.stall {
+            let alert_after = match &s.alert_after {
+                Some(a) => non_negative(a, "alert_after")?,
+                None => 8.0,
+            };
+            let recover = s.recover.as_ref().map(&target).transpose()?;
+            Some(Stall {
+                alert_after,
+                recover,
+            })
+        } else {
+            if let Some(a) = &s.alert_after {
+                return cx.err_at(a.span(), "alert_after needs stall = true");
+            }
+            if let Some(r) = &s.recover {
+                return cx.err_at(r.span(), "recover needs stall = true");
+            }
+            None
+        };
+        let does_something = line.is_some()
+            || !goto.is_empty()
+            || s.end
+            || stall.is_some()
+            || s.intent.is_some()
+            || s.sentiment.is_some()
+            || s.outcome.is_some()
+            || s.summary.is_some();
+        if !does_something {
+            return cx.err_at(
+                spanned.span(),
+                "this step does nothing (give it ai, caller, system, goto, next, end ...)",
+            );
+        }
+        steps.push(Step {
+            label: s.label.as_ref().map(|l| l.get_ref().clone()),
+            line,
+            chance,
+            pause,
+            interrupt,
+            intent: s.intent.clone(),
+            sentiment: s.sentiment,
+            outcome: s.outcome.clone(),
+            summary: s.summary.as_ref().map(|x| x.get_ref().clone()),
+            goto,
+            end: s.end,
+            stall,
+        });
+    }
+
+    if raw.answered && !steps.iter().any(|s| s.line.is_some()) {
+        return Err(ScenarioError {
+            file: file.to_string(),
+            line: None,
+            message:
+                "an answered call needs at least one step with speech (or set answered = false)"
+                    .into(),
+        });
+    }
+    if !raw.answered && !steps.is_empty() {
+        return cx.err_at(raw.steps[0].span(), "answered = false calls have no steps");
+    }
+
+    Ok(Scenario {
+        name,
+        source: file.to_string(),
+        title: raw.title,
+        direction: raw.direction,
+        provider: raw.provider,
+        cost_per_minute,
+        assistant: raw.assistant,
+        campaign: raw.campaign,
+        weight,
+        dial_weight,
+        intent: raw.intent,
+        sentiment: raw.sentiment,
+        outcome: raw.outcome,
+        summary: raw.summary.map(|s| s.into_inner()),
+        answered: raw.answered,
+        ring_secs,
+        interrupt_chance,
+        vars,
+        steps,
+    })
+}
+
+/// The `{name}` placeholders in a text; `{{` and `}}` are literal braces.
+pub fn placeholders(s: &str) -> Result<Vec<&str>, String> {
+    let mut out = Vec::new();
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' if bytes.get(i + 1) == Some(&b'{') => i += 2,
+            b'}' if bytes.get(i + 1) == Some(&b'}') => i += 2,
+            b'{' => {
+                let rest = &s[i + 1..];
+                let Some(close) = rest.find('}') else {
+                    return Err(format!("unclosed '{{' in \"{s}\""));
+                };
+                let name = &rest[..close];
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(format!("bad placeholder {{{name}}} in \"{s}\""));
+                }
+                out.push(name);
+                i += close + 2;
+            }
+            b'}' => return Err(format!("unmatched '}}' in \"{s}\"")),
+            _ => i += 1,
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces placeholders with their values (unknown ones are left as they are).
+pub fn fill(s: &str, vars: &HashMap<String, String>) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut rest = s;
+    while let Some(pos) = rest.find(['{', '}']) {
+        out.push_str(&rest[..pos]);
+        let tail = &rest[pos..];
+        if let Some(after) = tail.strip_prefix("{{") {
+            out.push('{');
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("}}") {
+            out.push('}');
+            rest = after;
+        } else if let (true, Some(close)) = (tail.starts_with('{'), tail.find('}')) {
+            let name = &tail[1..close];
+            match vars.get(name) {
+                Some(v) => out.push_str(v),
+                None => out.push_str(&tail[..=close]),
+            }
+            rest = &tail[close + 1..];
+        } else {
+            out.push_str(&tail[..1]);
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+title = "t"
+direction = "inbound"
+provider = "Retell"
+cost_per_minute = 0.08
+intent = "x"
+outcome = "done"
+
+[vars]
+who = ["Ann", "Bo"]
+
+[[steps]]
+ai = "Hi {who}"
+goto = [{ to = "b" }]
+
+[[steps]]
+label = "b"
+caller = ["Hello", "Hey"]
+"#;
+
+    #[test]
+    fn parses_a_minimal_scenario() {
+        let s = parse_scenario("x/mini.toml", GOOD).unwrap();
+        assert_eq!(s.name, "mini");
+        assert_eq!(s.steps.len(), 2);
+        assert_eq!(s.steps[0].goto, vec![(1, 1.0)]);
+        assert_eq!(s.steps[1].line.as_ref().unwrap().texts.len(), 2);
+    }
+
+    #[test]
+    fn unknown_goto_target_names_its_line() {
+        let bad = GOOD.replace("to = \"b\"", "to = \"nowhere\"");
+        let e = parse_scenario("bad.toml", &bad).unwrap_err();
+        assert_eq!(e.line, Some(14), "{e}");
+        assert!(e.message.contains("nowhere"), "{e}");
+        assert!(e.to_string().starts_with("bad.toml:14:"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_names_its_line() {
+        let bad = GOOD.replace("intent = \"x\"", "intent = \"x");
+        let e = parse_scenario("bad.toml", &bad).unwrap_err();
+        assert_eq!(e.line, Some(6), "{e}");
+    }
+
+    #[test]
+    fn unknown_field_and_placeholder_are_reported() {
+        let bad = GOOD.replace("caller = [", "callr = [");
+        let e = parse_scenario("bad.toml", &bad).unwrap_err();
+        assert!(e.message.contains("callr"), "{e}");
+        assert!(e.line.is_some(), "{e}");
+        let bad = GOOD.replace("Hi {who}", "Hi {whom}");
+        let e = parse_scenario("bad.toml", &bad).unwrap_err();
+        assert_eq!(e.line, Some(13), "{e}");
+        assert!(e.message.contains("whom"), "{e}");
+    }
+
+    #[test]
+    fn semantic_checks() {
+        let bad = GOOD.replace("cost_per_minute = 0.08", "cost_per_minute = -1.0");
+        let e = parse_scenario("bad.toml", &bad).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        let bad = GOOD.replace(
+            "caller = [\"Hello\", \"Hey\"]",
+            "caller = \"a\"\nai = \"b\"",
+        );
+        assert!(parse_scenario("bad.toml", &bad).is_err());
+    }
+
+    #[test]
+    fn fill_and_placeholders() {
+        let vars: HashMap<String, String> = [("a".to_string(), "X".to_string())].into();
+        assert_eq!(fill("{a} and {{b}} {c}", &vars), "X and {b} {c}");
+        assert_eq!(placeholders("{a} {{x}} {b_2}").unwrap(), vec!["a", "b_2"]);
+        assert!(placeholders("{a").is_err());
+        assert!(placeholders("a}").is_err());
+    }
+
+    #[test]
+    fn builtin_scenarios_load() {
+        let set = load_builtin().unwrap();
+        assert!(set.scenarios.len() >= 11);
+    }
+}
