@@ -9,6 +9,7 @@
 pub mod app;
 mod clean;
 pub mod config;
+mod demo;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod keys;
@@ -35,8 +36,5 @@ pub async fn demo(
     console: crate::cli::ConsoleArgs,
     args: crate::cli::DemoArgs,
 ) -> anyhow::Result<()> {
-    let _ = (console, args);
-    anyhow::bail!(
-        "the demo needs the gateway and the simulator, which are not merged into this build yet"
-    )
+    demo::run(console, args).await
 }

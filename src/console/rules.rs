@@ -54,10 +54,7 @@ pub fn check(action: Action, call: &Call, role: Option<Role>) -> Result<(), Stri
             )),
             _ => Err("the AI is not on the call yet".into()),
         },
-        Action::EndCall => match state {
-            Queued => Err("the call has not started yet".into()),
-            _ => Ok(()),
-        },
+        Action::EndCall => Ok(()),
         _ => Ok(()),
     }
 }

@@ -88,12 +88,13 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
     let last = data.last().copied().unwrap_or(0);
     let title = format!(" Calls per minute · now {last} · peak {peak} ");
     let inner_w = layout::inner(spark).width as usize;
-    // The newest minutes, as many as fit.
-    let shown = &data[data.len().saturating_sub(inner_w)..];
+    // The newest minutes, as many as fit, with "now" at the right edge.
+    let mut shown = vec![0u64; inner_w.saturating_sub(data.len())];
+    shown.extend_from_slice(&data[data.len().saturating_sub(inner_w)..]);
     f.render_widget(
         Sparkline::default()
             .block(super::block(app, title))
-            .data(shown)
+            .data(&shown)
             .style(t.fg(t.chart)),
         spark,
     );
@@ -134,7 +135,11 @@ fn bar_chart(f: &mut Frame, app: &App, area: Rect, title: &str, counts: &BTreeMa
         .take(inner.height as usize)
         .map(|(k, v)| {
             let len = ((**v as f64 / max as f64) * bar_w as f64).round() as usize;
-            let name: String = k.chars().take(name_w).collect();
+            let name: String = if k.chars().count() > name_w {
+                k.chars().take(name_w - 1).chain(['…']).collect()
+            } else {
+                k.to_string()
+            };
             Line::from(vec![
                 Span::styled(format!("{name:<name_w$} "), t.base()),
                 Span::styled("█".repeat(len.max(usize::from(**v > 0))), t.fg(t.chart)),

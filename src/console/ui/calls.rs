@@ -227,18 +227,20 @@ fn transcript(f: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let c = &v.call;
+    // Most important first: a narrow pane cuts from the end.
     let mut title = vec![
         Span::raw(" "),
         Span::styled(app.who(c), t.title_style()),
-        Span::styled(
-            format!(" · {} · ", app.number(customer_number(c))),
-            t.dimmed(),
-        ),
+        Span::styled(" · ", t.dimmed()),
         state_cell(t, c.state),
     ];
     if let Some(tk) = &c.takeover {
         title.push(Span::styled(format!(" by {}", tk.by), t.fg(t.state_human)));
     }
+    title.push(Span::styled(
+        format!(" · {}", app.number(customer_number(c))),
+        t.dimmed(),
+    ));
     title.push(Span::raw(" "));
     super::transcript::render(
         f,

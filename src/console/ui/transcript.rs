@@ -46,6 +46,9 @@ pub fn render(
     } else {
         Span::styled(format!(" ↓{below} · {key}: follow "), t.fg(t.warn))
     };
+    // The left title gives way to the mode on narrow panes.
+    let room = (area.width as usize).saturating_sub(mode.width() + 3);
+    let title = fit(title, room);
     let mut block = super::block(app, title).title_top(Line::from(mode).right_aligned());
     if !view.search.is_empty() {
         block = block.title_bottom(Line::from(Span::styled(
@@ -134,4 +137,34 @@ fn push_highlighted(
     if last < text.len() {
         spans.push(Span::styled(text[last..].to_string(), base));
     }
+}
+
+/// Cuts a line to `max` columns, ending in "…" when cut.
+fn fit(line: Line<'static>, max: usize) -> Line<'static> {
+    if line.width() <= max {
+        return line;
+    }
+    let mut out = Vec::new();
+    let mut used = 0;
+    for span in line.spans {
+        let w = span.width();
+        if used + w < max {
+            used += w;
+            out.push(span);
+            continue;
+        }
+        let mut text = String::new();
+        for c in span.content.chars() {
+            let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if used + cw + 1 > max {
+                break;
+            }
+            used += cw;
+            text.push(c);
+        }
+        text.push('…');
+        out.push(Span::styled(text, span.style));
+        break;
+    }
+    Line::from(out)
 }
