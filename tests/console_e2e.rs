@@ -1,0 +1,415 @@
+//! End to end: the real `callwatch` binary inside tmux against a real `callwatch serve
+//! --simulate` child process. Keys are pressed through tmux; the gateway's REST API shows
+//! what was recorded and `tmux capture-pane` shows what a user sees. Skipped (with a note)
+//! when tmux is not installed.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const TOKEN: &str = "cw_e2e_supervisor_4f1d";
+const SECRET: &str = "e2e-ingest-secret";
+
+/// Kills the gateway child however the test ends.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private tmux server (own socket, no user config), killed however the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn capture(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "cw"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "cw"];
+        args.extend_from_slice(keys);
+        self.cmd(&args);
+    }
+
+    fn text(&self, text: &str) {
+        self.cmd(&["send-keys", "-t", "cw", "-l", text]);
+    }
+
+    fn format(&self, f: &str) -> String {
+        let out = self.cmd(&["display-message", "-p", "-t", "cw", f]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Polls the screen until `pred` holds; panics with the last screen otherwise.
+    fn wait_screen(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.capture();
+            if pred(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen shows:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn write_config(dir: &Path) -> PathBuf {
+    let path = dir.join("config.toml");
+    let text = format!(
+        r#"
+[[gateway.tokens]]
+name = "e2e-sup"
+token = "{TOKEN}"
+org = "e2e"
+role = "supervisor"
+
+[[gateway.integrations]]
+name = "hostile"
+kind = "custom"
+org = "e2e"
+secret = "{SECRET}"
+"#
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Starts `callwatch serve --simulate` and returns it with its base URL.
+fn start_gateway(dir: &Path, config: &Path) -> (ChildGuard, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callwatch"))
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .arg("--db")
+        .arg(dir.join("e2e.db"))
+        .arg("--log-file")
+        .arg(dir.join("gateway.log"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--simulate",
+            "--seed",
+            "11",
+            "--speed",
+            "1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the gateway");
+    let stderr = child.stderr.take().expect("stderr");
+    let guard = ChildGuard(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let url = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = tx.send(url);
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the gateway says where it listens");
+    (guard, url)
+}
+
+struct Api {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Api {
+    async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    async fn wait_call(&self, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let call = self.get(&format!("/api/calls/{id}")).await;
+            if pred(&call) {
+                return call;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the gateway has {call}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn customer_number(call: &Value) -> String {
+    let key = if call["direction"] == "inbound" {
+        "from"
+    } else {
+        "to"
+    };
+    call[key].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn take_over_pause_resume_and_hostile_text_through_the_real_gateway() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux is not installed; the console end-to-end test needs it");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path());
+    let (_gateway, url) = start_gateway(dir.path(), &config);
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: url.clone(),
+    };
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, TOKEN).expect("token file");
+
+    let tmux = Tmux {
+        socket: format!("cw-e2e-{}", std::process::id()),
+    };
+    let console = format!(
+        "'{}' --config '{}' --url '{}' --token-file '{}' --log-file '{}'",
+        env!("CARGO_BIN_EXE_callwatch"),
+        config.display(),
+        url,
+        token_file.display(),
+        dir.path().join("console.log").display()
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "cw",
+        "-x",
+        "160",
+        "-y",
+        "45",
+        &console,
+        ";",
+        "set-option",
+        "-t",
+        "cw",
+        "remain-on-exit",
+        "on",
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let title_before = tmux.format("#{pane_title}");
+
+    tmux.wait_screen("a connected console with live calls", |s| {
+        s.contains("● connected") && s.contains("● AI")
+    });
+
+    // The youngest call that the AI is handling has the longest life ahead of it.
+    let active = api.get("/api/calls/active").await;
+    let call = active["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .filter(|c| c["state"] == "in_progress")
+        .max_by_key(|c| c["started_at"].as_str().unwrap_or_default().to_string())
+        .cloned()
+        .expect("an in-progress call");
+    let id = call["id"].as_str().expect("id").to_string();
+    let number = customer_number(&call);
+
+    // Narrow the table to that call: it is then the selected row.
+    tmux.keys(&["/"]);
+    tmux.text(&number);
+    tmux.keys(&["Enter"]);
+    tmux.wait_screen("the filtered table", |s| s.contains("(1 shown)"));
+
+    tmux.keys(&["p"]);
+    api.wait_call(&id, "the AI paused", |c| c["state"] == "ai_paused")
+        .await;
+    tmux.wait_screen("the paused call", |s| {
+        s.contains("‖ PAUSED") && s.contains("done: pausing the AI")
+    });
+
+    tmux.keys(&["r"]);
+    api.wait_call(&id, "the AI resumed", |c| c["state"] == "in_progress")
+        .await;
+    tmux.wait_screen("the resumed call", |s| s.contains("done: resuming the AI"));
+
+    tmux.keys(&["t"]);
+    tmux.wait_screen("the take-over dialog", |s| s.contains("Reason (required)"));
+    tmux.text("e2e needs a human");
+    tmux.keys(&["Enter"]);
+    let taken = api
+        .wait_call(&id, "the takeover", |c| c["state"] == "taken_over")
+        .await;
+    assert_eq!(taken["takeover"]["reason"], "e2e needs a human");
+    assert_eq!(taken["takeover"]["by"], "e2e-sup");
+    tmux.wait_screen("the taken-over call", |s| {
+        s.contains("◆ HUMAN") && s.contains("done: taking over")
+    });
+
+    let audit = api.get(&format!("/api/audit?call_id={id}")).await;
+    let actions: Vec<(String, String, bool)> = audit["entries"]
+        .as_array()
+        .expect("audit entries")
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().to_string(),
+                e["actor"].as_str().unwrap_or_default().to_string(),
+                e["ok"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    for action in ["pause_ai", "resume_ai", "takeover"] {
+        assert!(
+            actions
+                .iter()
+                .any(|(a, who, ok)| a == action && who == "e2e-sup" && *ok),
+            "the audit log lacks {action}: {actions:?}"
+        );
+    }
+
+    // ---- hostile text through a signed ingest ----
+    tmux.keys(&["/", "C-u"]);
+    tmux.text("5550001111");
+    tmux.keys(&["Enter"]);
+    let long = "W".repeat(6000);
+    let events = json!([
+        {
+            "id": "hostile-ev-1",
+            "type": "call.started",
+            "provider_call_id": "hostile-1",
+            "direction": "inbound",
+            "from": "+15550001111",
+            "to": "+15550002222",
+            "lead": {"name": "Eve\u{1b}]0;pwned\u{7}\u{202e}lived"},
+            "state": "in_progress"
+        },
+        {
+            "id": "hostile-ev-2",
+            "type": "transcript.final",
+            "provider_call_id": "hostile-1",
+            "utterance_id": "u1",
+            "speaker": "caller",
+            "text": format!("{long}\u{1b}[5m tail-end")
+        },
+        {
+            "id": "hostile-ev-3",
+            "type": "transcript.final",
+            "provider_call_id": "hostile-1",
+            "utterance_id": "u2",
+            "speaker": "caller",
+            "text": "clip\u{1b}]52;c;ZXZpbA==\u{7}board \u{1b}[2J\u{1b}[31mred\u{1b}[0m \u{2066}iso\u{2069}"
+        }
+    ]);
+    let body = serde_json::to_vec(&events).expect("json");
+    let now = chrono::Utc::now().timestamp();
+    let resp = api
+        .http
+        .post(format!("{url}/api/ingest"))
+        .header("Callwatch-Integration", "hostile")
+        .header(
+            "Callwatch-Signature",
+            callwatch::gateway::ingest::signature_header(SECRET, now, &body),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("ingest");
+    assert!(
+        resp.status().is_success(),
+        "ingest answered {}",
+        resp.status()
+    );
+
+    let screen = tmux.wait_screen("the hostile call and its transcript", |s| {
+        s.contains("Eve]0;pwned") && s.contains("clip]52;c;ZXZpbA==board") && s.contains("tail-end")
+    });
+    // The escape sequences lost their ESC: their remains are plain, visible text, and the
+    // terminal did not act on them (no clear, no title change, no clipboard write).
+    assert!(screen.contains("[2J[31mred[0m"), "{screen}");
+    assert!(
+        screen.contains("● connected"),
+        "the screen was not cleared: {screen}"
+    );
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}', '\u{2066}', '\u{2069}'] {
+        assert!(
+            !screen.contains(bad),
+            "{bad:?} reached the terminal: {screen}"
+        );
+    }
+    assert_eq!(
+        tmux.format("#{pane_title}"),
+        title_before,
+        "the pane title was changed"
+    );
+
+    // Quit restores the terminal and exits cleanly.
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.format("#{pane_dead}") != "1" {
+        assert!(
+            Instant::now() < deadline,
+            "the console did not quit:\n{}",
+            tmux.capture()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(tmux.format("#{pane_dead_status}"), "0");
+    let log = std::fs::read_to_string(dir.path().join("console.log")).unwrap_or_default();
+    assert!(
+        !log.contains(TOKEN),
+        "the token leaked into the console log"
+    );
+}
