@@ -136,7 +136,7 @@ pub fn resolve(
         candidates.push((Level::File, TokenSource::Literal(t)));
     }
     if let Some(p) = f.token_file {
-        candidates.push((Level::File, TokenSource::File(p)));
+        candidates.push((Level::File, TokenSource::File(expand_home(p))));
     }
     // Highest level wins; within a level the literal token (pushed first) wins.
     let mut best: Option<(Level, TokenSource)> = None;
@@ -206,6 +206,17 @@ pub fn resolve(
             .or_else(default_log_path),
         warnings,
     })
+}
+
+/// `~/x` -> `<home>/x` (TOML has no shell to do it).
+fn expand_home(p: PathBuf) -> PathBuf {
+    let Ok(rest) = p.strip_prefix("~") else {
+        return p;
+    };
+    match directories::BaseDirs::new() {
+        Some(b) => b.home_dir().join(rest),
+        None => p,
+    }
 }
 
 enum TokenSource {
@@ -304,6 +315,20 @@ mod tests {
         assert_eq!(c.url, DEFAULT_URL);
         assert_eq!(c.max_fps, DEFAULT_MAX_FPS);
         assert!(!c.mouse);
+    }
+
+    #[test]
+    fn the_example_config_is_valid_and_quiet() {
+        let text = include_str!("../../config.example.toml");
+        let c = resolve(
+            &ConsoleArgs::default(),
+            &env_of(&[("CALLWATCH_TOKEN", "t")]),
+            Some(text),
+        )
+        .unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(c.url, DEFAULT_URL);
+        assert_eq!(expand_home(PathBuf::from("/abs")), PathBuf::from("/abs"));
     }
 
     #[test]
