@@ -64,12 +64,25 @@ pub async fn run(config: ConsoleConfig) -> anyhow::Result<()> {
         config.mask_numbers,
         config.warnings.clone(),
     );
-    let mut terminal = ratatui::init();
+    let mut terminal = ratatui::try_init().map_err(|e| {
+        ratatui::restore();
+        anyhow::anyhow!("callwatch needs an interactive terminal: {e}")
+    })?;
     let mut out = std::io::stdout();
     let _ = crossterm::execute!(out, EnableBracketedPaste);
     if config.mouse {
         let _ = crossterm::execute!(out, EnableMouseCapture);
     }
+    // ratatui's hook restores raw mode and the screen; paste and mouse modes are ours to undo.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(
+            std::io::stdout(),
+            DisableMouseCapture,
+            DisableBracketedPaste
+        );
+        previous(info);
+    }));
     let result = event_loop(&mut terminal, &mut app, &config, client, stream_rx).await;
     if config.mouse {
         let _ = crossterm::execute!(out, DisableMouseCapture);
