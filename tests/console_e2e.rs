@@ -218,7 +218,7 @@ async fn take_over_pause_resume_and_hostile_text_through_the_real_gateway() {
         socket: format!("cw-e2e-{}", std::process::id()),
     };
     let console = format!(
-        "'{}' --config '{}' --url '{}' --token-file '{}' --log-file '{}'",
+        "exec '{}' --config '{}' --url '{}' --token-file '{}' --log-file '{}'",
         env!("CARGO_BIN_EXE_callwatch"),
         config.display(),
         url,
@@ -412,4 +412,98 @@ async fn take_over_pause_resume_and_hostile_text_through_the_real_gateway() {
         !log.contains(TOKEN),
         "the token leaked into the console log"
     );
+}
+
+/// A gateway that is down is shown as such; SIGTERM and SIGHUP (an SSH drop) leave through
+/// the normal exit path, restoring the terminal (alternate screen off, exit status 0).
+#[test]
+fn down_gateway_is_shown_and_signals_restore_the_terminal() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux is not installed; the console end-to-end test needs it");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let tmux = Tmux {
+        socket: format!("cw-e2e-sig-{}", std::process::id()),
+    };
+    for (i, signal) in ["TERM", "HUP"].iter().enumerate() {
+        let session = format!("sig{i}");
+        let console = format!(
+            "exec '{}' --url '{}' --token t --log-file '{}'",
+            env!("CARGO_BIN_EXE_callwatch"),
+            url,
+            dir.path().join("console.log").display()
+        );
+        let out = tmux.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            "120",
+            "-y",
+            "30",
+            &console,
+            ";",
+            "set-option",
+            "-t",
+            &session,
+            "remain-on-exit",
+            "on",
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let fmt = |f: &str| {
+            let out = tmux.cmd(&["display-message", "-p", "-t", &session, f]);
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = tmux.cmd(&["capture-pane", "-p", "-t", &session]);
+            let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+            if screen.contains("Cannot reach the gateway") && screen.contains("reconnecting in") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no disconnected screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(
+            fmt("#{alternate_on}"),
+            "1",
+            "the console draws on the alternate screen"
+        );
+        let pid = fmt("#{pane_pid}");
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fmt("#{pane_dead}") != "1" {
+            assert!(
+                Instant::now() < deadline,
+                "SIG{signal} did not stop the console"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(
+            fmt("#{pane_dead_status}"),
+            "0",
+            "SIG{signal} is a clean exit"
+        );
+        assert_eq!(
+            fmt("#{alternate_on}"),
+            "0",
+            "SIG{signal} left the alternate screen"
+        );
+    }
 }
