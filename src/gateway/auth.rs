@@ -29,12 +29,15 @@ pub enum Permission {
     /// Pause/resume/instruct/end/summary.
     CallControl,
     Queue,
+    /// Integration diagnostics (the webhook log).
+    Admin,
 }
 
 impl Principal {
     pub fn may(&self, p: Permission) -> bool {
         match self.role {
-            Role::Admin | Role::Supervisor => true,
+            Role::Admin => true,
+            Role::Supervisor => p != Permission::Admin,
             Role::Agent => matches!(p, Permission::Read | Permission::TakeOver | Permission::Say),
             Role::Viewer => p == Permission::Read,
         }

@@ -12,7 +12,7 @@ use crate::gateway::provider::Capability;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
     /// Address to listen on; `--listen` wins.
@@ -129,6 +129,9 @@ pub struct QueuePolicy {
     pub max_backoff_secs: u64,
     /// How often the scheduler looks for due items.
     pub poll_secs: u64,
+    /// A dial whose call the integration has not reported (`call.started` with the item's
+    /// `queue_item_id`) within this time counts as a failed attempt.
+    pub dial_timeout_secs: u64,
 }
 
 impl Default for QueuePolicy {
@@ -138,6 +141,7 @@ impl Default for QueuePolicy {
             retry_backoff_secs: 300,
             max_backoff_secs: 3600,
             poll_secs: 1,
+            dial_timeout_secs: 120,
         }
     }
 }
@@ -172,18 +176,34 @@ impl Default for StreamSettings {
     }
 }
 
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        GatewayConfig {
-            listen: None,
-            db: None,
-            public_url: None,
-            tokens: Vec::new(),
-            integrations: Vec::new(),
-            limits: Limits::default(),
-            queue: QueuePolicy::default(),
-            stream: StreamSettings::default(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_with_one_token_per_role() {
+        let text = include_str!("../../config.example.toml");
+        let c = GatewayConfig::from_toml(text).unwrap();
+        for role in [Role::Viewer, Role::Agent, Role::Supervisor, Role::Admin] {
+            assert!(c.tokens.iter().any(|t| t.role == role && t.org == "acme"));
         }
+        assert!(c.orgs().len() >= 2);
+        assert_eq!(c.listen, Some(DEFAULT_LISTEN.parse().unwrap()));
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_a_reason() {
+        let dup = GatewayConfig::default()
+            .with_token("a", "tok_aaaaaaaa", "o", Role::Viewer)
+            .with_token("a", "tok_bbbbbbbb", "o", Role::Viewer);
+        assert!(dup.validate().unwrap_err().to_string().contains("named"));
+        let short = GatewayConfig::default().with_token("a", "x", "o", Role::Viewer);
+        assert!(short.validate().is_err());
+        assert!(GatewayConfig::from_toml("[gateway]\nlisten = 5").is_err());
+        assert!(GatewayConfig::from_toml("[gateway]\nbogus = 1").is_err());
+        // Debug output never shows a token.
+        let c = GatewayConfig::default().with_token("a", "tok_secret_value", "o", Role::Viewer);
+        assert!(!format!("{c:?}").contains("tok_secret_value"));
     }
 }
 
@@ -247,7 +267,14 @@ impl GatewayConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         let mut names = HashSet::new();
         let mut secrets = HashSet::new();
+        let mut token_names = HashSet::new();
         for t in &self.tokens {
+            // The name is the actor in the audit log and the rate-limit key: keep it unique.
+            anyhow::ensure!(
+                token_names.insert(t.name.as_str()),
+                "two [[gateway.tokens]] entries are named {:?}",
+                t.name
+            );
             anyhow::ensure!(
                 !t.name.trim().is_empty(),
                 "a [[gateway.tokens]] entry has an empty name"

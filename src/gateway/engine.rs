@@ -33,6 +33,8 @@ use crate::gateway::summary;
 pub struct OrgInner {
     pub state: OrgState,
     pub hub: Hub,
+    /// Calls changed in a way analytics show; the analytics task recomputes and announces.
+    pub analytics_dirty: bool,
 }
 
 pub struct Org {
@@ -57,6 +59,7 @@ pub struct Gateway {
     pub limiter: RateLimiter,
     pub http: reqwest::Client,
     pub queue_wakeup: Notify,
+    pub analytics_wakeup: Notify,
     pub shutdown: watch::Receiver<bool>,
     orgs: Mutex<HashMap<String, Arc<Org>>>,
     /// In-process providers (the simulator) kept alive for the gateway's lifetime.
@@ -112,6 +115,7 @@ impl Gateway {
                 .user_agent(concat!("callwatch/", env!("CARGO_PKG_VERSION")))
                 .build()?,
             queue_wakeup: Notify::new(),
+            analytics_wakeup: Notify::new(),
             shutdown,
             orgs: Mutex::new(HashMap::new()),
             keepalive: Mutex::new(Vec::new()),
@@ -149,6 +153,7 @@ impl Gateway {
                     inner: Mutex::new(OrgInner {
                         state: OrgState::default(),
                         hub: Hub::new(self.epoch.clone(), self.config.stream.history),
+                        analytics_dirty: false,
                     }),
                 })
             })
@@ -247,8 +252,31 @@ impl Gateway {
             });
         }
         if analytics_changed {
-            match self.live_analytics(org) {
+            // Recomputing scans a day of calls: done by the maintenance task, debounced,
+            // not on every event under this lock.
+            inner.analytics_dirty = true;
+            self.analytics_wakeup.notify_one();
+        }
+        let _ = org;
+        Ok(audits)
+    }
+
+    /// Recomputes and announces analytics of every org whose calls changed. Run by the
+    /// maintenance task; the figures are read outside the org lock.
+    pub fn refresh_analytics(&self) {
+        for org in self.org_ids() {
+            let handle = self.org(&org);
+            {
+                let mut inner = handle.lock();
+                if !inner.analytics_dirty {
+                    continue;
+                }
+                // Cleared before reading: a change committed meanwhile sets it again.
+                inner.analytics_dirty = false;
+            }
+            match self.live_analytics(&org) {
                 Ok(a) => {
+                    let mut inner = handle.lock();
                     inner.state.analytics = a.clone();
                     inner
                         .hub
@@ -257,7 +285,6 @@ impl Gateway {
                 Err(e) => tracing::warn!(error = %format!("{e:#}"), org, "analytics not refreshed"),
             }
         }
-        Ok(audits)
     }
 
     pub fn snapshot(&self, inner: &OrgInner, org: &str) -> Snapshot {
@@ -277,7 +304,7 @@ impl Gateway {
                 .then(a.call.id.cmp(&b.call.id))
         });
         let mut queue: Vec<QueueItem> = inner.state.queue.values().cloned().collect();
-        queue.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        queue.sort_by_key(|i| i.created_at);
         Snapshot {
             epoch: self.epoch.to_string(),
             seq: inner.hub.seq(),
@@ -383,13 +410,13 @@ impl Gateway {
         }
         let org_handle = self.org(org);
         let mut inner = org_handle.lock();
-        if self.store.ingest_seen(integration, &env.id)? {
+        if self.store.ingest_seen(org, integration, &env.id)? {
             return Ok(IngestOutcome::Duplicate);
         }
         let now = Utc::now();
         let (mut batch, analytics_changed) =
             self.plan_ingest(&inner.state, org, integration, display, env, now)?;
-        batch.ingest_id = Some((integration.to_string(), env.id.clone()));
+        batch.ingest_id = Some((org.to_string(), integration.to_string(), env.id.clone()));
         self.commit(&mut inner, org, batch, analytics_changed)?;
         Ok(IngestOutcome::Applied)
     }
@@ -977,7 +1004,7 @@ impl Gateway {
         if due.is_empty() {
             return Ok(due);
         }
-        due.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        due.sort_by_key(|i| i.created_at);
         for item in &mut due {
             item.state = QueueState::Dialing;
             item.attempts += 1;
@@ -989,6 +1016,22 @@ impl Gateway {
         };
         self.commit(&mut inner, org, batch, false)?;
         Ok(due)
+    }
+
+    /// Dials the integration never reported within `dial_timeout_secs`.
+    pub fn stale_dials(&self, org: &str) -> Vec<String> {
+        let org_handle = self.org(org);
+        let inner = org_handle.lock();
+        let cutoff = Utc::now() - Duration::seconds(self.config.queue.dial_timeout_secs as i64);
+        inner
+            .state
+            .queue
+            .values()
+            .filter(|i| {
+                i.state == QueueState::Dialing && i.call_id.is_none() && i.updated_at < cutoff
+            })
+            .map(|i| i.id.clone())
+            .collect()
     }
 
     /// A dial attempt failed at the provider: retry later or give up.

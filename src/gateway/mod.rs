@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod hub;
 pub mod ingest;
+pub mod maintenance;
 pub mod provider;
 pub mod providers;
 pub mod queue;
@@ -73,6 +74,7 @@ pub struct RunningGateway {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     scheduler: JoinHandle<()>,
+    maintenance: JoinHandle<()>,
 }
 
 impl RunningGateway {
@@ -105,6 +107,7 @@ impl RunningGateway {
             server.abort();
         }
         let _ = self.scheduler.await;
+        let _ = self.maintenance.await;
     }
 }
 
@@ -138,6 +141,7 @@ pub async fn start(options: GatewayOptions) -> anyhow::Result<RunningGateway> {
             .await
     });
     let scheduler = tokio::spawn(queue::run(gw.clone()));
+    let maintenance = tokio::spawn(maintenance::run(gw.clone()));
     tracing::info!(%addr, epoch = %gw.epoch, "gateway listening");
     Ok(RunningGateway {
         addr,
@@ -145,6 +149,7 @@ pub async fn start(options: GatewayOptions) -> anyhow::Result<RunningGateway> {
         shutdown: shutdown_tx,
         server,
         scheduler,
+        maintenance,
     })
 }
 

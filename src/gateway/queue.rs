@@ -14,6 +14,12 @@ pub async fn run(gw: Arc<Gateway>) {
             break;
         }
         for org in gw.org_ids() {
+            for id in gw.stale_dials(&org) {
+                let why = "the integration did not report the call it was asked to dial";
+                if let Err(e) = gw.dial_failed(&org, &id, why) {
+                    tracing::error!(error = %format!("{e:#}"), "queue update failed");
+                }
+            }
             // Items wait (pending) while the org has nothing that can dial.
             let Some(dialer) = gw.registry.dialer(&org) else {
                 continue;

@@ -15,7 +15,7 @@ use crate::core::protocol::{CallList, Health, QueueList, Transcript};
 use crate::gateway::auth::{Permission, Principal};
 use crate::gateway::engine::Gateway;
 use crate::gateway::error::{ApiFailure, ApiResult};
-use crate::gateway::store::{is_status_filter, CallFilter};
+use crate::gateway::store::{is_status_filter, CallFilter, WebhookRecord};
 
 pub async fn healthz(State(gw): State<Arc<Gateway>>) -> Json<Health> {
     Json(Health {
@@ -202,5 +202,26 @@ pub async fn audit(
         entries: gw
             .store
             .list_audit(&who.org, q.get("call_id").map(String::as_str), limit)?,
+    }))
+}
+
+#[derive(serde::Serialize)]
+pub struct WebhookList {
+    pub entries: Vec<WebhookRecord>,
+}
+
+pub async fn webhook_log(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<WebhookList>> {
+    who.require(Permission::Admin, "read the webhook log")?;
+    let limit = q
+        .get("limit")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 1000);
+    Ok(Json(WebhookList {
+        entries: gw.store.list_webhooks(&who.org, limit)?,
     }))
 }

@@ -46,6 +46,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/calls/{id}/end", post(actions::end))
         .route("/api/calls/{id}/summary", post(actions::summary))
         .route("/api/audit", get(calls::audit))
+        .route("/api/webhook-log", get(calls::webhook_log))
         .route("/api/stream", get(stream::stream))
         .route("/api/ingest", post(ingest::ingest))
         .route("/webhooks/{integration}", post(ingest::webhook))

@@ -21,8 +21,8 @@ pub struct Batch {
     pub queue: Vec<QueueItem>,
     /// Audit entries; their ids are assigned by the database.
     pub audits: Vec<AuditEntry>,
-    /// (integration, event id) of the ingest event being applied.
-    pub ingest_id: Option<(String, String)>,
+    /// (org, integration, event id) of the ingest event being applied.
+    pub ingest_id: Option<(String, String, String)>,
 }
 
 impl Batch {
@@ -56,6 +56,20 @@ pub struct CallFilter {
     pub cursor: Option<(i64, String)>,
 }
 
+/// A row of the webhook log, as `GET /api/webhook-log` returns it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WebhookRecord {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub integration: String,
+    pub provider: String,
+    /// Event types in the delivery, comma-separated, when it could be parsed.
+    pub event: Option<String>,
+    pub payload: String,
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
 pub struct WebhookLog<'a> {
     pub org: Option<&'a str>,
     pub integration: &'a str,
@@ -64,6 +78,12 @@ pub struct WebhookLog<'a> {
     pub payload: &'a [u8],
     pub error: Option<&'a str>,
 }
+
+/// A live call and its transcript entries with their utterance ids.
+pub type LiveCall = (Call, Vec<(TranscriptEntry, Option<String>)>);
+
+/// (created_ms, id) of the last call of a history page.
+pub type Cursor = (i64, String);
 
 pub struct Store {
     conn: Mutex<Connection>,
@@ -165,12 +185,17 @@ impl Store {
         })
     }
 
-    pub fn ingest_seen(&self, integration: &str, event_id: &str) -> anyhow::Result<bool> {
+    pub fn ingest_seen(
+        &self,
+        org: &str,
+        integration: &str,
+        event_id: &str,
+    ) -> anyhow::Result<bool> {
         self.with(|conn| {
             Ok(conn
                 .query_row(
-                    "SELECT 1 FROM ingest_event_ids WHERE integration = ?1 AND event_id = ?2",
-                    params![integration, event_id],
+                    "SELECT 1 FROM ingest_event_ids WHERE org = ?1 AND integration = ?2 AND event_id = ?3",
+                    params![org, integration, event_id],
                     |_| Ok(()),
                 )
                 .optional()?
@@ -201,6 +226,50 @@ impl Store {
         })
     }
 
+    /// Forgets ingest event ids and webhook log rows older than the given ages.
+    pub fn prune(
+        &self,
+        ingest_ids_days: i64,
+        webhook_log_days: i64,
+    ) -> anyhow::Result<(usize, usize)> {
+        let now = Utc::now();
+        self.with(|conn| {
+            let ids = conn.execute(
+                "DELETE FROM ingest_event_ids WHERE at_ms < ?1",
+                [ms(now - chrono::Duration::days(ingest_ids_days))],
+            )?;
+            let logs = conn.execute(
+                "DELETE FROM webhook_log WHERE at_ms < ?1",
+                [ms(now - chrono::Duration::days(webhook_log_days))],
+            )?;
+            Ok((ids, logs))
+        })
+    }
+
+    /// Webhook deliveries of an org, newest first.
+    pub fn list_webhooks(&self, org: &str, limit: usize) -> anyhow::Result<Vec<WebhookRecord>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, at_ms, integration, provider, event, payload, ok, error FROM webhook_log
+                 WHERE org = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![org, limit as i64], |r| {
+                let at_ms: i64 = r.get(1)?;
+                Ok(WebhookRecord {
+                    id: r.get(0)?,
+                    at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+                    integration: r.get(2)?,
+                    provider: r.get(3)?,
+                    event: r.get(4)?,
+                    payload: r.get(5)?,
+                    ok: r.get(6)?,
+                    error: r.get(7)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// (ok, error) counts of the webhook log, for health and tests.
     pub fn webhook_counts(&self) -> anyhow::Result<(u64, u64)> {
         self.with(|conn| {
@@ -213,9 +282,7 @@ impl Store {
     }
 
     /// Every call not yet ended, with its transcript (loaded at start).
-    pub fn load_active(
-        &self,
-    ) -> anyhow::Result<Vec<(Call, Vec<(TranscriptEntry, Option<String>)>)>> {
+    pub fn load_active(&self) -> anyhow::Result<Vec<LiveCall>> {
         self.with(|conn| {
             let calls: Vec<Call> = {
                 let mut stmt = conn.prepare("SELECT data FROM calls WHERE state != 'ended'")?;
@@ -318,7 +385,7 @@ impl Store {
         &self,
         org: &str,
         filter: &CallFilter,
-    ) -> anyhow::Result<(Vec<Call>, Option<(i64, String)>)> {
+    ) -> anyhow::Result<(Vec<Call>, Option<Cursor>)> {
         let mut sql = String::from("SELECT data, created_ms, id FROM calls WHERE org = ?");
         let mut args: Vec<rusqlite::types::Value> = vec![org.to_string().into()];
         match filter.status.as_deref() {
@@ -438,10 +505,10 @@ impl Store {
 }
 
 fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> anyhow::Result<Vec<i64>> {
-    if let Some((integration, event_id)) = &batch.ingest_id {
+    if let Some((org, integration, event_id)) = &batch.ingest_id {
         tx.execute(
-            "INSERT INTO ingest_event_ids (integration, event_id, at_ms) VALUES (?1, ?2, ?3)",
-            params![integration, event_id, ms(Utc::now())],
+            "INSERT INTO ingest_event_ids (org, integration, event_id, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![org, integration, event_id, ms(Utc::now())],
         )?;
     }
     for call in &batch.calls {

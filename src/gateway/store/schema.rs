@@ -62,10 +62,11 @@ CREATE TABLE webhook_log (
 );
 
 CREATE TABLE ingest_event_ids (
+    org         TEXT NOT NULL,
     integration TEXT NOT NULL,
     event_id    TEXT NOT NULL,
     at_ms       INTEGER NOT NULL,
-    PRIMARY KEY (integration, event_id)
+    PRIMARY KEY (org, integration, event_id)
 );
 "#,
 )];

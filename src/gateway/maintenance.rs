@@ -1,0 +1,50 @@
+//! Background upkeep: analytics refresh (debounced) and pruning of old idempotency keys and
+//! webhook log rows.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::gateway::engine::Gateway;
+
+/// Event ids are remembered this long: a sender retrying later than this is not de-duplicated.
+pub const INGEST_ID_RETENTION_DAYS: i64 = 7;
+pub const WEBHOOK_LOG_RETENTION_DAYS: i64 = 30;
+
+const DEBOUNCE: Duration = Duration::from_millis(250);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+pub async fn run(gw: Arc<Gateway>) {
+    let mut shutdown = gw.shutdown.clone();
+    let mut last_prune: Option<Instant> = None;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            last_prune = Some(Instant::now());
+            let g = gw.clone();
+            let pruned = tokio::task::spawn_blocking(move || {
+                g.store
+                    .prune(INGEST_ID_RETENTION_DAYS, WEBHOOK_LOG_RETENTION_DAYS)
+            })
+            .await;
+            match pruned {
+                Ok(Ok((ids, logs))) if ids + logs > 0 => {
+                    tracing::info!(ids, logs, "pruned old ingest ids and webhook log rows")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "pruning failed"),
+                Err(e) => tracing::warn!(error = %e, "pruning task failed"),
+            }
+        }
+        tokio::select! {
+            _ = gw.analytics_wakeup.notified() => {}
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+            _ = shutdown.changed() => break,
+        }
+        // Let a burst of changes settle into one recomputation.
+        tokio::time::sleep(DEBOUNCE).await;
+        let g = gw.clone();
+        let _ = tokio::task::spawn_blocking(move || g.refresh_analytics()).await;
+    }
+}
