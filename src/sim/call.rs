@@ -113,6 +113,7 @@ pub(crate) struct CallTask {
     clock: Instant,
     answered_at: Option<f64>,
     interrupting: bool,
+    warm_buffer: Vec<(f64, IngestEnvelope)>,
 }
 
 fn range(rng: &mut StdRng, (a, b): (f64, f64)) -> f64 {
@@ -173,6 +174,7 @@ impl CallTask {
             clock: Instant::now(),
             answered_at: None,
             interrupting: false,
+            warm_buffer: Vec::new(),
         }
     }
 
@@ -210,6 +212,33 @@ impl CallTask {
             occurred_at: Some(Utc::now()),
             event,
         };
+        if self.fast {
+            let at = self.now();
+            self.warm_buffer.push((at, envelope));
+            return Ok(());
+        }
+        self.submit(envelope).await
+    }
+
+    /// Ends fast-forwarding: the conversation so far is delivered with timestamps spread
+    /// over the past, as if the call had been going on for that long.
+    async fn end_fast(&mut self) -> Result<(), Stop> {
+        if !self.fast {
+            return Ok(());
+        }
+        self.fast = false;
+        let real_ms = |sim: f64, speed: f64| (sim / speed * 1000.0) as i64;
+        let base =
+            Utc::now() - chrono::Duration::milliseconds(real_ms(self.offset, self.env.speed));
+        for (at, mut envelope) in std::mem::take(&mut self.warm_buffer) {
+            envelope.occurred_at =
+                Some(base + chrono::Duration::milliseconds(real_ms(at, self.env.speed)));
+            self.submit(envelope).await?;
+        }
+        Ok(())
+    }
+
+    async fn submit(&mut self, envelope: IngestEnvelope) -> Result<(), Stop> {
         match self.env.sink.submit(envelope).await {
             Ok(()) => Ok(()),
             Err(SinkError::Closed(_)) => Err(Stop::Closed),
@@ -486,6 +515,21 @@ impl CallTask {
         Ok(limit == words.len())
     }
 
+    async fn send_intent(&mut self, intent: String) -> Result<(), Stop> {
+        if self.intent_sent.as_deref() == Some(intent.as_str()) {
+            return Ok(());
+        }
+        self.intent_sent = Some(intent.clone());
+        let provider_call_id = self.plan.provider_call_id.clone();
+        self.emit(IngestEvent::CallAnalysis {
+            provider_call_id,
+            intent: Some(intent),
+            sentiment: None,
+            summary: None,
+        })
+        .await
+    }
+
     async fn set_sentiment(&mut self, s: Sentiment) -> Result<(), Stop> {
         if s == self.sentiment {
             return Ok(());
@@ -605,6 +649,7 @@ impl CallTask {
 
     /// Sends the final analysis and `call.ended`.
     async fn finish(&mut self) -> Result<(), Stop> {
+        self.end_fast().await?;
         self.rx.close();
         while let Ok(cmd) = self.rx.try_recv() {
             let _ = cmd.reply.send(Err(self.gone()));
@@ -684,6 +729,7 @@ impl CallTask {
             lead.name = self.vars.get(key).cloned();
         }
         let provider_call_id = self.plan.provider_call_id.clone();
+        self.fast = warm;
         self.emit(IngestEvent::CallStarted {
             provider_call_id: provider_call_id.clone(),
             direction: sc.direction,
@@ -709,20 +755,20 @@ impl CallTask {
             return self.finish().await;
         }
         self.answered_at = Some(self.now());
-        if !warm {
+        // A supervisor who took the call over while it rang owns it now.
+        if !warm && self.mode == Mode::Ai {
             self.emit(IngestEvent::CallStatus {
                 provider_call_id,
                 status: CallState::InProgress,
             })
             .await?;
         }
-        self.fast = warm;
         let mut spoken = 0usize;
         let mut idx = 0usize;
         let mut executed = 0usize;
         loop {
             if self.fast && spoken >= self.plan.warm_lines {
-                self.fast = false;
+                self.end_fast().await?;
             }
             if self.mode == Mode::TakenOver {
                 return self.human_loop().await;
@@ -789,6 +835,11 @@ impl CallTask {
                             self.wait(pause, false).await?;
                             self.speak(Speaker::Caller, text, None).await?;
                             self.interrupting = false;
+                            // The provider's analysis names the intent once the caller has
+                            // said something (a step's own `intent` wins).
+                            if self.intent_sent.is_none() && step.intent.is_none() {
+                                self.send_intent(sc.intent.clone()).await?;
+                            }
                         }
                         Speaker::System | Speaker::Human => {
                             self.wait(pause, false).await?;
@@ -798,17 +849,7 @@ impl CallTask {
                 }
             }
             if let Some(intent) = &step.intent {
-                if self.intent_sent.as_deref() != Some(intent) {
-                    self.intent_sent = Some(intent.clone());
-                    let provider_call_id = self.plan.provider_call_id.clone();
-                    self.emit(IngestEvent::CallAnalysis {
-                        provider_call_id,
-                        intent: Some(intent.clone()),
-                        sentiment: None,
-                        summary: None,
-                    })
-                    .await?;
-                }
+                self.send_intent(intent.clone()).await?;
             }
             if let Some(s) = step.sentiment {
                 self.set_sentiment(s).await?;
@@ -852,7 +893,7 @@ impl CallTask {
                 idx = j;
             }
         }
-        self.fast = false;
+        self.end_fast().await?;
         if self.mode == Mode::TakenOver {
             return self.human_loop().await;
         }
