@@ -38,12 +38,35 @@ fn sentiment_cell(t: &Theme, s: Sentiment) -> Span<'static> {
     }
 }
 
-fn alerts_cell(t: &Theme, call: &Call) -> Span<'static> {
+fn alerts_cell(t: &Theme, call: &Call, width: usize) -> Span<'static> {
     match call.alerts.len() {
         0 => Span::raw(""),
-        1 => Span::styled(format!("⚠ {}", call.alerts[0].kind), t.fg(t.error)),
-        n => Span::styled(format!("⚠ {n} alerts"), t.fg(t.error)),
+        1 => Span::styled(
+            trunc(&format!("⚠ {}", call.alerts[0].kind), width),
+            t.fg(t.error),
+        ),
+        n => Span::styled(trunc(&format!("⚠ {n} alerts"), width), t.fg(t.error)),
     }
+}
+
+/// Cuts `s` to `width` columns with a trailing "…" (tables would cut it silently).
+pub fn trunc(s: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
+    if s.width() <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -85,6 +108,14 @@ impl Col {
             Col::Sentiment => Constraint::Length(4),
             Col::Duration => Constraint::Length(7),
             Col::Alerts => Constraint::Length(10),
+        }
+    }
+
+    /// Fixed width of the column (the flexible WHO column has none).
+    fn fixed(self) -> Option<usize> {
+        match self.width() {
+            Constraint::Length(n) => Some(n as usize),
+            _ => None,
         }
     }
 
@@ -191,13 +222,15 @@ fn table(f: &mut Frame, app: &App, area: Rect) {
         let v = app.calls.get(id)?;
         let c = &v.call;
         let cells = cols.iter().map(|col| {
+            let w = col.fixed().unwrap_or(usize::MAX);
+            let text = |s: &str| trunc(s, w);
             Cell::from(match col {
                 Col::State => state_cell(t, c.state),
                 Col::Who => Span::styled(app.who(c), t.base()),
                 Col::Number => Span::styled(app.number(customer_number(c)), t.base()),
-                Col::Campaign => Span::styled(c.campaign.clone().unwrap_or_default(), t.base()),
-                Col::Provider => Span::styled(c.provider.clone(), t.base()),
-                Col::Intent => Span::styled(c.intent.clone().unwrap_or_default(), t.base()),
+                Col::Campaign => Span::styled(text(c.campaign.as_deref().unwrap_or("")), t.base()),
+                Col::Provider => Span::styled(text(&c.provider), t.base()),
+                Col::Intent => Span::styled(text(c.intent.as_deref().unwrap_or("")), t.base()),
                 Col::Sentiment => sentiment_cell(t, c.sentiment),
                 Col::Duration => Span::styled(
                     c.duration_at(app.now)
@@ -205,7 +238,7 @@ fn table(f: &mut Frame, app: &App, area: Rect) {
                         .unwrap_or_default(),
                     t.base(),
                 ),
-                Col::Alerts => alerts_cell(t, c),
+                Col::Alerts => alerts_cell(t, c, w),
             })
         });
         let style = if Some(id.as_str()) == selected {
