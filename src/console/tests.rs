@@ -386,3 +386,35 @@ fn hostile_text_never_reaches_the_terminal() {
         "the cleaned text is still shown (minus the controls)"
     );
 }
+
+/// NO_COLOR / mono: not a single coloured cell; dark and light: only the 16 named colours.
+#[test]
+fn themes_mono_has_no_colour_and_builtins_stay_within_16_colours() {
+    use ratatui::style::Color;
+    for (theme, mono) in [
+        (super::theme::Theme::mono(), true),
+        (super::theme::Theme::dark(), false),
+        (super::theme::Theme::light(), false),
+    ] {
+        let mut app = fixtures::app(120, 30);
+        app.theme = theme;
+        select(&mut app, "c2");
+        let mut frames = vec![draw(&app)];
+        key(&mut app, '3');
+        frames.push(draw(&app));
+        for t in frames {
+            for cell in t.backend().buffer().content() {
+                for c in [cell.fg, cell.bg] {
+                    if mono {
+                        assert_eq!(c, Color::Reset, "mono drew a colour");
+                    } else {
+                        assert!(
+                            !matches!(c, Color::Rgb(..) | Color::Indexed(_)),
+                            "a built-in theme used {c:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

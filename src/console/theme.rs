@@ -120,10 +120,10 @@ impl Theme {
             selected_bg: Color::LightBlue,
             selected_fg: Color::Black,
             ok: Color::Green,
-            warn: Color::Rgb(0xa0, 0x60, 0x00),
+            warn: Color::Yellow,
             error: Color::Red,
             state_ai: Color::Green,
-            state_paused: Color::Rgb(0xa0, 0x60, 0x00),
+            state_paused: Color::Yellow,
             state_human: Color::Magenta,
             state_ringing: Color::Blue,
             speaker_caller: Color::Blue,
@@ -136,14 +136,6 @@ impl Theme {
             key: Color::Blue,
             chart: Color::Blue,
         }
-        .sixteen_colour_light()
-    }
-
-    /// The light theme's amber is not an ANSI colour; keep it within the 16 named ones.
-    fn sixteen_colour_light(mut self) -> Theme {
-        self.warn = Color::Yellow;
-        self.state_paused = Color::Yellow;
-        self
     }
 
     pub fn mono() -> Theme {
