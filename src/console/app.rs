@@ -200,6 +200,8 @@ pub struct History {
     pub loaded: bool,
     pub error: Option<String>,
     pub next_cursor: Option<String>,
+    /// The request in flight asks for the next page (append, keep the selection).
+    pub appending: bool,
     pub detail: Option<HistoryDetail>,
     /// Id of the newest history request; older answers are dropped.
     pub request: Option<u64>,

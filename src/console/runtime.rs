@@ -221,13 +221,13 @@ pub async fn execute(client: &RestClient, request: Request) -> Result<Reply, Cli
         Request::CancelQueued { item_id } => {
             Reply::QueueItem(client.cancel_queue_item(&item_id).await?.map(Box::new))
         }
-        Request::History { q } => {
+        Request::History { q, cursor } => {
             let list = client
                 .calls(&crate::client::HistoryQuery {
                     status: Some("ended".into()),
                     q: Some(q),
-                    limit: Some(200),
-                    cursor: None,
+                    limit: Some(100),
+                    cursor,
                 })
                 .await?;
             Reply::History {

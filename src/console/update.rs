@@ -79,8 +79,10 @@ pub enum Request {
     CancelQueued {
         item_id: String,
     },
+    /// History search; `cursor` asks for the page after a previous answer.
     History {
         q: String,
+        cursor: Option<String>,
     },
     Open {
         call_id: String,
@@ -181,17 +183,30 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
             switch(app, Screen::ALL[j], fx);
         }
         Up => move_selection(app, -1),
-        Down => move_selection(app, 1),
+        Down => {
+            move_selection(app, 1);
+            if app.screen == Screen::History {
+                more_history(app, fx);
+            }
+        }
         PageUp => {
             let page = page_rows(app) as isize;
             move_selection(app, -page)
         }
         PageDown => {
             let page = page_rows(app) as isize;
-            move_selection(app, page)
+            move_selection(app, page);
+            if app.screen == Screen::History {
+                more_history(app, fx);
+            }
         }
         Top => move_selection(app, isize::MIN / 2),
-        Bottom => move_selection(app, isize::MAX / 2),
+        Bottom => {
+            move_selection(app, isize::MAX / 2);
+            if app.screen == Screen::History {
+                more_history(app, fx);
+            }
+        }
         Filter => match app.screen {
             Screen::Calls => open_input(app, InputKind::Filter),
             Screen::History => open_input(app, InputKind::History),
@@ -911,6 +926,24 @@ fn short(t: &str) -> String {
 // ---------------------------------------------------------------- history
 
 fn search_history(app: &mut App, fx: &mut Vec<Effect>) {
+    app.history.next_cursor = None;
+    app.history.appending = false;
+    history_page(app, None, fx);
+}
+
+/// Loads the next page when the selection reaches the end of what is loaded.
+fn more_history(app: &mut App, fx: &mut Vec<Effect>) {
+    let h = &app.history;
+    let at_end = h.selected + 1 >= h.results.len();
+    if at_end && !h.loading && h.detail.is_none() {
+        if let Some(cursor) = h.next_cursor.clone() {
+            app.history.appending = true;
+            history_page(app, Some(cursor), fx);
+        }
+    }
+}
+
+fn history_page(app: &mut App, cursor: Option<String>, fx: &mut Vec<Effect>) {
     app.history.loading = true;
     app.history.error = None;
     let q = app.history.query.clone();
@@ -919,7 +952,7 @@ fn search_history(app: &mut App, fx: &mut Vec<Effect>) {
     app.history.request = Some(id);
     fx.push(Effect::Request {
         id,
-        request: Request::History { q },
+        request: Request::History { q, cursor },
     });
 }
 
@@ -984,13 +1017,20 @@ fn done(app: &mut App, id: u64, result: Result<Reply, String>) {
             next_cursor,
         }) => {
             calls.iter_mut().for_each(clean::call);
-            app.history.results = calls;
+            if app.history.appending {
+                // Calls that ended meanwhile may already be listed: no duplicates.
+                calls.retain(|c| !app.history.results.iter().any(|r| r.id == c.id));
+                app.history.results.extend(calls);
+            } else {
+                app.history.results = calls;
+                app.history.selected = 0;
+                app.history.top = 0;
+            }
+            app.history.appending = false;
             app.history.next_cursor = next_cursor;
             app.history.loading = false;
             app.history.loaded = true;
             app.history.error = None;
-            app.history.selected = 0;
-            app.history.top = 0;
         }
         Ok(Reply::Detail {
             call,
@@ -1008,6 +1048,7 @@ fn done(app: &mut App, id: u64, result: Result<Reply, String>) {
         Ok(_) => {}
         Err(e) => {
             app.history.loading = false;
+            app.history.appending = false;
             if let Some(d) = app.history.detail.as_mut() {
                 d.loading = false;
                 d.error = Some(e);

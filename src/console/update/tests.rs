@@ -503,11 +503,23 @@ fn queue_dial_now_and_cancel_with_confirmation() {
 fn history_search_open_and_stale_answers() {
     let mut app = fixtures::app(120, 30);
     let (first, req) = request(&key(&mut app, '4'));
-    assert_eq!(req, Request::History { q: String::new() });
+    assert_eq!(
+        req,
+        Request::History {
+            q: String::new(),
+            cursor: None
+        }
+    );
     key(&mut app, '/');
     typed(&mut app, "lopez");
     let (second, req) = request(&code(&mut app, KeyCode::Enter));
-    assert_eq!(req, Request::History { q: "lopez".into() });
+    assert_eq!(
+        req,
+        Request::History {
+            q: "lopez".into(),
+            cursor: None
+        }
+    );
     // The first answer arrives late: dropped.
     update(
         &mut app,
@@ -589,4 +601,53 @@ fn quit_and_help() {
         Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
     );
     assert_eq!(fx, [Effect::Quit], "ctrl+c quits even from a dialog");
+}
+
+#[test]
+fn history_loads_the_next_page_at_the_end() {
+    let mut app = fixtures::app(120, 30);
+    let (id, _) = request(&key(&mut app, '4'));
+    let ended = |i: usize| {
+        let mut c = fixtures::calls()[i % 5].clone();
+        c.id = format!("h{i}");
+        c.state = CallState::Ended;
+        c
+    };
+    let page1: Vec<_> = (0..3).map(ended).collect();
+    update(
+        &mut app,
+        Msg::Done {
+            id,
+            result: Ok(Reply::History {
+                calls: page1,
+                next_cursor: Some("p2".into()),
+            }),
+        },
+    );
+    assert!(key(&mut app, 'j').is_empty());
+    let (id, req) = request(&key(&mut app, 'j'));
+    assert_eq!(
+        req,
+        Request::History {
+            q: String::new(),
+            cursor: Some("p2".into())
+        }
+    );
+    assert!(key(&mut app, 'j').is_empty(), "one page request at a time");
+    let page2: Vec<_> = (2..5).map(ended).collect(); // h2 again: not listed twice
+    update(
+        &mut app,
+        Msg::Done {
+            id,
+            result: Ok(Reply::History {
+                calls: page2,
+                next_cursor: None,
+            }),
+        },
+    );
+    let ids: Vec<_> = app.history.results.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["h0", "h1", "h2", "h3", "h4"]);
+    assert_eq!(app.history.selected, 2, "the selection stays put");
+    key(&mut app, 'G');
+    assert!(key(&mut app, 'j').is_empty(), "no more pages");
 }
