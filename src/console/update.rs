@@ -1198,8 +1198,19 @@ fn upsert_call(app: &mut App, call: Call) {
     if !call.state.is_active() {
         return end_call(app, call);
     }
+    let filter = app.filter.clone();
+    let (key, now) = (app.sort, app.now);
+    let placed = |c: &Call| (matches_filter(c, &filter), sort_value(c, key, now));
+    let new_place = placed(&call);
     match app.calls.get_mut(&call.id) {
-        Some(v) => v.call = call,
+        Some(v) => {
+            // Most updates (sentiment, alerts, intent...) do not move the row: no re-sort.
+            let same = placed(&v.call) == new_place && v.call.created_at == call.created_at;
+            v.call = call;
+            if same {
+                return;
+            }
+        }
         None => {
             app.calls.insert(
                 call.id.clone(),
@@ -1267,7 +1278,7 @@ fn upsert_queue(app: &mut App, item: QueueItem) {
 
 // ---------------------------------------------------------------- order
 
-fn matches_filter(app: &App, call: &Call, needle: &str) -> bool {
+fn matches_filter(call: &Call, needle: &str) -> bool {
     if needle.is_empty() {
         return true;
     }
@@ -1280,7 +1291,6 @@ fn matches_filter(app: &App, call: &Call, needle: &str) -> bool {
         call.assistant.as_deref().unwrap_or(""),
         call.state.as_str(),
     ];
-    let _ = app;
     fields.iter().any(|f| !find_all(f, needle).is_empty())
 }
 
@@ -1307,38 +1317,51 @@ fn state_rank(s: CallState) -> u8 {
 }
 
 /// Recomputes the filtered, sorted order and keeps the selection valid.
+/// What a call is sorted by, computed once per call and re-sort.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum SortValue {
+    Num(i64),
+    Text(Option<String>),
+}
+
+fn sort_value(c: &Call, key: SortKey, now: DateTime<Utc>) -> SortValue {
+    match key {
+        SortKey::Duration => SortValue::Num((c.duration_at(now).unwrap_or(0.0) * 1000.0) as i64),
+        SortKey::State => SortValue::Num(i64::from(state_rank(c.state))),
+        SortKey::Sentiment => SortValue::Num(i64::from(sentiment_rank(c.sentiment))),
+        SortKey::Who => SortValue::Text(c.lead.name.clone()),
+        SortKey::Campaign => SortValue::Text(c.campaign.clone()),
+        SortKey::Provider => SortValue::Text(Some(c.provider.clone())),
+    }
+}
+
+/// Recomputes the filtered, sorted order and keeps the selection valid.
 pub fn reorder(app: &mut App) {
     let now = app.now;
-    let filter = app.filter.clone();
-    let mut rows: Vec<&CallView> = app
-        .calls
-        .values()
-        .filter(|v| matches_filter(app, &v.call, &filter))
-        .collect();
     let key = app.sort;
     let desc = app.sort_desc;
-    rows.sort_by(|a, b| {
-        let (a, b) = (&a.call, &b.call);
-        let ord = match key {
-            SortKey::Duration => a
-                .duration_at(now)
-                .unwrap_or(0.0)
-                .total_cmp(&b.duration_at(now).unwrap_or(0.0)),
-            SortKey::State => state_rank(a.state).cmp(&state_rank(b.state)),
-            SortKey::Who => a.lead.name.cmp(&b.lead.name),
-            SortKey::Campaign => a.campaign.cmp(&b.campaign),
-            SortKey::Provider => a.provider.cmp(&b.provider),
-            SortKey::Sentiment => sentiment_rank(a.sentiment).cmp(&sentiment_rank(b.sentiment)),
-        };
-        let ord = if desc { ord.reverse() } else { ord };
-        ord.then_with(|| a.created_at.cmp(&b.created_at))
-            .then_with(|| a.id.cmp(&b.id))
+    let mut rows: Vec<(SortValue, DateTime<Utc>, &str)> = app
+        .calls
+        .values()
+        .filter(|v| matches_filter(&v.call, &app.filter))
+        .map(|v| {
+            (
+                sort_value(&v.call, key, now),
+                v.call.created_at,
+                v.call.id.as_str(),
+            )
+        })
+        .collect();
+    rows.sort_unstable_by(|a, b| {
+        let ord = if desc { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) };
+        ord.then_with(|| a.1.cmp(&b.1)).then_with(|| a.2.cmp(b.2))
     });
-    app.order = rows.into_iter().map(|v| v.call.id.clone()).collect();
+    let order: Vec<String> = rows.into_iter().map(|r| r.2.to_string()).collect();
+    app.order = order;
     let keep = app
         .selected
         .as_ref()
-        .is_some_and(|id| app.order.contains(id));
+        .is_some_and(|id| app.calls.contains_key(id) && app.order.contains(id));
     if !keep {
         let first = app.order.first().cloned();
         select_call(app, first);
