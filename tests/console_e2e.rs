@@ -82,6 +82,55 @@ impl Drop for Tmux {
     }
 }
 
+/// The shell around the console writes its exit status here (tmux's own `pane_dead_status`
+/// can lag far behind on a loaded machine).
+fn wait_exit_status(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            if s.ends_with('\n') {
+                return s.trim().to_string();
+            }
+        }
+        assert!(Instant::now() < deadline, "the console did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Pids whose parent is `pid` (Linux /proc, else `pgrep -P`).
+fn children_of(pid: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !name.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // "pid (comm) state ppid ...": comm may contain spaces, so split after ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            if ppid == Some(pid) {
+                out.push(name);
+            }
+        }
+        return out;
+    }
+    Command::new("pgrep")
+        .args(["-P", pid])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn tmux_available() -> bool {
     Command::new("tmux")
         .arg("-V")
@@ -218,12 +267,13 @@ async fn take_over_pause_resume_and_hostile_text_through_the_real_gateway() {
         socket: format!("cw-e2e-{}", std::process::id()),
     };
     let console = format!(
-        "exec '{}' --config '{}' --url '{}' --token-file '{}' --log-file '{}'",
+        "'{}' --config '{}' --url '{}' --token-file '{}' --log-file '{}'; echo $? > '{}'",
         env!("CARGO_BIN_EXE_callwatch"),
         config.display(),
         url,
         token_file.display(),
-        dir.path().join("console.log").display()
+        dir.path().join("console.log").display(),
+        dir.path().join("exit-status").display()
     );
     let out = tmux.cmd(&[
         "new-session",
@@ -397,16 +447,16 @@ async fn take_over_pause_resume_and_hostile_text_through_the_real_gateway() {
 
     // Quit restores the terminal and exits cleanly.
     tmux.keys(&["q"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tmux.format("#{pane_dead}") != "1" {
-        assert!(
-            Instant::now() < deadline,
-            "the console did not quit:\n{}",
-            tmux.capture()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(tmux.format("#{pane_dead_status}"), "0");
+    assert_eq!(
+        wait_exit_status(&dir.path().join("exit-status")),
+        "0",
+        "q is a clean exit"
+    );
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "0",
+        "q left the alternate screen"
+    );
     let log = std::fs::read_to_string(dir.path().join("console.log")).unwrap_or_default();
     assert!(
         !log.contains(TOKEN),
@@ -432,10 +482,11 @@ fn down_gateway_is_shown_and_signals_restore_the_terminal() {
     for (i, signal) in ["TERM", "HUP"].iter().enumerate() {
         let session = format!("sig{i}");
         let console = format!(
-            "exec '{}' --url '{}' --token t --log-file '{}'",
+            "'{}' --url '{}' --token t --log-file '{}'; echo $? > '{}'",
             env!("CARGO_BIN_EXE_callwatch"),
             url,
-            dir.path().join("console.log").display()
+            dir.path().join("console.log").display(),
+            dir.path().join(format!("exit-{signal}")).display()
         );
         let out = tmux.cmd(&[
             "new-session",
@@ -481,25 +532,21 @@ fn down_gateway_is_shown_and_signals_restore_the_terminal() {
             "1",
             "the console draws on the alternate screen"
         );
-        let pid = fmt("#{pane_pid}");
+        // The pane runs a shell; the console is its child.
+        let shell = fmt("#{pane_pid}");
+        let console = children_of(&shell);
+        assert_eq!(
+            console.len(),
+            1,
+            "one console under the pane's shell: {console:?}"
+        );
         let status = Command::new("kill")
-            .args([&format!("-{signal}"), &pid])
+            .args([&format!("-{signal}"), &console[0]])
             .status()
             .expect("kill");
         assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while fmt("#{pane_dead}") != "1" {
-            assert!(
-                Instant::now() < deadline,
-                "SIG{signal} did not stop the console"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert_eq!(
-            fmt("#{pane_dead_status}"),
-            "0",
-            "SIG{signal} is a clean exit"
-        );
+        let code = wait_exit_status(&dir.path().join(format!("exit-{signal}")));
+        assert_eq!(code, "0", "SIG{signal} is a clean exit");
         assert_eq!(
             fmt("#{alternate_on}"),
             "0",
