@@ -31,11 +31,12 @@ pub fn render(f: &mut Frame, app: &App) {
             layout::MIN_WIDTH,
             layout::MIN_HEIGHT
         );
-        let y = area.height / 2;
-        let r = Rect::new(area.x, area.y + y, area.width, 1.min(area.height));
+        let h = 3.min(area.height);
+        let r = Rect::new(area.x, area.y + (area.height - h) / 2, area.width, h);
         f.render_widget(
             Paragraph::new(msg)
                 .alignment(Alignment::Center)
+                .wrap(ratatui::widgets::Wrap { trim: true })
                 .style(app.theme.base()),
             r,
         );
