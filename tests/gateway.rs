@@ -1167,6 +1167,24 @@ async fn restart_keeps_data_queue_and_sse() {
         it["state"] == "scheduled" || it["state"] == "dialing",
         "{it}"
     );
+    // After the backoff (1 s here) it is dialed again, as a new attempt.
+    let c4 = control.clone();
+    let q4 = qid.clone();
+    eventually("the retry dial", || {
+        let c4 = c4.clone();
+        let q4 = q4.clone();
+        async move {
+            c4.bodies()
+                .iter()
+                .filter(|b| b["queue_item"]["id"] == q4.as_str())
+                .count()
+                == 2
+        }
+    })
+    .await;
+    let (_, q) = gw.get(SUP, "/api/calls/queue").await;
+    assert_eq!(q["items"][0]["attempts"], 2);
+    assert_eq!(q["items"][0]["call_id"], Value::Null);
     // A second item we cancel, a third scheduled far ahead we dial now.
     let (_, item2) = gw
         .post(
@@ -1382,6 +1400,39 @@ async fn kill_9_keeps_every_acknowledged_write_and_example_config_works() {
         .await
         .unwrap();
     assert_eq!(r["items"].as_array().unwrap().len(), 1);
+    // History pages through all of them exactly once.
+    let mut ids = std::collections::BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut req = http
+            .get(format!("{url}/api/calls"))
+            .bearer_auth("cw_local_viewer")
+            .query(&[("limit", "15")]);
+        if let Some(c) = &cursor {
+            req = req.query(&[("cursor", c.as_str())]);
+        }
+        let page: Value = req.send().await.unwrap().json().await.unwrap();
+        pages += 1;
+        for c in page["calls"].as_array().unwrap() {
+            assert!(
+                ids.insert(c["id"].as_str().unwrap().to_string()),
+                "no call twice"
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!((ids.len(), pages), (n, 3));
+    let r = http
+        .get(format!("{url}/api/calls?cursor=garbage"))
+        .bearer_auth("cw_local_viewer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
     // The other org sees none of it.
     let r: Value = http
         .get(format!("{url}/api/calls/active"))
@@ -1513,5 +1564,65 @@ async fn stream_token_query_client_frames_heartbeats_and_frame_limit() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/event-stream");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn queue_retries_failed_dials_then_gives_up() {
+    let failing = control_server(StatusCode::SERVICE_UNAVAILABLE).await;
+    let mut config = base_config(Some(&failing.url));
+    config.queue.max_attempts = 2;
+    let gw = Gw::start(config).await;
+    let (s, item) = gw
+        .post(
+            SUP,
+            "/api/calls/initiate",
+            Some(json!({"phoneNumber": "+15550004000", "campaignId": "winback"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let qid = item["id"].as_str().unwrap().to_string();
+    let g = &gw;
+    eventually("two attempts, then failed", || {
+        let qid = qid.clone();
+        async move {
+            let (_, q) = g.get(VIEWER, "/api/calls/queue?all=true").await;
+            let it = q["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["id"] == qid.as_str())
+                .cloned()
+                .unwrap();
+            it["state"] == "failed" && it["attempts"] == 2
+        }
+    })
+    .await;
+    assert_eq!(
+        failing.seen.lock().unwrap().len(),
+        2,
+        "one POST per attempt"
+    );
+    let (_, q) = gw.get(VIEWER, "/api/calls/queue?all=true").await;
+    assert!(q["items"][0]["last_result"]
+        .as_str()
+        .unwrap()
+        .contains("503"));
+    // Finished items are no longer in the default (waiting) view, and cannot be cancelled.
+    let (_, q) = gw.get(VIEWER, "/api/calls/queue").await;
+    assert!(q["items"].as_array().unwrap().is_empty());
+    let (s, v) = gw
+        .send(
+            reqwest::Method::DELETE,
+            SUP,
+            &format!("/api/calls/queue/{qid}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 409);
+    assert_eq!(
+        v["message"],
+        "the queued call has failed and is no longer waiting, so it cannot be cancelled"
+    );
     gw.stop().await;
 }

@@ -511,6 +511,10 @@ impl Gateway {
             if let Some(qid) = queue_item_id {
                 if let Some(item) = st.queue.get(qid) {
                     let mut item = item.clone();
+                    if item.state.is_waiting() {
+                        // The stack dialed on its own: still an attempt.
+                        item.attempts += 1;
+                    }
                     item.call_id = Some(call.id.clone());
                     item.state = QueueState::Dialing;
                     item.updated_at = now;
@@ -1008,6 +1012,8 @@ impl Gateway {
         for item in &mut due {
             item.state = QueueState::Dialing;
             item.attempts += 1;
+            // A new attempt: its call is not known yet (the previous one is in the history).
+            item.call_id = None;
             item.updated_at = now;
         }
         let batch = Batch {

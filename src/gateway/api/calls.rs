@@ -17,6 +17,17 @@ use crate::gateway::engine::Gateway;
 use crate::gateway::error::{ApiFailure, ApiResult};
 use crate::gateway::store::{is_status_filter, CallFilter, WebhookRecord};
 
+/// Runs storage work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    gw: Arc<Gateway>,
+    f: impl FnOnce(&Gateway) -> anyhow::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(move || f(&gw))
+        .await
+        .map_err(|e| ApiFailure::internal(format!("storage task failed: {e}")))?
+        .map_err(ApiFailure::from)
+}
+
 pub async fn healthz(State(gw): State<Arc<Gateway>>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -113,7 +124,9 @@ pub async fn history(
         limit,
         cursor,
     };
-    let (calls, next) = gw.store.list_calls(&who.org, &filter)?;
+    // Searches can scan transcripts: keep them off the async workers.
+    let org = who.org.clone();
+    let (calls, next) = blocking(gw, move |gw| gw.store.list_calls(&org, &filter)).await?;
     Ok(Json(CallList {
         calls,
         next_cursor: next.map(|(ms, id)| encode_cursor(ms, &id)),
@@ -167,7 +180,10 @@ pub async fn analytics(
             return Err(ApiFailure::invalid("from", "from must be before to"));
         }
     }
-    Ok(Json(gw.analytics(&who.org, from, to, by_campaign)?))
+    let org = who.org.clone();
+    Ok(Json(
+        blocking(gw, move |gw| gw.analytics(&org, from, to, by_campaign)).await?,
+    ))
 }
 
 pub async fn queue(

@@ -51,10 +51,22 @@ async fn handle(
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    // Unauthenticated deliveries keep only the start of their payload: enough to debug,
+    // too little for anyone to fill the database.
+    const UNVERIFIED_KEEP: usize = 2048;
+    let unverified = &body[..body.len().min(UNVERIFIED_KEEP)];
     let Some(target) = gw.registry.webhook(&name) else {
-        log(&gw, None, &name, None, &body, Some("unknown integration"));
+        let shown: String = name.chars().take(100).collect();
+        log(
+            &gw,
+            None,
+            &shown,
+            None,
+            unverified,
+            Some("unknown integration"),
+        );
         return Err(ApiFailure::unauthorized(format!(
-            "no integration named {name:?} is configured on this gateway"
+            "no integration named {shown:?} is configured on this gateway"
         )));
     };
     let base = gw
@@ -72,12 +84,17 @@ async fn handle(
     let envelopes = match target.provider.parse_webhook(&request) {
         Ok(e) => e,
         Err(err) => {
+            let kept = if matches!(err, WebhookError::Malformed(_)) {
+                &body[..]
+            } else {
+                unverified
+            };
             log(
                 &gw,
                 Some(&target.org),
                 &name,
                 None,
-                &body,
+                kept,
                 Some(&err.to_string()),
             );
             tracing::warn!(integration = %name, error = %err, "webhook refused");
