@@ -85,6 +85,12 @@ pub struct SimArgs {
     /// Time compression: 2.0 plays calls twice as fast.
     #[arg(long)]
     pub speed: Option<f64>,
+    /// Directory of scenario files replacing the built-in ones (docs/SCENARIOS.md).
+    #[arg(long, value_name = "DIR")]
+    pub scenarios: Option<PathBuf>,
+    /// Most simultaneous simulated calls per org [default: 48]; thousands work.
+    #[arg(long, value_name = "N")]
+    pub max_concurrent: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args, Default)]

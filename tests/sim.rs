@@ -420,7 +420,7 @@ async fn first_ai_final(sink: &Collect, id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_silences_the_ai_until_resume() {
-    let (sim, sink) = start(cfg(5, 60.0));
+    let (sim, sink) = start(cfg(5, 20.0));
     let id = sim.spawn_scenario("inbound_offer").unwrap();
     first_ai_final(&sink, &id).await;
     let call = call_for(&id);
@@ -454,7 +454,7 @@ async fn pause_silences_the_ai_until_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn take_over_say_and_end() {
-    let (sim, sink) = start(cfg(6, 60.0));
+    let (sim, sink) = start(cfg(6, 30.0));
     let id = sim.spawn_scenario("inbound_viewing").unwrap();
     first_ai_final(&sink, &id).await;
     let call = call_for(&id);
@@ -518,7 +518,7 @@ async fn take_over_say_and_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instruct_shapes_the_next_ai_turn() {
-    let (sim, sink) = start(cfg(8, 60.0));
+    let (sim, sink) = start(cfg(8, 20.0));
     let id = sim.spawn_scenario("outbound_qualification").unwrap();
     first_ai_final(&sink, &id).await;
     let call = call_for(&id);
@@ -571,7 +571,7 @@ async fn instruct_shapes_the_next_ai_turn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_ai_raises_an_alert_and_resume_revives_it() {
-    let (sim, sink) = start(cfg(9, 60.0));
+    let (sim, sink) = start(cfg(9, 5.0));
     let id = sim.spawn_scenario("ai_silent").unwrap();
     until("ai_silent alert", || {
         sink.of(&id)
@@ -737,4 +737,33 @@ async fn scenarios_load_from_a_directory_and_bad_files_are_named() {
         .unwrap()
         .to_string();
     assert!(err.contains("broken.toml:2:"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_left_on_a_paused_ai_answers_the_human_then_hangs_up() {
+    let (sim, sink) = start(cfg(12, 200.0));
+    let id = sim.spawn_scenario("after_hours").unwrap();
+    first_ai_final(&sink, &id).await;
+    let call = call_for(&id);
+    sim.perform(&call, &ProviderAction::PauseAi).await.unwrap();
+    let since = sink.len();
+    sim.perform(
+        &call,
+        &ProviderAction::Say {
+            text: "Sorry, one moment please.".into(),
+        },
+    )
+    .await
+    .unwrap();
+    until("ended", || ended(&sink.of(&id)).is_some()).await;
+    let after = sink.of_since(&id, since);
+    let f = finals(&after);
+    assert_eq!(f[0], (Speaker::Human, "Sorry, one moment please.".into()));
+    assert_eq!(
+        f[1].0,
+        Speaker::Caller,
+        "the caller answers the human: {f:?}"
+    );
+    assert!(!after.iter().any(is_ai_speech), "AI spoke while paused");
+    assert_eq!(ended(&after).unwrap().0, "caller_hung_up");
 }

@@ -189,6 +189,8 @@ async fn serve_simulate_shows_live_calls_transcripts_and_analytics() {
         seed: Some(3),
         calls_per_minute: Some(6.0),
         speed: Some(8.0),
+        scenarios: None,
+        max_concurrent: None,
     }))
     .await;
     // The floor is seeded: calls are live and mid-conversation at once.
@@ -203,12 +205,17 @@ async fn serve_simulate_shows_live_calls_transcripts_and_analytics() {
     let providers: std::collections::HashSet<&str> =
         active.iter().map(|c| c.provider.as_str()).collect();
     assert!(providers.len() >= 2, "{providers:?}");
-    let first = &active[0];
-    let entries = env.transcript(&first.id).await;
-    assert!(
-        !entries.is_empty(),
-        "a seeded call has its conversation so far"
-    );
+    // Seeded calls are mid-conversation: their transcripts already have lines.
+    until("calls with transcript lines", || async {
+        let mut with_lines = 0;
+        for c in env.active().await {
+            if !env.transcript(&c.id).await.is_empty() {
+                with_lines += 1;
+            }
+        }
+        (with_lines >= 5).then_some(())
+    })
+    .await;
     let analytics: Analytics = env.get("/api/calls/analytics").await;
     assert!(analytics.total_calls >= 5);
     // The stream delivers a snapshot with the calls, then live transcript revisions.
@@ -244,7 +251,7 @@ async fn actions_queue_and_analytics_through_the_real_gateway() {
             integration: "simulator".into(),
             seed: 21,
             calls_per_minute: 0.0,
-            speed: 20.0,
+            speed: 10.0,
             max_concurrent: 48,
             scenarios_dir: None,
         };
@@ -284,6 +291,12 @@ async fn actions_queue_and_analytics_through_the_real_gateway() {
             .then_some(())
     })
     .await;
+    // Instructed while paused (the supervisor prepares the AI before letting it talk).
+    env.post(
+        &format!("/api/calls/{id}/instruct"),
+        json!({"text": "mention the open house on Saturday"}),
+    )
+    .await;
     let (status, r) = env
         .send(
             reqwest::Method::DELETE,
@@ -322,13 +335,19 @@ async fn actions_queue_and_analytics_through_the_real_gateway() {
         "{between:?}"
     );
     assert!(between.iter().any(|e| e.speaker == Speaker::Caller));
+    let first_ai_after = ev
+        .iter()
+        .filter(|(s, _)| *s > resumed)
+        .filter_map(|(_, e)| entry_of(e, &id))
+        .find(|e| e.speaker == Speaker::Ai)
+        .unwrap();
+    assert!(
+        "I should also mention the open house on Saturday."
+            .starts_with(first_ai_after.text.trim_end_matches('—')),
+        "{first_ai_after:?}"
+    );
 
-    // ---- instruct ----
-    env.post(
-        &format!("/api/calls/{id}/instruct"),
-        json!({"text": "mention the open house on Saturday"}),
-    )
-    .await;
+    // ---- instruct: the AI's first words after the resume carry it out ----
     until("the AI carries out the instruction", || async {
         let t = env.transcript(&id).await;
         t.iter()
@@ -544,4 +563,118 @@ async fn actions_queue_and_analytics_through_the_real_gateway() {
     if let Some(r) = env.running.take() {
         r.shutdown().await;
     }
+}
+
+/// Kills the child process when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serve_simulate_command_shows_calls_within_seconds() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\n[[gateway.tokens]]\nname = \"sup\"\ntoken = \"{TOKEN}\"\norg = \"demo\"\nrole = \"supervisor\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_callwatch"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .arg("--db")
+            .arg(dir.path().join("cw.db"))
+            .arg("--log-file")
+            .arg(dir.path().join("cw.log"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--simulate",
+                "--seed",
+                "4",
+                "--calls-per-minute",
+                "10",
+                "--speed",
+                "5",
+            ])
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("callwatch binary runs"),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        for line in BufReader::new(stderr).lines() {
+            let line = line.ok()?;
+            if let Some(rest) = line.strip_prefix("callwatch gateway listening on ") {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        None
+    })
+    .await
+    .unwrap()
+    .expect("the gateway announces its address");
+    let http = reqwest::Client::new();
+    let calls = until("live simulated calls", || async {
+        let resp = http
+            .get(format!("{url}/api/calls/active"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .ok()?;
+        let list: CallList = resp.json().await.ok()?;
+        (list.calls.len() >= 5).then_some(list.calls)
+    })
+    .await;
+    // Seeded calls are mid-conversation: their transcripts already have lines.
+    until("calls with transcript lines", || async {
+        let list: CallList = http
+            .get(format!("{url}/api/calls/active"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let mut with_lines = 0;
+        for c in &list.calls {
+            let t: Transcript = http
+                .get(format!("{url}/api/calls/{}/transcript", c.id))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            if !t.entries.is_empty() {
+                with_lines += 1;
+            }
+        }
+        (with_lines >= 5).then_some(())
+    })
+    .await;
+    assert!(calls.len() >= 5);
+    let a: Analytics = http
+        .get(format!("{url}/api/calls/analytics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(a.total_calls >= 5 && !a.intents.is_empty(), "{a:?}");
 }

@@ -162,6 +162,8 @@ fn start_simulators(gw: &Arc<Gateway>, sim: &SimArgs) -> anyhow::Result<()> {
             seed: sim.seed.unwrap_or(defaults.seed).wrapping_add(i as u64),
             calls_per_minute: sim.calls_per_minute.unwrap_or(defaults.calls_per_minute),
             speed: sim.speed.unwrap_or(defaults.speed),
+            scenarios_dir: sim.scenarios.clone(),
+            max_concurrent: sim.max_concurrent.unwrap_or(defaults.max_concurrent),
             ..SimConfig::default()
         };
         let sink = gw.sink(&org, &config.integration);

@@ -79,6 +79,8 @@ struct StallState {
 
 /// Simulated seconds a taken-over caller waits for the human before hanging up.
 const HUMAN_IDLE_SECS: f64 = 240.0;
+/// Simulated seconds a caller waits on a paused AI before hanging up.
+const PAUSED_HANG_UP_SECS: f64 = 120.0;
 /// Real time between a supervisor's end and the call's final report.
 const END_REPORT_DELAY: Duration = Duration::from_millis(250);
 /// Most steps one call may execute (guards against `goto` loops in a scenario).
@@ -582,6 +584,7 @@ impl CallTask {
     /// Holds the AI's next line while it is paused; the caller wonders where it went.
     async fn wait_while_paused(&mut self) -> Result<(), Stop> {
         let mut hellos = 0usize;
+        let paused_since = self.now();
         let mut next_hello = self.now() + range(&mut self.aux, (5.0, 8.0));
         while self.mode == Mode::Paused {
             if let Some((reply, _)) = self.caller_queue.pop_front() {
@@ -593,6 +596,20 @@ impl CallTask {
             }
             let woke = self.wait(next_hello - self.now(), true).await?;
             if !woke && self.mode == Mode::Paused {
+                // A supervisor talking to the caller keeps them on the line.
+                let quiet_since = paused_since.max(self.last_human);
+                if self.now() - quiet_since >= PAUSED_HANG_UP_SECS {
+                    self.speak(Speaker::Caller, "I'll try calling back later.".into(), None)
+                        .await?;
+                    self.outcome = "caller_hung_up".into();
+                    self.outcome_overridden = true;
+                    self.summary = Some(format!(
+                        "{}: the AI was paused and the caller hung up after {:.0} s of silence.",
+                        self.sc.title, PAUSED_HANG_UP_SECS
+                    ));
+                    self.finish().await?;
+                    return Err(Stop::Ended);
+                }
                 if hellos < HELLO_LINES.len() {
                     self.speak(Speaker::Caller, HELLO_LINES[hellos].to_string(), None)
                         .await?;
@@ -600,7 +617,7 @@ impl CallTask {
                     next_hello =
                         self.now() + 10.0 * hellos as f64 + range(&mut self.aux, (2.0, 6.0));
                 } else {
-                    next_hello = self.now() + 3_600.0;
+                    next_hello = quiet_since + PAUSED_HANG_UP_SECS;
                 }
             }
         }
@@ -789,10 +806,13 @@ impl CallTask {
                 let roll: f64 = self.rng.random();
                 let pick = self.rng.random_range(0..line.texts.len());
                 let text = fill(&line.texts[pick], &self.vars);
-                let pause = match step.pause {
-                    Some(p) => range(&mut self.rng, p),
-                    None => range(&mut self.rng, (0.4, 1.4)),
+                // Default gaps: the AI answers after its model's latency, people a bit faster.
+                let default_gap = if line.speaker == Speaker::Ai {
+                    (0.7, 1.8)
+                } else {
+                    (0.4, 1.4)
                 };
+                let pause = range(&mut self.rng, step.pause.unwrap_or(default_gap));
                 let pause = if self.interrupting {
                     pause.min(0.2)
                 } else {

@@ -47,9 +47,10 @@ fn weighted<'a, T>(items: &'a [(T, f64)], rng: &mut StdRng) -> Option<&'a T> {
     items.iter().rev().find(|(_, w)| *w > 0.0).map(|(i, _)| i)
 }
 
-/// How many calls are on the floor the moment it starts: roughly the steady state.
+/// How many calls are on the floor the moment it starts: roughly the steady state
+/// (arrival rate × an average call of about 1.2 simulated minutes).
 pub(crate) fn seed_count(calls_per_minute: f64, max_concurrent: usize) -> usize {
-    ((calls_per_minute * 1.5).round() as usize).min(max_concurrent)
+    ((calls_per_minute * 1.2).round() as usize).min(max_concurrent)
 }
 
 /// The scenario of call number `index` on the floor (seeded calls only pick conversations).
@@ -191,4 +192,75 @@ pub(crate) fn choose_dial(
     weighted(&all, rng)
         .cloned()
         .ok_or_else(|| "no outbound scenario has dial_weight > 0".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{Lead, QueueState};
+    use chrono::Utc;
+
+    fn item(script: Option<&str>, campaign: Option<&str>) -> QueueItem {
+        QueueItem {
+            id: "q".into(),
+            org: "o".into(),
+            lead: Lead::default(),
+            phone_number: "+15550000000".into(),
+            campaign: campaign.map(Into::into),
+            script: script.map(Into::into),
+            agent_settings: serde_json::Value::Null,
+            scheduled_at: None,
+            state: QueueState::Dialing,
+            attempts: 0,
+            call_id: None,
+            last_result: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn draws(set: &ScenarioSet, it: &QueueItem, seed: u64) -> Vec<String> {
+        (0..300)
+            .map(|n| {
+                choose_dial(set, it, &mut dial_rng(seed, n))
+                    .unwrap()
+                    .name
+                    .clone()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dial_choice_is_seeded_and_follows_weights() {
+        let set = crate::sim::scenario::load_builtin().unwrap();
+        let plain = item(None, None);
+        let a = draws(&set, &plain, 4);
+        assert_eq!(a, draws(&set, &plain, 4));
+        assert_ne!(a, draws(&set, &plain, 5));
+        let count = |v: &[String], n: &str| v.iter().filter(|x| *x == n).count();
+        // 10 of 17 conversations, the rest unreached: roughly, with 300 draws.
+        let unreached = count(&a, "outbound_busy")
+            + count(&a, "outbound_no_answer")
+            + count(&a, "outbound_voicemail");
+        assert!((80..170).contains(&unreached), "{unreached}");
+        assert!(count(&a, "outbound_qualification") > count(&a, "outbound_busy"));
+
+        // A script naming a conversation narrows the conversations, not reachability.
+        let scripted = draws(&set, &item(Some("outbound_discovery"), None), 4);
+        assert_eq!(count(&scripted, "outbound_qualification"), 0);
+        assert!(count(&scripted, "outbound_discovery") > 100);
+        assert!(count(&scripted, "outbound_busy") > 0);
+        // So does a campaign.
+        let seller = draws(&set, &item(None, Some("seller outreach")), 4);
+        assert_eq!(count(&seller, "outbound_qualification"), 0);
+    }
+
+    #[test]
+    fn mix_spreads_indices() {
+        assert_ne!(mix(1, 0), mix(1, 1));
+        assert_ne!(mix(1, 0), mix(2, 0));
+        assert_eq!(seed_count(20.0, 48), 24);
+        assert_eq!(seed_count(100.0, 48), 48);
+        assert_eq!(seed_count(0.0, 48), 0);
+    }
 }

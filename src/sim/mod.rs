@@ -53,7 +53,8 @@ impl Default for SimConfig {
             org: "demo".into(),
             integration: "simulator".into(),
             seed: 1,
-            calls_per_minute: 12.0,
+            // With calls of one to two minutes this keeps a couple of dozen calls live.
+            calls_per_minute: 24.0,
             speed: 1.0,
             max_concurrent: 48,
             scenarios_dir: None,

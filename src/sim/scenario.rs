@@ -244,11 +244,36 @@ pub fn load_dir(dir: &Path) -> Result<ScenarioSet, ScenarioError> {
 
 // ---- raw (serde) form --------------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum Texts {
     One(String),
     Many(Vec<String>),
+}
+
+// By hand rather than `untagged`, for a message that says what is expected.
+impl<'de> Deserialize<'de> for Texts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Texts;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of strings (alternatives)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Texts, E> {
+                Ok(Texts::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Texts, A::Error> {
+                let mut out = Vec::new();
+                while let Some(x) = seq.next_element::<String>()? {
+                    out.push(x);
+                }
+                Ok(Texts::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -762,6 +787,14 @@ caller = ["Hello", "Hey"]
         let e = parse_scenario("bad.toml", &bad).unwrap_err();
         assert_eq!(e.line, Some(13), "{e}");
         assert!(e.message.contains("whom"), "{e}");
+    }
+
+    #[test]
+    fn wrong_speech_type_says_what_is_expected() {
+        let bad = GOOD.replace("ai = \"Hi {who}\"", "ai = 5");
+        let e = parse_scenario("bad.toml", &bad).unwrap_err();
+        assert_eq!(e.line, Some(13), "{e}");
+        assert!(e.message.contains("a string or a list of strings"), "{e}");
     }
 
     #[test]

@@ -159,6 +159,25 @@ pub fn instructed_line(instruction: &str) -> String {
     if lower.contains("transfer") || lower.contains("escalat") {
         return "Of course — I'm going to get a colleague to help you with this.".into();
     }
+    const NEGATIVE: &[&str] = &["don't ", "do not ", "never ", "avoid ", "stop "];
+    if NEGATIVE.iter().any(|p| lower.starts_with(p)) {
+        return "Actually, let's put that to one side for now and focus on what you need.".into();
+    }
+    if lower.starts_with("be more empathetic")
+        || lower.starts_with("be kind")
+        || lower.starts_with("be nicer")
+        || lower.starts_with("calm them")
+        || lower.starts_with("reassure")
+    {
+        return "I'm sorry — I really do want to get this sorted out for you.".into();
+    }
+    if lower.starts_with("keep it short")
+        || lower.starts_with("be brief")
+        || lower.starts_with("wrap up")
+        || lower.starts_with("wrap it up")
+    {
+        return "I'll keep this short so I don't hold you up.".into();
+    }
     if lower.starts_with("slow down") || lower.contains("speak slower") {
         return "Of course — let me slow down a little.".into();
     }
@@ -281,8 +300,16 @@ mod tests {
             "I should also mention the open house on Saturday."
         );
         assert_eq!(
-            instructed_line("Keep it brief"),
-            "Of course — keep it brief."
+            instructed_line("Use a warmer tone"),
+            "Of course — use a warmer tone."
+        );
+        assert_eq!(
+            instructed_line("Don't mention the price"),
+            "Actually, let's put that to one side for now and focus on what you need."
+        );
+        assert_eq!(
+            instructed_line("keep it short"),
+            "I'll keep this short so I don't hold you up."
         );
         assert!(instructed_line("\u{1b}[2J").starts_with("Of course"));
     }
