@@ -554,3 +554,201 @@ fn down_gateway_is_shown_and_signals_restore_the_terminal() {
         );
     }
 }
+
+/// Every request the console makes, through the console's own runtime path
+/// (`console::runtime::execute` -> `RestClient`), against the real gateway with the simulator
+/// in-process: the answers decode into what `update()` expects, errors carry the gateway's
+/// message. No terminal needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_console_request_against_the_real_gateway() {
+    use callwatch::cli::SimArgs;
+    use callwatch::client::{ClientError, RestClient};
+    use callwatch::console::runtime::execute;
+    use callwatch::console::update::{Reply, Request};
+    use callwatch::core::model::Role;
+    use callwatch::gateway::{GatewayConfig, GatewayOptions};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = GatewayConfig::default().with_token("e2e-sup", TOKEN, "e2e", Role::Supervisor);
+    let mut options = GatewayOptions::new(config, dir.path().join("rt.db"));
+    options.sim = Some(SimArgs {
+        simulate: true,
+        seed: Some(5),
+        calls_per_minute: None,
+        speed: Some(1.0),
+        ..SimArgs::default()
+    });
+    let running = callwatch::gateway::start(options).await.expect("gateway");
+    let client = RestClient::new(&running.url(), TOKEN).expect("client");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let call = loop {
+        let calls = client.active_calls().await.expect("active calls");
+        if let Some(c) = calls
+            .into_iter()
+            .filter(|c| c.state == callwatch::core::model::CallState::InProgress)
+            .max_by_key(|c| c.started_at)
+        {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no in-progress call");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let id = call.id.clone();
+    let action = |r: Result<Reply, ClientError>| match r {
+        Ok(Reply::Action(a)) => a,
+        other => panic!("expected an action answer, got {other:?}"),
+    };
+    let said = action(
+        execute(
+            &client,
+            Request::Say {
+                call_id: id.clone(),
+                text: "one moment".into(),
+            },
+        )
+        .await,
+    );
+    assert_eq!(said.call.id, id);
+    action(
+        execute(
+            &client,
+            Request::Instruct {
+                call_id: id.clone(),
+                text: "be brief".into(),
+            },
+        )
+        .await,
+    );
+    action(
+        execute(
+            &client,
+            Request::Summarize {
+                call_id: id.clone(),
+            },
+        )
+        .await,
+    );
+    let ended = action(
+        execute(
+            &client,
+            Request::End {
+                call_id: id.clone(),
+            },
+        )
+        .await,
+    );
+    assert_eq!(ended.action, "end");
+
+    // Refused by the gateway: the error is its own sentence.
+    let err = execute(
+        &client,
+        Request::ResumeAi {
+            call_id: id.clone(),
+        },
+    )
+    .await
+    .err()
+    .expect("resuming a call whose AI is not paused fails");
+    assert_eq!(err.status(), Some(409), "{err:?}");
+    assert!(
+        !err.to_string().is_empty() && !err.to_string().contains("HTTP"),
+        "{err}"
+    );
+
+    // History (once the end is recorded) and opening the call.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match execute(
+            &client,
+            Request::History {
+                q: String::new(),
+                cursor: None,
+            },
+        )
+        .await
+        {
+            Ok(Reply::History { calls, .. }) if calls.iter().any(|c| c.id == id) => break,
+            Ok(Reply::History { .. }) => {}
+            other => panic!("history: {other:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the ended call never reached the history"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    match execute(
+        &client,
+        Request::Open {
+            call_id: id.clone(),
+        },
+    )
+    .await
+    {
+        Ok(Reply::Detail { call, transcript }) => {
+            assert_eq!(call.id, id);
+            assert!(!call.state.is_active());
+            assert!(!transcript.is_empty(), "the opened call has its transcript");
+        }
+        other => panic!("open: {other:?}"),
+    }
+
+    // Queue: two scheduled calls; dial one now, cancel the other.
+    let http = reqwest::Client::new();
+    let mut items = Vec::new();
+    for (name, number) in [("Ada", "+15550103001"), ("Ben", "+15550103002")] {
+        let item: Value = http
+            .post(format!("{}/api/calls/initiate", running.url()))
+            .bearer_auth(TOKEN)
+            .json(&json!({
+                "leadName": name,
+                "phoneNumber": number,
+                "scheduledAt": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
+            }))
+            .send()
+            .await
+            .expect("initiate")
+            .json()
+            .await
+            .expect("queue item");
+        items.push(item["id"].as_str().expect("item id").to_string());
+    }
+    let queue = client.queue().await.expect("queue");
+    assert!(items.iter().all(|i| queue.iter().any(|q| &q.id == i)));
+    match execute(
+        &client,
+        Request::DialNow {
+            item_id: items[0].clone(),
+        },
+    )
+    .await
+    {
+        Ok(Reply::QueueItem(Some(item))) => assert_eq!(item.id, items[0]),
+        other => panic!("dial now: {other:?}"),
+    }
+    match execute(
+        &client,
+        Request::CancelQueued {
+            item_id: items[1].clone(),
+        },
+    )
+    .await
+    {
+        Ok(Reply::QueueItem(Some(item))) => {
+            assert_eq!(item.state, callwatch::core::model::QueueState::Cancelled)
+        }
+        other => panic!("cancel: {other:?}"),
+    }
+    let err = execute(
+        &client,
+        Request::PauseAi {
+            call_id: "no-such-call".into(),
+        },
+    )
+    .await
+    .err()
+    .expect("unknown id");
+    assert_eq!(err.status(), Some(404), "{err:?}");
+    running.shutdown().await;
+}
