@@ -648,8 +648,7 @@ async fn every_console_request_against_the_real_gateway() {
         },
     )
     .await
-    .err()
-    .expect("resuming a call whose AI is not paused fails");
+    .expect_err("resuming a call whose AI is not paused fails");
     assert_eq!(err.status(), Some(409), "{err:?}");
     assert!(
         !err.to_string().is_empty() && !err.to_string().contains("HTTP"),
@@ -747,8 +746,7 @@ async fn every_console_request_against_the_real_gateway() {
         },
     )
     .await
-    .err()
-    .expect("unknown id");
+    .expect_err("unknown id");
     assert_eq!(err.status(), Some(404), "{err:?}");
     running.shutdown().await;
 }
