@@ -226,7 +226,12 @@ fn table(f: &mut Frame, app: &App, area: Rect) {
             let text = |s: &str| trunc(s, w);
             Cell::from(match col {
                 Col::State => state_cell(t, c.state),
-                Col::Who => Span::styled(app.who(c), t.base()),
+                // The number has its own column: an unnamed caller is not shown twice.
+                Col::Who => match c.lead.name.as_deref().filter(|n| !n.trim().is_empty()) {
+                    Some(n) => Span::styled(n.to_string(), t.base()),
+                    None if cols.contains(&Col::Number) => Span::styled("unknown", t.dimmed()),
+                    None => Span::styled(app.who(c), t.base()),
+                },
                 Col::Number => Span::styled(app.number(customer_number(c)), t.base()),
                 Col::Campaign => Span::styled(text(c.campaign.as_deref().unwrap_or("")), t.base()),
                 Col::Provider => Span::styled(text(&c.provider), t.base()),
