@@ -553,6 +553,50 @@ fn down_gateway_is_shown_and_signals_restore_the_terminal() {
             "SIG{signal} left the alternate screen"
         );
     }
+
+    // An SSH drop: the terminal disappears (pty closed, SIGHUP). Restoring a terminal that
+    // is gone must not crash the exit path: the console still stops cleanly.
+    let log = dir.path().join("drop.log");
+    let console = format!(
+        "exec '{}' --url '{}' --token t --log-file '{}'",
+        env!("CARGO_BIN_EXE_callwatch"),
+        url,
+        log.display()
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "drop",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &console,
+    ]);
+    assert!(out.status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("console starting")
+    {
+        assert!(Instant::now() < deadline, "the console did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.cmd(&["kill-session", "-t", "drop"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("SIGHUP: leaving") && text.contains("console stopped") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no clean stop after the terminal vanished:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Every request the console makes, through the console's own runtime path

@@ -1,5 +1,5 @@
-//! The event loop and terminal life: raw mode and the alternate screen via `ratatui::init`
-//! (which also restores the terminal on panic), clean exit on quit, SIGTERM and SIGHUP,
+//! The event loop and terminal life: raw mode and the alternate screen (restored on quit, on
+//! panic, on SIGTERM and SIGHUP, even when the terminal is already gone),
 //! redraws only when something changed, at most `max_fps` per second, each frame wrapped in
 //! synchronized output so SSH users never see half a frame.
 
@@ -64,31 +64,10 @@ pub async fn run(config: ConsoleConfig) -> anyhow::Result<()> {
         config.mask_numbers,
         config.warnings.clone(),
     );
-    let mut terminal = ratatui::try_init().map_err(|e| {
-        ratatui::restore();
-        anyhow::anyhow!("callwatch needs an interactive terminal: {e}")
-    })?;
-    let mut out = std::io::stdout();
-    let _ = crossterm::execute!(out, EnableBracketedPaste);
-    if config.mouse {
-        let _ = crossterm::execute!(out, EnableMouseCapture);
-    }
-    // ratatui's hook restores raw mode and the screen; paste and mouse modes are ours to undo.
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = crossterm::execute!(
-            std::io::stdout(),
-            DisableMouseCapture,
-            DisableBracketedPaste
-        );
-        previous(info);
-    }));
+    let mut terminal = init_terminal(config.mouse)
+        .map_err(|e| anyhow::anyhow!("callwatch needs an interactive terminal: {e}"))?;
     let result = event_loop(&mut terminal, &mut app, &config, client, stream_rx).await;
-    if config.mouse {
-        let _ = crossterm::execute!(out, DisableMouseCapture);
-    }
-    let _ = crossterm::execute!(out, DisableBracketedPaste);
-    ratatui::restore();
+    restore_terminal(config.mouse);
     drop(stream);
     tracing::info!("console stopped");
     result
@@ -163,6 +142,51 @@ async fn event_loop(
             }
         }
     }
+}
+
+/// Raw mode, alternate screen, bracketed paste (and mouse when asked), plus a panic hook that
+/// undoes them. Done here rather than with `ratatui::init` because its restore reports
+/// failures with `eprintln!`, which panics (and then aborts, skipping every cleanup) when an
+/// SSH drop has already closed the terminal.
+fn init_terminal(mouse: bool) -> std::io::Result<ratatui::DefaultTerminal> {
+    crossterm::terminal::enable_raw_mode()?;
+    let entered = crossterm::execute!(
+        std::io::stdout(),
+        crossterm::terminal::EnterAlternateScreen,
+        EnableBracketedPaste
+    )
+    .and_then(|()| {
+        if mouse {
+            crossterm::execute!(std::io::stdout(), EnableMouseCapture)
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = entered {
+        restore_terminal(mouse);
+        return Err(e);
+    }
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal(mouse);
+        previous(info);
+    }));
+    ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))
+}
+
+/// Best effort and silent: the terminal may already be gone.
+fn restore_terminal(mouse: bool) {
+    let mut out = std::io::stdout();
+    if mouse {
+        let _ = crossterm::execute!(out, DisableMouseCapture);
+    }
+    let _ = crossterm::execute!(
+        out,
+        DisableBracketedPaste,
+        crossterm::terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+    let _ = crossterm::terminal::disable_raw_mode();
 }
 
 fn draw(terminal: &mut ratatui::DefaultTerminal, app: &App) -> anyhow::Result<()> {
