@@ -101,7 +101,11 @@ async fn event_loop(
             return Ok(());
         }
         if app.dirty && Instant::now() >= last_draw + frame {
-            draw(terminal, app)?;
+            if let Err(e) = draw(terminal, app) {
+                // The terminal is gone (an SSH drop): nobody to show an error to.
+                tracing::warn!(error = %e, "cannot draw; leaving");
+                return Ok(());
+            }
             app.dirty = false;
             last_draw = Instant::now();
         }
@@ -123,7 +127,10 @@ async fn event_loop(
                         run_effects(app, msg, &client, &done_tx);
                     }
                 }
-                Some(Err(e)) => return Err(anyhow::anyhow!("reading the terminal failed: {e}")),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot read the terminal; leaving");
+                    return Ok(());
+                }
                 None => return Ok(()),
             },
             Some(m) = stream_rx.recv() => {
