@@ -1,9 +1,34 @@
-//! The ratatui console (issue: the console).
+//! The ratatui console (`callwatch`): live calls, transcripts, queue, analytics, history,
+//! and keys to act on calls.
+//!
+//! Architecture: the UI task owns [`app::App`]; [`update::update`] is the only thing that
+//! changes it (pure, unit-tested), [`ui::render`] draws it (pure function of `&App`), and
+//! [`runtime`] runs the loop: terminal events, the stream task's bounded channel, REST
+//! results, a 1 s clock, and a capped frame rate.
+
+pub mod app;
+mod clean;
+pub mod config;
+mod demo;
+#[doc(hidden)]
+pub mod fixtures;
+pub mod keys;
+pub mod layout;
+pub mod rules;
+pub mod runtime;
+pub mod theme;
+pub mod transcript;
+pub mod ui;
+pub mod update;
+
+#[cfg(test)]
+mod tests;
 
 /// Runs the console until the user quits.
 pub async fn run(args: crate::cli::ConsoleArgs) -> anyhow::Result<()> {
-    let _ = args;
-    anyhow::bail!("the console is being built")
+    let config = config::load(&args)?;
+    let _log = runtime::init_logging(config.log_file.as_deref());
+    runtime::run(config).await
 }
 
 /// Gateway + simulator + console in one process.
@@ -11,6 +36,5 @@ pub async fn demo(
     console: crate::cli::ConsoleArgs,
     args: crate::cli::DemoArgs,
 ) -> anyhow::Result<()> {
-    let _ = (console, args);
-    anyhow::bail!("the demo is being built")
+    demo::run(console, args).await
 }

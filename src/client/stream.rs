@@ -1,0 +1,427 @@
+//! The resumable event stream: one task per console that keeps a websocket to
+//! `/api/stream` open, tracks (epoch, seq), and feeds typed messages to the UI through a
+//! bounded channel. Reconnects with exponential backoff and jitter and resumes from the
+//! last sequence number it delivered; a gap, a duplicate or a silent server are handled here
+//! so the UI only ever sees a consistent sequence of snapshots and events.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::rest::normalise_base;
+use crate::core::model::Role;
+use crate::core::protocol::{
+    ApiError, ClientFrame, ResyncReason, ServerFrame, Snapshot, StreamEvent,
+};
+
+/// What the stream task tells the UI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamMsg {
+    /// Opening a connection; `attempt` counts the failures since the last good connection.
+    Connecting {
+        attempt: u32,
+    },
+    Connected {
+        org: String,
+        actor: String,
+        role: Role,
+        /// True when the gateway replays what was missed: keep the state.
+        resumed: bool,
+        reason: Option<ResyncReason>,
+    },
+    /// Replace all state with this.
+    Snapshot(Box<Snapshot>),
+    /// The next event, in order, exactly once.
+    Event {
+        seq: u64,
+        event: Box<StreamEvent>,
+    },
+    /// The gateway told us to drop state; a snapshot follows.
+    Resync {
+        reason: ResyncReason,
+    },
+    /// An `Error` frame from the gateway (the connection stays up).
+    ServerError {
+        message: String,
+    },
+    Disconnected {
+        error: String,
+        retry_in: Duration,
+    },
+    /// The token was refused; the task stops (retrying cannot help).
+    AuthFailed {
+        message: String,
+    },
+}
+
+/// Exponential backoff with "equal jitter": a delay in [d/2, d] where d doubles per attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backoff {
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self
+            .initial
+            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
+            .min(self.max);
+        let half = exp / 2;
+        let jitter_ms = rand::rng().random_range(0..=half.as_millis().max(1) as u64);
+        half + Duration::from_millis(jitter_ms)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// The gateway's http(s) base URL; ws(s) is derived from it.
+    pub base_url: String,
+    pub token: String,
+    pub backoff: Backoff,
+    /// How long to wait for the connection and the Welcome frame.
+    pub connect_timeout: Duration,
+}
+
+impl StreamConfig {
+    pub fn new(base_url: &str, token: &str) -> Self {
+        StreamConfig {
+            base_url: base_url.to_string(),
+            token: token.to_string(),
+            backoff: Backoff::default(),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Owns the stream task; dropping it stops the task.
+pub struct StreamHandle {
+    task: JoinHandle<()>,
+}
+
+impl StreamHandle {
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl Drop for StreamHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the stream task on the current tokio runtime.
+pub fn spawn_stream(config: StreamConfig, tx: mpsc::Sender<StreamMsg>) -> StreamHandle {
+    StreamHandle {
+        task: tokio::spawn(run(config, tx)),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Position {
+    epoch: String,
+    seq: u64,
+}
+
+enum End {
+    UiGone,
+    Fatal(String),
+    Failed { error: String, welcomed: bool },
+}
+
+async fn run(config: StreamConfig, tx: mpsc::Sender<StreamMsg>) {
+    let mut pos: Option<Position> = None;
+    let mut attempt = 0u32;
+    loop {
+        if tx.send(StreamMsg::Connecting { attempt }).await.is_err() {
+            return;
+        }
+        match session(&config, &tx, &mut pos).await {
+            End::UiGone => return,
+            End::Fatal(message) => {
+                tracing::warn!(%message, "stream stopped");
+                let _ = tx.send(StreamMsg::AuthFailed { message }).await;
+                return;
+            }
+            End::Failed { error, welcomed } => {
+                if welcomed {
+                    attempt = 0;
+                }
+                let retry_in = config.backoff.delay(attempt);
+                attempt = attempt.saturating_add(1);
+                tracing::info!(%error, ?retry_in, "stream disconnected");
+                if tx
+                    .send(StreamMsg::Disconnected { error, retry_in })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(retry_in).await;
+            }
+        }
+    }
+}
+
+/// `http://h/p` + position -> `ws://h/p/api/stream?epoch=E&since=S`.
+fn stream_url(base: &str, pos: Option<&Position>) -> Result<String, String> {
+    let base = normalise_base(base).map_err(|e| e.to_string())?;
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        return Err(format!("invalid gateway URL {base:?}"));
+    };
+    let mut url = format!("{ws}/api/stream");
+    if let Some(p) = pos {
+        let q = serde_urlencoded::to_string([
+            ("epoch", p.epoch.as_str()),
+            ("since", &p.seq.to_string()),
+        ])
+        .map_err(|e| e.to_string())?;
+        url.push('?');
+        url.push_str(&q);
+    }
+    Ok(url)
+}
+
+async fn session(
+    config: &StreamConfig,
+    tx: &mpsc::Sender<StreamMsg>,
+    pos: &mut Option<Position>,
+) -> End {
+    let url = match stream_url(&config.base_url, pos.as_ref()) {
+        Ok(u) => u,
+        Err(e) => return End::Fatal(e),
+    };
+    let mut request = match url.as_str().into_client_request() {
+        Ok(r) => r,
+        Err(e) => return End::Fatal(format!("invalid gateway URL: {e}")),
+    };
+    let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {}", config.token)) else {
+        return End::Fatal("the token contains characters that cannot be sent".into());
+    };
+    request.headers_mut().insert(AUTHORIZATION, bearer);
+
+    let connected = tokio::time::timeout(
+        config.connect_timeout,
+        tokio_tungstenite::connect_async(request),
+    )
+    .await;
+    let mut ws = match connected {
+        Err(_) => {
+            return End::Failed {
+                error: "timed out connecting to the gateway".into(),
+                welcomed: false,
+            }
+        }
+        Ok(Err(tungstenite::Error::Http(resp))) => {
+            let status = resp.status().as_u16();
+            let message = resp
+                .body()
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<ApiError>(b).ok())
+                .map(|e| e.message)
+                .unwrap_or_else(|| format!("the gateway refused the stream (HTTP {status})"));
+            if status == 401 || status == 403 {
+                return End::Fatal(message);
+            }
+            return End::Failed {
+                error: message,
+                welcomed: false,
+            };
+        }
+        Ok(Err(e)) => {
+            return End::Failed {
+                error: connect_error(&e),
+                welcomed: false,
+            }
+        }
+        Ok(Ok((ws, _))) => ws,
+    };
+
+    let mut welcomed = false;
+    // Until the Welcome names the heartbeat, allow the connect timeout.
+    let mut silence_limit = config.connect_timeout;
+    let mut awaiting_snapshot = true;
+    // When we asked for a resync ourselves and no snapshot comes, reconnect from scratch.
+    let mut resync_deadline: Option<Instant> = None;
+    let failed = |error: String, welcomed: bool| End::Failed { error, welcomed };
+
+    loop {
+        if resync_deadline.is_some_and(|d| Instant::now() >= d) {
+            *pos = None;
+            return failed(
+                "the gateway did not answer a resync request".into(),
+                welcomed,
+            );
+        }
+        let next = match tokio::time::timeout(silence_limit, ws.next()).await {
+            Err(_) => {
+                let what = if welcomed {
+                    "no heartbeat"
+                } else {
+                    "no welcome"
+                };
+                return failed(
+                    format!("{what} from the gateway for {}s", silence_limit.as_secs()),
+                    welcomed,
+                );
+            }
+            Ok(None) => return failed("the gateway closed the connection".into(), welcomed),
+            Ok(Some(Err(e))) => return failed(format!("connection lost: {e}"), welcomed),
+            Ok(Some(Ok(m))) => m,
+        };
+        let text = match next {
+            Message::Text(t) => t.to_string(),
+            Message::Binary(b) => match String::from_utf8(b.to_vec()) {
+                Ok(t) => t,
+                Err(_) => continue,
+            },
+            Message::Close(frame) => {
+                let why = frame
+                    .map(|f| f.reason.to_string())
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| "no reason given".into());
+                return failed(
+                    format!("the gateway closed the connection ({why})"),
+                    welcomed,
+                );
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+        };
+        let frame: ServerFrame = match serde_json::from_str(&text) {
+            Ok(f) => f,
+            Err(e) => {
+                // Unknown frames from a newer gateway are skipped, not fatal.
+                tracing::warn!(error = %e, "ignoring a stream frame callwatch does not understand");
+                continue;
+            }
+        };
+        let out = match frame {
+            ServerFrame::Welcome {
+                epoch,
+                org,
+                actor,
+                role,
+                resumed,
+                reason,
+                heartbeat_secs,
+                ..
+            } => {
+                welcomed = true;
+                silence_limit = Duration::from_secs(heartbeat_secs.clamp(1, 600) * 3);
+                let resumable = resumed && pos.as_ref().is_some_and(|p| p.epoch == epoch);
+                if resumable {
+                    awaiting_snapshot = false;
+                } else {
+                    awaiting_snapshot = true;
+                    *pos = None;
+                    if resumed {
+                        // The server thinks we resumed but we hold no matching position.
+                        if let Err(e) = request_resync(&mut ws).await {
+                            return failed(e, welcomed);
+                        }
+                        resync_deadline = Some(Instant::now() + config.connect_timeout);
+                    }
+                }
+                Some(StreamMsg::Connected {
+                    org,
+                    actor,
+                    role,
+                    resumed: resumable,
+                    reason,
+                })
+            }
+            ServerFrame::Snapshot { snapshot } => {
+                *pos = Some(Position {
+                    epoch: snapshot.epoch.clone(),
+                    seq: snapshot.seq,
+                });
+                awaiting_snapshot = false;
+                resync_deadline = None;
+                Some(StreamMsg::Snapshot(snapshot))
+            }
+            ServerFrame::Event { epoch, seq, event } => {
+                if awaiting_snapshot {
+                    None // the coming snapshot includes it
+                } else if let Some(p) = pos.as_mut() {
+                    if p.epoch == epoch && seq == p.seq + 1 {
+                        p.seq = seq;
+                        Some(StreamMsg::Event {
+                            seq,
+                            event: Box::new(event),
+                        })
+                    } else if p.epoch == epoch && seq <= p.seq {
+                        None // already delivered
+                    } else {
+                        tracing::warn!(
+                            expected = p.seq + 1,
+                            got = seq,
+                            "gap in the stream; resyncing"
+                        );
+                        awaiting_snapshot = true;
+                        if let Err(e) = request_resync(&mut ws).await {
+                            *pos = None;
+                            return failed(e, welcomed);
+                        }
+                        resync_deadline = Some(Instant::now() + config.connect_timeout);
+                        None
+                    }
+                } else {
+                    None
+                }
+            }
+            ServerFrame::Resync { reason } => {
+                awaiting_snapshot = true;
+                Some(StreamMsg::Resync { reason })
+            }
+            ServerFrame::Heartbeat { .. } => None,
+            ServerFrame::Error { message } => Some(StreamMsg::ServerError { message }),
+        };
+        if let Some(msg) = out {
+            if tx.send(msg).await.is_err() {
+                return End::UiGone;
+            }
+        }
+    }
+}
+
+async fn request_resync<S>(ws: &mut S) -> Result<(), String>
+where
+    S: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    let body = serde_json::to_string(&ClientFrame::Resync).map_err(|e| e.to_string())?;
+    ws.send(Message::Text(body.into()))
+        .await
+        .map_err(|e| format!("cannot ask the gateway for a resync: {e}"))
+}
+
+fn connect_error(e: &tungstenite::Error) -> String {
+    match e {
+        tungstenite::Error::Io(io) => format!("cannot reach the gateway: {io}"),
+        other => format!("cannot connect to the gateway: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

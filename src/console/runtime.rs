@@ -1,0 +1,278 @@
+//! The event loop and terminal life: raw mode and the alternate screen (restored on quit, on
+//! panic, on SIGTERM and SIGHUP, even when the terminal is already gone),
+//! redraws only when something changed, at most `max_fps` per second, each frame wrapped in
+//! synchronized output so SSH users never see half a frame.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
+    EventStream, KeyEventKind,
+};
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::app::App;
+use super::config::ConsoleConfig;
+use super::update::{update, Effect, Msg, Reply, Request};
+use crate::client::{spawn_stream, ClientError, RestClient, StreamConfig, StreamMsg};
+use crate::core::protocol::ActionResponse;
+
+/// Sends tracing to a file (never to the terminal the UI draws on). Returns the writer guard;
+/// `None` when no log file could be opened (the console still runs).
+pub fn init_logging(path: Option<&Path>) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let path = path?;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init();
+    Some(guard)
+}
+
+/// Opens the terminal and runs the console against the configured gateway.
+pub async fn run(config: ConsoleConfig) -> anyhow::Result<()> {
+    for w in &config.warnings {
+        tracing::warn!("config: {w}");
+    }
+    let client = RestClient::new(&config.url, &config.token)?;
+    let (stream_tx, stream_rx) = mpsc::channel::<StreamMsg>(1024);
+    let stream = spawn_stream(StreamConfig::new(&config.url, &config.token), stream_tx);
+    tracing::info!(gateway = %config.url, "console starting");
+
+    let mut app = App::new(
+        Utc::now(),
+        config.theme.clone(),
+        config.keymap.clone(),
+        &config.url,
+        config.mask_numbers,
+        config.warnings.clone(),
+    );
+    let mut terminal = init_terminal(config.mouse)
+        .map_err(|e| anyhow::anyhow!("callwatch needs an interactive terminal: {e}"))?;
+    let result = event_loop(&mut terminal, &mut app, &config, client, stream_rx).await;
+    restore_terminal(config.mouse);
+    drop(stream);
+    tracing::info!("console stopped");
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    config: &ConsoleConfig,
+    client: RestClient,
+    mut stream_rx: mpsc::Receiver<StreamMsg>,
+) -> anyhow::Result<()> {
+    let (done_tx, mut done_rx) = mpsc::channel::<Msg>(256);
+    let mut events = EventStream::new();
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let frame = Duration::from_secs_f64(1.0 / f64::from(config.max_fps.max(1)));
+    let mut last_draw = Instant::now() - frame;
+
+    #[cfg(unix)]
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    #[cfg(unix)]
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+
+    if let Ok(size) = terminal.size() {
+        run_effects(app, Msg::Resize(size.width, size.height), &client, &done_tx);
+    }
+
+    loop {
+        if app.quit {
+            return Ok(());
+        }
+        if app.dirty && Instant::now() >= last_draw + frame {
+            if let Err(e) = draw(terminal, app) {
+                // The terminal is gone (an SSH drop): nobody to show an error to.
+                tracing::warn!(error = %e, "cannot draw; leaving");
+                return Ok(());
+            }
+            app.dirty = false;
+            last_draw = Instant::now();
+        }
+        let next_frame = last_draw + frame;
+        let dirty = app.dirty;
+        #[cfg(unix)]
+        let signal = async {
+            tokio::select! {
+                _ = sigterm.recv() => "SIGTERM",
+                _ = sighup.recv() => "SIGHUP",
+            }
+        };
+        #[cfg(not(unix))]
+        let signal = std::future::pending::<&str>();
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(ev)) => {
+                    if let Some(msg) = event_msg(ev) {
+                        run_effects(app, msg, &client, &done_tx);
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot read the terminal; leaving");
+                    return Ok(());
+                }
+                None => return Ok(()),
+            },
+            Some(m) = stream_rx.recv() => {
+                run_effects(app, Msg::Stream(m), &client, &done_tx);
+                // Drain everything already waiting: one frame for a burst of events.
+                while let Ok(m) = stream_rx.try_recv() {
+                    run_effects(app, Msg::Stream(m), &client, &done_tx);
+                }
+            }
+            Some(m) = done_rx.recv() => run_effects(app, m, &client, &done_tx),
+            _ = clock.tick() => run_effects(app, Msg::Tick(Utc::now()), &client, &done_tx),
+            _ = tokio::time::sleep_until(next_frame), if dirty => {}
+            name = signal => {
+                tracing::info!("{name}: leaving");
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Raw mode, alternate screen, bracketed paste (and mouse when asked), plus a panic hook that
+/// undoes them. Done here rather than with `ratatui::init` because its restore reports
+/// failures with `eprintln!`, which panics (and then aborts, skipping every cleanup) when an
+/// SSH drop has already closed the terminal.
+fn init_terminal(mouse: bool) -> std::io::Result<ratatui::DefaultTerminal> {
+    crossterm::terminal::enable_raw_mode()?;
+    let entered = crossterm::execute!(
+        std::io::stdout(),
+        crossterm::terminal::EnterAlternateScreen,
+        EnableBracketedPaste
+    )
+    .and_then(|()| {
+        if mouse {
+            crossterm::execute!(std::io::stdout(), EnableMouseCapture)
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = entered {
+        restore_terminal(mouse);
+        return Err(e);
+    }
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal(mouse);
+        previous(info);
+    }));
+    ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))
+}
+
+/// Best effort and silent: the terminal may already be gone.
+fn restore_terminal(mouse: bool) {
+    let mut out = std::io::stdout();
+    if mouse {
+        let _ = crossterm::execute!(out, DisableMouseCapture);
+    }
+    let _ = crossterm::execute!(
+        out,
+        DisableBracketedPaste,
+        crossterm::terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+    let _ = crossterm::terminal::disable_raw_mode();
+}
+
+fn draw(terminal: &mut ratatui::DefaultTerminal, app: &App) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
+    let _ = crossterm::queue!(out, BeginSynchronizedUpdate);
+    terminal.draw(|f| super::ui::render(f, app))?;
+    let _ = crossterm::queue!(out, EndSynchronizedUpdate);
+    let _ = out.flush();
+    Ok(())
+}
+
+fn event_msg(ev: Event) -> Option<Msg> {
+    match ev {
+        Event::Key(k) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
+        Event::Paste(s) => Some(Msg::Paste(s)),
+        Event::Mouse(m) => Some(Msg::Mouse(m)),
+        Event::Resize(w, h) => Some(Msg::Resize(w, h)),
+        _ => None,
+    }
+}
+
+fn run_effects(app: &mut App, msg: Msg, client: &RestClient, done: &mpsc::Sender<Msg>) {
+    for effect in update(app, msg) {
+        match effect {
+            Effect::Quit => app.quit = true,
+            Effect::Request { id, request } => {
+                let client = client.clone();
+                let done = done.clone();
+                tokio::spawn(async move {
+                    let result = execute(&client, request).await.map_err(|e| e.to_string());
+                    let _ = done.send(Msg::Done { id, result }).await;
+                });
+            }
+        }
+    }
+}
+
+/// Performs one request against the gateway.
+pub async fn execute(client: &RestClient, request: Request) -> Result<Reply, ClientError> {
+    let action = |r: ActionResponse| Reply::Action(Box::new(r));
+    Ok(match request {
+        Request::TakeOver {
+            call_id,
+            reason,
+            notes,
+        } => action(client.takeover(&call_id, &reason, notes.as_deref()).await?),
+        Request::PauseAi { call_id } => action(client.pause_ai(&call_id).await?),
+        Request::ResumeAi { call_id } => action(client.resume_ai(&call_id).await?),
+        Request::Say { call_id, text } => action(client.say(&call_id, &text).await?),
+        Request::Instruct { call_id, text } => action(client.instruct(&call_id, &text).await?),
+        Request::End { call_id } => action(client.end(&call_id).await?),
+        Request::Summarize { call_id } => action(client.summary(&call_id).await?),
+        Request::DialNow { item_id } => {
+            Reply::QueueItem(client.dial_now(&item_id).await?.map(Box::new))
+        }
+        Request::CancelQueued { item_id } => {
+            Reply::QueueItem(client.cancel_queue_item(&item_id).await?.map(Box::new))
+        }
+        Request::History { q, cursor } => {
+            let list = client
+                .calls(&crate::client::HistoryQuery {
+                    status: Some("ended".into()),
+                    q: Some(q),
+                    limit: Some(100),
+                    cursor,
+                })
+                .await?;
+            Reply::History {
+                calls: list.calls,
+                next_cursor: list.next_cursor,
+            }
+        }
+        Request::Open { call_id } => {
+            let (call, transcript) =
+                tokio::join!(client.call(&call_id), client.transcript(&call_id));
+            Reply::Detail {
+                call: Box::new(call?),
+                transcript: transcript?,
+            }
+        }
+    })
+}

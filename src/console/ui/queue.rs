@@ -1,0 +1,102 @@
+//! Queue screen: pending and scheduled outbound calls.
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row, Table};
+use ratatui::Frame;
+
+use super::super::app::{format_duration, App};
+use super::super::layout;
+use crate::core::model::QueueState;
+
+pub fn render(f: &mut Frame, app: &App, body: Rect) {
+    let t = &app.theme;
+    let items = app.waiting_queue();
+    let longest = items
+        .iter()
+        .filter(|q| q.scheduled_at.is_none_or(|s| s <= app.now))
+        .map(|q| {
+            let since = q.scheduled_at.unwrap_or(q.created_at).max(q.created_at);
+            (app.now - since).num_seconds().max(0)
+        })
+        .max();
+    let title = format!(
+        " Queue · {} waiting · longest wait {} ",
+        items.len(),
+        longest
+            .map(|s| format_duration(s as f64))
+            .unwrap_or_else(|| "–".into())
+    );
+    f.render_widget(super::block(app, title), body);
+    let inner = layout::inner(body);
+    if items.is_empty() {
+        super::centered_message(
+            f,
+            inner,
+            vec![Line::from(Span::styled(
+                "Nobody is waiting to be called",
+                t.dimmed(),
+            ))],
+        );
+        return;
+    }
+    let header = Row::new([
+        "LEAD",
+        "NUMBER",
+        "CAMPAIGN",
+        "STATE",
+        "WHEN",
+        "TRIES",
+        "LAST RESULT",
+    ])
+    .style(t.dimmed().add_modifier(Modifier::BOLD));
+    let h = inner.height.saturating_sub(1) as usize;
+    let top = app.queue_top.min(items.len().saturating_sub(h));
+    let rows = items.iter().enumerate().skip(top).take(h).map(|(i, q)| {
+        let (state, when) = match (q.state, q.scheduled_at) {
+            (QueueState::Scheduled, Some(at)) if at > app.now => (
+                Span::styled("scheduled", t.fg(t.accent)),
+                format!(
+                    "in {}",
+                    format_duration((at - app.now).num_seconds() as f64)
+                ),
+            ),
+            _ => (
+                Span::styled("pending", t.fg(t.warn)),
+                format!(
+                    "waiting {}",
+                    format_duration((app.now - q.created_at).num_seconds().max(0) as f64)
+                ),
+            ),
+        };
+        let style = if i == app.queue_selected {
+            t.selected()
+        } else {
+            Style::default()
+        };
+        Row::new(vec![
+            Cell::from(q.lead.name.clone().unwrap_or_else(|| "–".into())),
+            Cell::from(app.number(&q.phone_number)),
+            Cell::from(q.campaign.clone().unwrap_or_default()),
+            Cell::from(state),
+            Cell::from(when),
+            Cell::from(q.attempts.to_string()),
+            Cell::from(q.last_result.clone().unwrap_or_default()),
+        ])
+        .style(style)
+    });
+    let widths = [
+        Constraint::Min(12),
+        Constraint::Length(14),
+        Constraint::Length(14),
+        Constraint::Length(10),
+        Constraint::Length(14),
+        Constraint::Length(5),
+        Constraint::Length(16),
+    ];
+    f.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        inner,
+    );
+}
