@@ -588,7 +588,14 @@ fn down_gateway_is_shown_and_signals_restore_the_terminal() {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("SIGHUP: leaving") && text.contains("console stopped") {
+        // Whichever the console notices first, the hang-up or the dead pty (EIO on draw),
+        // it must leave through its normal exit path, not a panic.
+        let noticed = text.contains("SIGHUP: leaving") || text.contains("cannot draw; leaving");
+        if noticed && text.contains("console stopped") {
+            assert!(
+                !text.contains("panicked"),
+                "the exit path panicked:\n{text}"
+            );
             break;
         }
         assert!(

@@ -1626,3 +1626,74 @@ async fn queue_retries_failed_dials_then_gives_up() {
     );
     gw.stop().await;
 }
+
+/// Real stacks send their end-of-call webhook while the API request that ended the call is
+/// still in flight. The supervisor's end must still succeed and be recorded as theirs.
+#[tokio::test]
+async fn end_succeeds_when_the_hang_up_webhook_arrives_first() {
+    let gateway_url: Arc<Mutex<Option<String>>> = Arc::default();
+    let url_for_stack = gateway_url.clone();
+    let app = axum::Router::new().route(
+        "/actions",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let url_for_stack = url_for_stack.clone();
+            async move {
+                let action: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                if action["action"] == "end" {
+                    let base = url_for_stack.lock().unwrap().clone().unwrap();
+                    let raw = serde_json::to_vec(&json!({
+                        "id": "hangup-race-1",
+                        "type": "call.ended",
+                        "provider_call_id": "race-1",
+                        "outcome": "agent_hangup",
+                        "cost": 0.42,
+                        "duration_secs": 61.0
+                    }))
+                    .unwrap();
+                    let t = chrono::Utc::now().timestamp();
+                    let r = reqwest::Client::new()
+                        .post(format!("{base}/api/ingest"))
+                        .header("Callwatch-Integration", "acme-voice")
+                        .header("Callwatch-Signature", signature_header(SECRET, t, &raw))
+                        .header("content-type", "application/json")
+                        .body(raw)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), StatusCode::OK);
+                }
+                (StatusCode::OK, "{}")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let control_url = format!("http://{}/actions", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let gw = Gw::start(base_config(Some(&control_url))).await;
+    *gateway_url.lock().unwrap() = Some(gw.url.clone());
+    let id = gw.start_call("race-1").await;
+
+    let (s, v) = gw.post(SUP, &format!("/api/calls/{id}/end"), None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["call"]["state"], "ended");
+    assert_eq!(v["call"]["outcome"], "ended_by_supervisor");
+    // The stack's figures are kept.
+    assert_eq!(v["call"]["cost"], 0.42);
+
+    let (_, call) = gw.get(SUP, &format!("/api/calls/{id}")).await;
+    assert_eq!(call["outcome"], "ended_by_supervisor");
+    let (_, audit) = gw.get(SUP, "/api/audit").await;
+    let end = audit["entries"]
+        .as_array()
+        .or_else(|| audit.as_array())
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "end")
+        .cloned()
+        .unwrap();
+    assert_eq!(end["ok"], true, "{end}");
+    gw.stop().await;
+}

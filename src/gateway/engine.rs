@@ -803,6 +803,15 @@ impl Gateway {
                 tracing::warn!(org = %who.org, call = call_id, action = action.name(), error = %e, "provider refused an action");
                 Err(e.into())
             }
+            // The stack reported the hang-up before this answer: providers race their own
+            // end-of-call webhook against the API reply. The end happened, by this action.
+            Ok(()) if matches!(action, CallAction::End) && !current.state.is_active() => {
+                current.outcome = Some(crate::core::model::outcome::ENDED_BY_SUPERVISOR.into());
+                current.updated_at = now;
+                batch.calls.push(current.clone());
+                analytics_changed = true;
+                Ok(())
+            }
             Ok(()) => match action.check(current.state) {
                 // The call changed while the provider worked (e.g. the caller hung up).
                 Err(m) => {

@@ -81,8 +81,6 @@ struct StallState {
 const HUMAN_IDLE_SECS: f64 = 240.0;
 /// Simulated seconds a caller waits on a paused AI before hanging up.
 const PAUSED_HANG_UP_SECS: f64 = 120.0;
-/// Real time between a supervisor's end and the call's final report.
-const END_REPORT_DELAY: Duration = Duration::from_millis(250);
 /// Most steps one call may execute (guards against `goto` loops in a scenario).
 const MAX_STEPS: usize = 400;
 
@@ -439,9 +437,6 @@ impl CallTask {
                 self.cut_current(true).await?;
                 let _ = reply.send(Ok(()));
                 self.rx.close();
-                // Like a real provider's end-of-call webhook, the figures arrive a moment
-                // after the hang-up, once the gateway has recorded the supervisor's end.
-                tokio::time::sleep(END_REPORT_DELAY).await;
                 self.outcome = outcome::ENDED_BY_SUPERVISOR.into();
                 self.summary = Some(format!("{}: ended by supervisor {by}.", self.sc.title));
                 self.finish().await?;
