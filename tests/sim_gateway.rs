@@ -678,3 +678,100 @@ async fn the_serve_simulate_command_shows_calls_within_seconds() {
         .unwrap();
     assert!(a.total_calls >= 5 && !a.intents.is_empty(), "{a:?}");
 }
+
+/// Simulated calls live in the gateway's process: a restart must not leave the previous
+/// run's calls active forever. And a simulated floor has an outbound campaign whose queue
+/// items get dialed through the simulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_ends_orphaned_simulated_calls_and_the_campaign_dials_its_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("callwatch.db");
+    let sim = SimArgs {
+        simulate: true,
+        seed: Some(11),
+        calls_per_minute: Some(6.0),
+        speed: Some(20.0),
+        scenarios: None,
+        max_concurrent: None,
+    };
+    let options = || {
+        let config = GatewayConfig::default().with_token("sup", TOKEN, "acme", Role::Supervisor);
+        let mut o = GatewayOptions::new(config, db.clone());
+        o.sim = Some(sim.clone());
+        o
+    };
+    let http = reqwest::Client::new();
+    let get = |base: String, path: &'static str| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{base}{path}"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+
+    let first = start(options()).await.unwrap();
+    let base = first.url();
+    let before: Vec<String> = until("live simulated calls", || async {
+        let v = get(base.clone(), "/api/calls/active").await;
+        let ids: Vec<String> = v["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
+        (ids.len() >= 3).then_some(ids)
+    })
+    .await;
+    // The campaign stocks the queue, and the scheduler dials its due items as outbound calls.
+    until("queued campaign leads", || async {
+        let v = get(base.clone(), "/api/calls/queue").await;
+        let items: Vec<QueueItem> = serde_json::from_value(v["items"].clone()).unwrap();
+        (items.iter().filter(|i| i.state.is_waiting()).count() >= 3).then_some(())
+    })
+    .await;
+    until("a campaign lead dialed", || async {
+        let v = get(base.clone(), "/api/calls/active").await;
+        let calls: Vec<Call> = serde_json::from_value(v["calls"].clone()).unwrap();
+        calls
+            .iter()
+            .any(|c| c.queue_item_id.is_some())
+            .then_some(())
+    })
+    .await;
+    first.shutdown().await;
+
+    let second = start(options()).await.unwrap();
+    let base = second.url();
+    let active: Vec<Call> =
+        serde_json::from_value(get(base.clone(), "/api/calls/active").await["calls"].clone())
+            .unwrap();
+    assert!(
+        active.iter().all(|c| !before.contains(&c.id)),
+        "calls of the stopped run are still active"
+    );
+    for id in &before {
+        let v = http
+            .get(format!("{base}/api/calls/{id}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json::<Call>()
+            .await
+            .unwrap();
+        assert_eq!(v.state, CallState::Ended);
+        let outcome = v.outcome.as_deref().unwrap_or_default();
+        // Either it ended on its own before the stop, or it was interrupted by it.
+        assert!(!outcome.is_empty());
+    }
+    let analytics: Analytics =
+        serde_json::from_value(get(base.clone(), "/api/calls/analytics").await).unwrap();
+    assert!(analytics.outcomes.get("interrupted").copied().unwrap_or(0) >= 1);
+    second.shutdown().await;
+}

@@ -107,6 +107,9 @@ pub mod outcome {
     pub const BUSY: &str = "busy";
     pub const FAILED: &str = "failed";
     pub const ENDED_BY_SUPERVISOR: &str = "ended_by_supervisor";
+    /// The gateway lost the call: its in-process provider (the simulator) stopped with the
+    /// gateway before the call ended. Counts as neither completed nor missed.
+    pub const INTERRUPTED: &str = "interrupted";
 
     /// Outcomes that count as a missed call in analytics (nobody talked to the AI).
     pub const MISSED: &[&str] = &[NO_ANSWER, BUSY, FAILED, VOICEMAIL];

@@ -67,6 +67,8 @@ fn figures(
             *a.outcomes.entry(result.to_string()).or_default() += 1;
             if outcome::is_missed(result) {
                 a.missed_calls += 1;
+            } else if result == outcome::INTERRUPTED {
+                // Nobody knows how it ended: not a completion, not a miss.
             } else {
                 a.completed_calls += 1;
                 handle_total += c.duration_secs.unwrap_or(0.0);
@@ -183,5 +185,19 @@ mod tests {
         assert!((a.total_cost - 2.0).abs() < 1e-9);
         assert_eq!(a.calls_per_minute.len(), 60);
         assert_eq!(a.calls_per_minute.iter().map(|m| m.count).sum::<u64>(), 4);
+    }
+
+    #[test]
+    fn interrupted_calls_are_neither_completed_nor_missed() {
+        let now = Utc::now();
+        let calls = vec![
+            call(Some("completed"), false, Direction::Inbound),
+            call(Some(outcome::INTERRUPTED), false, Direction::Inbound),
+        ];
+        let a = compute(&calls, now - Duration::minutes(59), now, now, false);
+        assert_eq!(a.completed_calls, 1);
+        assert_eq!(a.missed_calls, 0);
+        assert!((a.completion_rate - 0.5).abs() < 1e-9);
+        assert_eq!(a.outcomes[outcome::INTERRUPTED], 1);
     }
 }

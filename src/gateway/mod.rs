@@ -25,6 +25,7 @@ pub mod provider;
 pub mod providers;
 pub mod queue;
 pub mod ratelimit;
+pub mod simulated;
 pub mod state;
 pub mod store;
 pub mod summary;
@@ -45,7 +46,6 @@ use crate::cli::{ServeArgs, SimArgs};
 use crate::core::ingest::EventSink;
 use crate::gateway::provider::Provider;
 use crate::gateway::providers::custom::CustomProvider;
-use crate::sim::{SimConfig, Simulator};
 
 pub struct GatewayOptions {
     pub config: GatewayConfig,
@@ -125,7 +125,7 @@ pub async fn start(options: GatewayOptions) -> anyhow::Result<RunningGateway> {
             .register_webhook(&integration.org, &display, provider);
     }
     if let Some(sim) = &options.sim {
-        start_simulators(&gw, sim)?;
+        simulated::start_simulators(&gw, sim).await?;
     }
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -151,33 +151,6 @@ pub async fn start(options: GatewayOptions) -> anyhow::Result<RunningGateway> {
         scheduler,
         maintenance,
     })
-}
-
-fn start_simulators(gw: &Arc<Gateway>, sim: &SimArgs) -> anyhow::Result<()> {
-    let defaults = SimConfig::default();
-    for (i, org) in gw.config.orgs().into_iter().enumerate() {
-        let config = SimConfig {
-            org: org.clone(),
-            // Different orgs get different (but reproducible) call floors.
-            seed: sim.seed.unwrap_or(defaults.seed).wrapping_add(i as u64),
-            calls_per_minute: sim.calls_per_minute.unwrap_or(defaults.calls_per_minute),
-            speed: sim.speed.unwrap_or(defaults.speed),
-            scenarios_dir: sim.scenarios.clone(),
-            max_concurrent: sim.max_concurrent.unwrap_or(defaults.max_concurrent),
-            ..SimConfig::default()
-        };
-        let sink = gw.sink(&org, &config.integration);
-        let simulator = Simulator::start(config, sink)
-            .with_context(|| format!("cannot start the call simulator for org {org:?}"))?;
-        register_simulator(gw, &org, simulator);
-    }
-    Ok(())
-}
-
-/// Registers the simulator as the org's provider, so supervisors' actions and queue dials
-/// reach simulated calls.
-fn register_simulator(gw: &Gateway, org: &str, simulator: Arc<Simulator>) {
-    gw.registry.register(org, simulator);
 }
 
 fn init_logging(
