@@ -53,7 +53,7 @@ pub async fn run(console: ConsoleArgs, args: DemoArgs) -> anyhow::Result<()> {
     let _log = super::runtime::init_logging(config.log_file.as_deref());
 
     let gateway_config =
-        GatewayConfig::default().with_token("you", &token, DEMO_ORG, Role::Supervisor);
+        GatewayConfig::default().with_token(&demo_actor(), &token, DEMO_ORG, Role::Supervisor);
     let mut sim = args.sim.clone();
     sim.simulate = true;
     let mut options = GatewayOptions::new(gateway_config, db_path);
@@ -66,4 +66,38 @@ pub async fn run(console: ConsoleArgs, args: DemoArgs) -> anyhow::Result<()> {
     let result = super::runtime::run(config).await;
     running.shutdown().await;
     result
+}
+
+/// The name the demo's actions are recorded under ("Supervisor alice took over: ..."): the
+/// login name when it is a plain word, else "supervisor".
+fn demo_actor() -> String {
+    actor_from(
+        std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .ok(),
+    )
+}
+
+fn actor_from(login: Option<String>) -> String {
+    login
+        .filter(|n| {
+            !n.is_empty()
+                && n.len() <= 32
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        })
+        .unwrap_or_else(|| "supervisor".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::actor_from;
+
+    #[test]
+    fn demo_actor_is_the_login_or_supervisor() {
+        assert_eq!(actor_from(Some("alice".into())), "alice");
+        assert_eq!(actor_from(None), "supervisor");
+        assert_eq!(actor_from(Some("x\u{1b}]0;pwn".into())), "supervisor");
+        assert_eq!(actor_from(Some(String::new())), "supervisor");
+    }
 }

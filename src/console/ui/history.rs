@@ -1,6 +1,6 @@
 //! History screen: search ended calls; open one for its transcript, summary and costs.
 
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
@@ -8,6 +8,7 @@ use ratatui::Frame;
 
 use super::super::app::{customer_number, format_duration, App, HistoryDetail};
 use super::super::layout;
+use super::calls::trunc;
 use crate::core::model::Direction;
 
 pub fn render(f: &mut Frame, app: &App, body: Rect) {
@@ -66,6 +67,18 @@ fn list(f: &mut Frame, app: &App, body: Rect) {
         "ENDED", "WHO", "NUMBER", "CAMPAIGN", "OUTCOME", "TIME", "COST",
     ])
     .style(t.dimmed().add_modifier(Modifier::BOLD));
+    // Spare width goes to the text columns, most to WHO; cut text ends in "…".
+    let widths = [
+        Constraint::Length(11),
+        Constraint::Fill(3),
+        Constraint::Length(13),
+        Constraint::Fill(2),
+        Constraint::Fill(2),
+        Constraint::Length(7),
+        Constraint::Length(7),
+    ];
+    let cols = Layout::horizontal(widths).spacing(1).split(inner);
+    let col_width = |i: usize| cols[i].width as usize;
     let rows_h = inner.height.saturating_sub(1) as usize;
     let top = h.top.min(h.results.len().saturating_sub(rows_h));
     let rows = h
@@ -86,24 +99,21 @@ fn list(f: &mut Frame, app: &App, body: Rect) {
                         .map(|e| e.format("%m-%d %H:%M").to_string())
                         .unwrap_or_default(),
                 ),
-                Cell::from(app.who(c)),
+                Cell::from(trunc(&app.who(c), col_width(1))),
                 Cell::from(app.number(customer_number(c))),
-                Cell::from(c.campaign.clone().unwrap_or_default()),
-                Cell::from(c.outcome.clone().unwrap_or_default()),
+                Cell::from(trunc(
+                    c.campaign.as_deref().unwrap_or_default(),
+                    col_width(3),
+                )),
+                Cell::from(trunc(
+                    c.outcome.as_deref().unwrap_or_default(),
+                    col_width(4),
+                )),
                 Cell::from(c.duration_secs.map(format_duration).unwrap_or_default()),
                 Cell::from(c.cost.map(|x| format!("${x:.2}")).unwrap_or_default()),
             ])
             .style(style)
         });
-    let widths = [
-        Constraint::Length(11),
-        Constraint::Min(12),
-        Constraint::Length(14),
-        Constraint::Length(14),
-        Constraint::Length(18),
-        Constraint::Length(7),
-        Constraint::Length(7),
-    ];
     f.render_widget(
         Table::new(rows, widths).header(header).column_spacing(1),
         inner,
