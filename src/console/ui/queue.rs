@@ -1,6 +1,6 @@
 //! Queue screen: pending and scheduled outbound calls.
 
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
@@ -8,6 +8,7 @@ use ratatui::Frame;
 
 use super::super::app::{format_duration, App};
 use super::super::layout;
+use super::calls::trunc;
 use crate::core::model::QueueState;
 
 pub fn render(f: &mut Frame, app: &App, body: Rect) {
@@ -51,6 +52,18 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
         "LAST RESULT",
     ])
     .style(t.dimmed().add_modifier(Modifier::BOLD));
+    // Spare width goes to the text columns; cut text ends in "…".
+    let widths = [
+        Constraint::Fill(3),
+        Constraint::Length(13),
+        Constraint::Fill(2),
+        Constraint::Length(10),
+        Constraint::Length(14),
+        Constraint::Length(5),
+        Constraint::Fill(2),
+    ];
+    let cols = Layout::horizontal(widths).spacing(1).split(inner);
+    let col_width = |i: usize| cols[i].width as usize;
     let h = inner.height.saturating_sub(1) as usize;
     let top = app.queue_top.min(items.len().saturating_sub(h));
     let rows = items.iter().enumerate().skip(top).take(h).map(|(i, q)| {
@@ -76,25 +89,22 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
             Style::default()
         };
         Row::new(vec![
-            Cell::from(q.lead.name.clone().unwrap_or_else(|| "–".into())),
+            Cell::from(trunc(q.lead.name.as_deref().unwrap_or("–"), col_width(0))),
             Cell::from(app.number(&q.phone_number)),
-            Cell::from(q.campaign.clone().unwrap_or_default()),
+            Cell::from(trunc(
+                q.campaign.as_deref().unwrap_or_default(),
+                col_width(2),
+            )),
             Cell::from(state),
             Cell::from(when),
             Cell::from(q.attempts.to_string()),
-            Cell::from(q.last_result.clone().unwrap_or_default()),
+            Cell::from(trunc(
+                q.last_result.as_deref().unwrap_or_default(),
+                col_width(6),
+            )),
         ])
         .style(style)
     });
-    let widths = [
-        Constraint::Min(12),
-        Constraint::Length(14),
-        Constraint::Length(14),
-        Constraint::Length(10),
-        Constraint::Length(14),
-        Constraint::Length(5),
-        Constraint::Length(16),
-    ];
     f.render_widget(
         Table::new(rows, widths).header(header).column_spacing(1),
         inner,
