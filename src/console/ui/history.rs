@@ -64,7 +64,7 @@ fn list(f: &mut Frame, app: &App, body: Rect) {
         return;
     }
     let header = Row::new([
-        "ENDED", "WHO", "NUMBER", "CAMPAIGN", "OUTCOME", "TIME", "COST",
+        "STARTED", "WHO", "NUMBER", "CAMPAIGN", "OUTCOME", "TIME", "COST",
     ])
     .style(t.dimmed().add_modifier(Modifier::BOLD));
     // Spare width goes to the text columns, most to WHO; cut text ends in "…".
@@ -94,10 +94,12 @@ fn list(f: &mut Frame, app: &App, body: Rect) {
                 Style::default()
             };
             Row::new(vec![
+                // The gateway pages history newest-started first; the column shows that key.
                 Cell::from(
-                    c.ended_at
-                        .map(|e| e.format("%m-%d %H:%M").to_string())
-                        .unwrap_or_default(),
+                    c.started_at
+                        .unwrap_or(c.created_at)
+                        .format("%m-%d %H:%M")
+                        .to_string(),
                 ),
                 Cell::from(trunc(&app.who(c), col_width(1))),
                 Cell::from(app.number(customer_number(c))),
