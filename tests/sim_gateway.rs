@@ -221,9 +221,19 @@ async fn serve_simulate_shows_live_calls_transcripts_and_analytics() {
     // The stream delivers a snapshot with the calls, then live transcript revisions.
     until("stream snapshot and live speech", || async {
         let frames = env.frames.lock().unwrap().clone();
+        // The stream may connect before the simulator's first call exists: the calls come
+        // either in the snapshot or as events after it.
         let snap = frames
             .iter()
-            .any(|f| matches!(f, ServerFrame::Snapshot { snapshot } if !snapshot.calls.is_empty()));
+            .any(|f| matches!(f, ServerFrame::Snapshot { .. }));
+        let calls = frames.iter().any(|f| match f {
+            ServerFrame::Snapshot { snapshot } => !snapshot.calls.is_empty(),
+            ServerFrame::Event {
+                event: StreamEvent::CallUpdated { .. },
+                ..
+            } => true,
+            _ => false,
+        });
         let revised = frames.iter().any(|f| {
             matches!(
                 f,
@@ -233,7 +243,7 @@ async fn serve_simulate_shows_live_calls_transcripts_and_analytics() {
                 }
             )
         });
-        (snap && revised).then_some(())
+        (snap && calls && revised).then_some(())
     })
     .await;
     if let Some(r) = env.running {
