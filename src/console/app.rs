@@ -119,6 +119,20 @@ impl Default for TranscriptView {
     }
 }
 
+impl TranscriptView {
+    /// The first visible row of a transcript of `total` wrapped rows in a pane `height` rows
+    /// tall: the bottom when following, else the user's position kept within range. The
+    /// renderer and the scrolling logic both use this, so they always agree.
+    pub fn visible_top(&self, total: usize, height: usize) -> usize {
+        let max_top = total.saturating_sub(height);
+        if self.follow {
+            max_top
+        } else {
+            self.top.min(max_top)
+        }
+    }
+}
+
 /// A one-line text input at the bottom (filter, transcript search, history search).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputKind {

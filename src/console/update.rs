@@ -548,11 +548,7 @@ fn scroll(app: &mut App, delta: isize) {
     let total = cache.rows.len();
     let h = inner.height as usize;
     let max_top = total.saturating_sub(h);
-    let cur = if view.follow {
-        max_top
-    } else {
-        view.top.min(max_top)
-    };
+    let cur = view.visible_top(total, h);
     let next = (cur as isize + delta).clamp(0, max_top as isize) as usize;
     view.top = next;
     if delta < 0 && max_top > 0 {
@@ -587,7 +583,7 @@ fn jump_match(app: &mut App, forward: bool) {
                     Some(cur) if forward => matches.iter().copied().find(|&m| m > cur),
                     Some(cur) => matches.iter().rev().copied().find(|&m| m < cur),
                     None => {
-                        let top = if view.follow { max_top } else { view.top };
+                        let top = view.visible_top(cache.rows.len(), h);
                         matches.iter().copied().find(|&m| m >= top)
                     }
                 };

@@ -28,12 +28,7 @@ pub fn render(
     cache.ensure(&transcript.entries, inner.width as usize, view.timestamps);
     let total = cache.rows.len();
     let h = inner.height as usize;
-    let max_top = total.saturating_sub(h);
-    let top = if view.follow {
-        max_top
-    } else {
-        view.top.min(max_top)
-    };
+    let top = view.visible_top(total, h);
 
     let below = total.saturating_sub(top + h);
     let key = app.keymap.first(super::super::keys::Action::Follow);
