@@ -553,6 +553,16 @@ async fn errors_roles_conflicts_and_limits() {
         v["message"],
         "the AI is not paused, so it cannot be resumed"
     );
+    // A refused action is audited too: who tried what, and why it was refused.
+    let (_, v) = gw.get(SUP, &format!("/api/audit?call_id={id}")).await;
+    let refusal = &v["entries"][0];
+    assert_eq!(refusal["action"], "resume_ai", "{v}");
+    assert_eq!(refusal["actor"], "sam");
+    assert_eq!(refusal["ok"], false);
+    assert_eq!(
+        refusal["error"],
+        "the AI is not paused, so it cannot be resumed"
+    );
     let (s, _) = gw
         .post(
             SUP,
@@ -657,6 +667,9 @@ async fn errors_roles_conflicts_and_limits() {
         .await;
     assert_eq!(s, 422);
     assert_eq!(v["message"], "Globex Voice cannot pause the AI");
+    let (_, v) = gw.get(GLOBEX, &format!("/api/audit?call_id={gid}")).await;
+    assert_eq!(v["entries"][0]["action"], "pause_ai", "{v}");
+    assert_eq!(v["entries"][0]["ok"], false);
     // 502: the control URL failed; the call is unchanged and the failure is audited.
     gw.ingest_as("acme-broken", "whsec_broken", &json!({"id": "b1", "type": "call.started",
         "provider_call_id": "b-1", "direction": "inbound", "from": "+15550004444", "to": "+15550005555",

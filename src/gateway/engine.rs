@@ -748,6 +748,39 @@ impl Gateway {
         }
     }
 
+    /// Records an action refused before any provider was asked (wrong state, no such
+    /// capability): the audit log shows who tried what and why it was refused. Returns the
+    /// failure to answer with; an audit write that fails is logged, not answered instead.
+    fn refused(
+        &self,
+        who: &Principal,
+        action: &CallAction,
+        call: &Call,
+        failure: ApiFailure,
+    ) -> ApiFailure {
+        let mut audit = Self::audit(
+            who,
+            action.name(),
+            Some(&call.id),
+            call.queue_item_id.as_deref(),
+            action.reason(),
+            action.detail(),
+            Utc::now(),
+        );
+        audit.ok = false;
+        audit.error = Some(failure.body.message.clone());
+        let org = self.org(&who.org);
+        let mut inner = org.lock();
+        let batch = Batch {
+            audits: vec![audit],
+            ..Batch::default()
+        };
+        if let Err(e) = self.commit(&mut inner, &who.org, batch, false) {
+            tracing::warn!(org = %who.org, call = %call.id, error = ?e, "cannot audit a refused action");
+        }
+        failure
+    }
+
     /// Checks state and capability, has the provider carry the action out, then records
     /// the new state and the audit entry (also when the provider failed).
     pub async fn call_action(
@@ -762,21 +795,25 @@ impl Gateway {
             self.find_call(&inner.state, &who.org, call_id)?
         }
         .ok_or_else(not_found_call)?;
-        action.check(call.state).map_err(ApiFailure::conflict)?;
+        if let Err(m) = action.check(call.state) {
+            return Err(self.refused(who, &action, &call, ApiFailure::conflict(m)));
+        }
         let provider_action = action.to_provider(&who.name);
         let capability = provider_action.capability();
-        let provider = self.registry.get(&who.org, &call.integration).ok_or_else(|| {
-            ApiFailure::unsupported(format!(
+        let Some(provider) = self.registry.get(&who.org, &call.integration) else {
+            let failure = ApiFailure::unsupported(format!(
                 "the integration `{}` that carries this call is not configured on this gateway, so callwatch cannot act on it",
                 call.integration
-            ))
-        })?;
+            ));
+            return Err(self.refused(who, &action, &call, failure));
+        };
         if !provider.capabilities().contains(&capability) {
-            return Err(ApiFailure::unsupported(format!(
+            let failure = ApiFailure::unsupported(format!(
                 "{} cannot {}",
                 call.provider,
                 capability.describe()
-            )));
+            ));
+            return Err(self.refused(who, &action, &call, failure));
         }
         let performed = provider.perform(&call, &provider_action).await;
 
