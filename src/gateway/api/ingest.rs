@@ -136,34 +136,18 @@ async fn handle(
 
     let mut applied = 0;
     let mut duplicates = 0;
+    // The first failing event stops the batch: (what the webhook log records, the answer).
+    let mut failure: Option<(String, ApiFailure)> = None;
     for (id, r) in results {
         match r {
             Ok(IngestOutcome::Applied) => applied += 1,
             Ok(IngestOutcome::Duplicate) => duplicates += 1,
             Err(IngestError::Refused(m)) => {
                 let msg = format!("event {id:?}: {m}");
-                log(
-                    &gw,
-                    Some(&target.org),
-                    &name,
-                    Some(&event_names),
-                    &body,
-                    Some(&msg),
-                );
-                let mut f = ApiFailure::invalid("event", msg);
-                f.body.error = "invalid".into();
-                return Err(f);
+                failure = Some((msg.clone(), ApiFailure::invalid("event", msg)));
             }
             Err(IngestError::Internal(e)) => {
-                log(
-                    &gw,
-                    Some(&target.org),
-                    &name,
-                    Some(&event_names),
-                    &body,
-                    Some("internal error"),
-                );
-                return Err(e.into());
+                failure = Some(("internal error".into(), e.into()));
             }
         }
     }
@@ -173,8 +157,11 @@ async fn handle(
         &name,
         Some(&event_names),
         &body,
-        None,
+        failure.as_ref().map(|(logged, _)| logged.as_str()),
     );
+    if let Some((_, answer)) = failure {
+        return Err(answer);
+    }
     let all_duplicate = applied == 0 && duplicates > 0;
     Ok((
         StatusCode::OK,
