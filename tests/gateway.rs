@@ -491,8 +491,7 @@ async fn errors_roles_conflicts_and_limits() {
     let failing = control_server(StatusCode::INTERNAL_SERVER_ERROR).await;
     let mut config = base_config(Some(&control.url));
     // A stack that can only take over and end; and one whose control URL fails.
-    config.integrations[1].capabilities =
-        Some([callwatch::gateway::provider::Capability::End].into());
+    config.integrations[1].capabilities = Some([callwatch::core::action::Capability::End].into());
     config.integrations[1].display_name = Some("Globex Voice".into());
     config =
         config.with_custom_integration("acme-broken", "acme", "whsec_broken", Some(&failing.url));

@@ -5,11 +5,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use callwatch::core::action::{Action, Capability};
 use callwatch::core::ingest::{EventSink, IngestEnvelope, IngestEvent, SinkError};
 use callwatch::core::model::{
     Call, CallState, Direction, Lead, QueueItem, QueueState, Sentiment, Speaker,
 };
-use callwatch::gateway::provider::{Capability, Provider, ProviderAction, ProviderError};
+use callwatch::core::provider::{Provider, ProviderError};
 use callwatch::sim::{SimConfig, Simulator};
 use chrono::Utc;
 
@@ -424,7 +425,7 @@ async fn pause_silences_the_ai_until_resume() {
     let id = sim.spawn_scenario("inbound_offer").unwrap();
     first_ai_final(&sink, &id).await;
     let call = call_for(&id);
-    sim.perform(&call, &ProviderAction::PauseAi).await.unwrap();
+    sim.perform(&call, &Action::PauseAi, "alice").await.unwrap();
     let paused_at = sink.len();
     // The caller notices ("Hello?") while the AI stays quiet.
     until("the caller says hello", || {
@@ -440,7 +441,9 @@ async fn pause_silences_the_ai_until_resume() {
         "AI spoke while paused: {during:?}"
     );
     assert!(ended(&during).is_none());
-    sim.perform(&call, &ProviderAction::ResumeAi).await.unwrap();
+    sim.perform(&call, &Action::ResumeAi, "alice")
+        .await
+        .unwrap();
     let resumed_at = sink.len();
     until("call ends", || ended(&sink.of(&id)).is_some()).await;
     let after = sink.of_since(&id, resumed_at);
@@ -458,12 +461,11 @@ async fn take_over_say_and_end() {
     let id = sim.spawn_scenario("inbound_viewing").unwrap();
     first_ai_final(&sink, &id).await;
     let call = call_for(&id);
-    let take = ProviderAction::TakeOver {
-        by: "alice".into(),
+    let take = Action::TakeOver {
         reason: "VIP client".into(),
         notes: None,
     };
-    sim.perform(&call, &take).await.unwrap();
+    sim.perform(&call, &take, "alice").await.unwrap();
     let since = sink.len();
     let before = sink.of(&id);
     assert!(finals(&before).contains(&(
@@ -472,9 +474,10 @@ async fn take_over_say_and_end() {
     )));
     sim.perform(
         &call,
-        &ProviderAction::Say {
+        &Action::Say {
             text: "Hi, this is Alice. Does Saturday work?".into(),
         },
+        "alice",
     )
     .await
     .unwrap();
@@ -492,7 +495,7 @@ async fn take_over_say_and_end() {
     )));
     // The AI is gone for good; it cannot be instructed any more.
     assert!(sim
-        .perform(&call, &ProviderAction::Instruct { text: "x".into() })
+        .perform(&call, &Action::Instruct { text: "x".into() }, "alice")
         .await
         .is_err());
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -500,18 +503,16 @@ async fn take_over_say_and_end() {
         !sink.of_since(&id, since).iter().any(is_ai_speech),
         "AI spoke after take over"
     );
-    sim.perform(&call, &ProviderAction::End { by: "alice".into() })
-        .await
-        .unwrap();
+    sim.perform(&call, &Action::End, "alice").await.unwrap();
     until("ended", || ended(&sink.of(&id)).is_some()).await;
     let (outcome, cost, duration) = ended(&sink.of(&id)).unwrap();
     assert_eq!(outcome, "ended_by_supervisor");
     assert!(cost.unwrap() > 0.0 && duration.unwrap() > 0.0);
     // The call is gone: further actions say so.
-    let again = sim.perform(&call, &ProviderAction::PauseAi).await;
+    let again = sim.perform(&call, &Action::PauseAi, "alice").await;
     assert!(matches!(again, Err(ProviderError::Gone(_))), "{again:?}");
     let unknown = sim
-        .perform(&call_for("sim-nope"), &ProviderAction::PauseAi)
+        .perform(&call_for("sim-nope"), &Action::PauseAi, "alice")
         .await;
     assert!(matches!(unknown, Err(ProviderError::Gone(_))));
 }
@@ -524,9 +525,10 @@ async fn instruct_shapes_the_next_ai_turn() {
     let call = call_for(&id);
     sim.perform(
         &call,
-        &ProviderAction::Instruct {
+        &Action::Instruct {
             text: "offer them a free mortgage consultation".into(),
         },
+        "alice",
     )
     .await
     .unwrap();
@@ -580,7 +582,9 @@ async fn a_silent_ai_raises_an_alert_and_resume_revives_it() {
     })
     .await;
     let call = call_for(&id);
-    sim.perform(&call, &ProviderAction::ResumeAi).await.unwrap();
+    sim.perform(&call, &Action::ResumeAi, "alice")
+        .await
+        .unwrap();
     until("ended", || ended(&sink.of(&id)).is_some()).await;
     let events = sink.of(&id);
     assert!(events
@@ -745,13 +749,14 @@ async fn a_caller_left_on_a_paused_ai_answers_the_human_then_hangs_up() {
     let id = sim.spawn_scenario("after_hours").unwrap();
     first_ai_final(&sink, &id).await;
     let call = call_for(&id);
-    sim.perform(&call, &ProviderAction::PauseAi).await.unwrap();
+    sim.perform(&call, &Action::PauseAi, "alice").await.unwrap();
     let since = sink.len();
     sim.perform(
         &call,
-        &ProviderAction::Say {
+        &Action::Say {
             text: "Sorry, one moment please.".into(),
         },
+        "alice",
     )
     .await
     .unwrap();

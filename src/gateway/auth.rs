@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+pub use crate::core::action::Permission;
 use crate::core::model::Role;
 use crate::gateway::config::TokenConfig;
 use crate::gateway::engine::Gateway;
@@ -20,43 +21,13 @@ pub struct Principal {
     pub role: Role,
 }
 
-/// What a request wants to do; checked against the principal's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    Read,
-    TakeOver,
-    Say,
-    /// Pause/resume/instruct/end/summary.
-    CallControl,
-    Queue,
-    /// Integration diagnostics (the webhook log).
-    Admin,
-}
-
 impl Principal {
     pub fn may(&self, p: Permission) -> bool {
-        match self.role {
-            Role::Admin => true,
-            Role::Supervisor => p != Permission::Admin,
-            Role::Agent => matches!(p, Permission::Read | Permission::TakeOver | Permission::Say),
-            Role::Viewer => p == Permission::Read,
-        }
+        self.role.may(p)
     }
 
     pub fn require(&self, p: Permission, what: &str) -> Result<(), ApiFailure> {
-        if self.may(p) {
-            Ok(())
-        } else {
-            let role = match self.role {
-                Role::Viewer => "viewer",
-                Role::Agent => "agent",
-                Role::Supervisor => "supervisor",
-                Role::Admin => "admin",
-            };
-            Err(ApiFailure::forbidden(format!(
-                "the {role} role may not {what}"
-            )))
-        }
+        self.role.require(p, what).map_err(ApiFailure::forbidden)
     }
 }
 

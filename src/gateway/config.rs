@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::core::action::Capability;
 use crate::core::model::Role;
-use crate::gateway::provider::Capability;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{mpsc, watch, Notify};
 
+use crate::core::action::Action;
 use crate::core::ingest::{EventSink, IngestEnvelope, IngestEvent, SinkError};
 use crate::core::model::{
     outcome, Alert, AuditEntry, Call, CallState, Lead, QueueItem, QueueState, Sentiment,
@@ -26,7 +27,7 @@ use crate::gateway::error::{ApiFailure, ApiResult};
 use crate::gateway::hub::{Hub, Item, ReplayGap};
 use crate::gateway::providers::Registry;
 use crate::gateway::ratelimit::RateLimiter;
-use crate::gateway::state::{end_call, CallAction, OrgState};
+use crate::gateway::state::{apply_action, end_call, OrgState};
 use crate::gateway::store::{Batch, Store, TranscriptWrite};
 use crate::gateway::summary;
 
@@ -754,7 +755,7 @@ impl Gateway {
     fn refused(
         &self,
         who: &Principal,
-        action: &CallAction,
+        action: &Action,
         call: &Call,
         failure: ApiFailure,
     ) -> ApiFailure {
@@ -787,7 +788,7 @@ impl Gateway {
         &self,
         who: &Principal,
         call_id: &str,
-        action: CallAction,
+        action: Action,
     ) -> ApiResult<ActionResponse> {
         let org = self.org(&who.org);
         let call = {
@@ -795,11 +796,10 @@ impl Gateway {
             self.find_call(&inner.state, &who.org, call_id)?
         }
         .ok_or_else(not_found_call)?;
-        if let Err(m) = action.check(call.state) {
+        if let Err(m) = action.kind().check_state(&call) {
             return Err(self.refused(who, &action, &call, ApiFailure::conflict(m)));
         }
-        let provider_action = action.to_provider(&who.name);
-        let capability = provider_action.capability();
+        let capability = action.kind().capability();
         let Some(provider) = self.registry.get(&who.org, &call.integration) else {
             let failure = ApiFailure::unsupported(format!(
                 "the integration `{}` that carries this call is not configured on this gateway, so callwatch cannot act on it",
@@ -815,7 +815,7 @@ impl Gateway {
             ));
             return Err(self.refused(who, &action, &call, failure));
         }
-        let performed = provider.perform(&call, &provider_action).await;
+        let performed = provider.perform(&call, &action, &who.name).await;
 
         let now = Utc::now();
         let mut inner = org.lock();
@@ -842,14 +842,14 @@ impl Gateway {
             }
             // The stack reported the hang-up before this answer: providers race their own
             // end-of-call webhook against the API reply. The end happened, by this action.
-            Ok(()) if matches!(action, CallAction::End) && !current.state.is_active() => {
+            Ok(()) if matches!(action, Action::End) && !current.state.is_active() => {
                 current.outcome = Some(crate::core::model::outcome::ENDED_BY_SUPERVISOR.into());
                 current.updated_at = now;
                 batch.calls.push(current.clone());
                 analytics_changed = true;
                 Ok(())
             }
-            Ok(()) => match action.check(current.state) {
+            Ok(()) => match action.kind().check_state(&current) {
                 // The call changed while the provider worked (e.g. the caller hung up).
                 Err(m) => {
                     audit.ok = false;
@@ -857,12 +857,12 @@ impl Gateway {
                     Err(ApiFailure::conflict(m))
                 }
                 Ok(()) => {
-                    action.apply(&mut current, &who.name, now);
+                    apply_action(&action, &mut current, &who.name, now);
                     if !current.state.is_active() {
                         self.queue_after_end(&inner.state, &current, &mut batch, now);
                         analytics_changed = true;
                     }
-                    if matches!(action, CallAction::TakeOver { .. }) {
+                    if matches!(action, Action::TakeOver { .. }) {
                         analytics_changed = true;
                     }
                     if action.changes_call() {
@@ -1141,13 +1141,6 @@ impl Gateway {
             now,
             by_campaign,
         ))
-    }
-}
-
-impl CallAction {
-    /// Whether the action changes the call record (say/instruct only get an audit entry).
-    pub fn changes_call(&self) -> bool {
-        !matches!(self, CallAction::Say { .. } | CallAction::Instruct { .. })
     }
 }
 

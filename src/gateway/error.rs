@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::core::protocol::ApiError;
-use crate::gateway::provider::ProviderError;
+use crate::core::provider::ProviderError;
 
 #[derive(Debug, Clone)]
 pub struct ApiFailure {

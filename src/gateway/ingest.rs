@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::gateway::provider::WebhookError;
+use crate::core::provider::WebhookError;
 
 pub const SIGNATURE_HEADER: &str = "callwatch-signature";
 pub const INTEGRATION_HEADER: &str = "callwatch-integration";

@@ -21,7 +21,6 @@ pub mod error;
 pub mod hub;
 pub mod ingest;
 pub mod maintenance;
-pub mod provider;
 pub mod providers;
 pub mod queue;
 pub mod ratelimit;
@@ -44,7 +43,7 @@ pub use engine::Gateway;
 
 use crate::cli::{ServeArgs, SimArgs};
 use crate::core::ingest::EventSink;
-use crate::gateway::provider::Provider;
+use crate::core::provider::Provider;
 use crate::gateway::providers::custom::CustomProvider;
 
 pub struct GatewayOptions {

@@ -18,13 +18,16 @@ use tokio::time::{sleep_until, Instant};
 
 use super::scenario::{fill, Scenario};
 use super::speech::{caller_reply_to_human, instructed_line, HELLO_LINES, WORDS_PER_SEC};
+use crate::core::action::Action;
 use crate::core::ingest::{EventSink, IngestEnvelope, IngestEvent, SinkError};
 use crate::core::model::{alert_kind, outcome, CallState, Direction, Lead, Sentiment, Speaker};
-use crate::gateway::provider::{ProviderAction, ProviderError};
+use crate::core::provider::ProviderError;
 
 /// An action for the call task, answered once the call has carried it out.
 pub(crate) struct Command {
-    pub action: ProviderAction,
+    pub action: Action,
+    /// The actor (token name) named in the transcript's system lines.
+    pub by: String,
     pub reply: oneshot::Sender<Result<(), ProviderError>>,
 }
 
@@ -361,7 +364,7 @@ impl CallTask {
     }
 
     async fn handle(&mut self, cmd: Command) -> Result<(), Stop> {
-        let Command { action, reply } = cmd;
+        let Command { action, by, reply } = cmd;
         let taken = self.mode == Mode::TakenOver;
         let refused = |what: &str| {
             Err(ProviderError::Upstream(format!(
@@ -369,19 +372,19 @@ impl CallTask {
             )))
         };
         let result = match action {
-            ProviderAction::PauseAi if taken => refused("pause the AI"),
-            ProviderAction::PauseAi => {
+            Action::PauseAi if taken => refused("pause the AI"),
+            Action::PauseAi => {
                 self.mode = Mode::Paused;
                 self.cut_current(false).await?;
                 Ok(())
             }
-            ProviderAction::ResumeAi if taken => refused("resume the AI"),
-            ProviderAction::ResumeAi => {
+            Action::ResumeAi if taken => refused("resume the AI"),
+            Action::ResumeAi => {
                 self.mode = Mode::Ai;
                 self.recover_from_stall().await?;
                 Ok(())
             }
-            ProviderAction::TakeOver { by, reason, .. } => {
+            Action::TakeOver { reason, .. } => {
                 if !taken {
                     self.mode = Mode::TakenOver;
                     self.cut_current(false).await?;
@@ -406,7 +409,7 @@ impl CallTask {
                 }
                 Ok(())
             }
-            ProviderAction::Say { text } => {
+            Action::Say { text } => {
                 let text = text.trim().to_string();
                 if text.is_empty() {
                     Err(ProviderError::Upstream("nothing to say".into()))
@@ -420,8 +423,8 @@ impl CallTask {
                     Ok(())
                 }
             }
-            ProviderAction::Instruct { .. } if taken => refused("instruct the AI"),
-            ProviderAction::Instruct { text } => {
+            Action::Instruct { .. } if taken => refused("instruct the AI"),
+            Action::Instruct { text } => {
                 let text = text.trim().to_string();
                 if text.is_empty() {
                     Err(ProviderError::Upstream("the instruction is empty".into()))
@@ -433,7 +436,7 @@ impl CallTask {
                     Ok(())
                 }
             }
-            ProviderAction::End { by } => {
+            Action::End => {
                 self.cut_current(true).await?;
                 let _ = reply.send(Ok(()));
                 self.rx.close();

@@ -3,7 +3,7 @@
 //! Contract used by the gateway (`serve --simulate`, `demo`): [`Simulator::start`] loads the
 //! scenarios, starts producing calls for one org on the current tokio runtime, delivering
 //! events through the given sink, and returns the simulator, which implements
-//! [`crate::gateway::provider::Provider`] under the integration name `config.integration`.
+//! [`crate::core::provider::Provider`] under the integration name `config.integration`.
 //!
 //! Layout: [`scenario`] (file format, loader, checks), `call` (one call's task), `speech`
 //! (what the parties say in reaction to supervisors), `floor` (arrivals and dial choice).
@@ -22,11 +22,10 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
+use crate::core::action::{Action, Capability};
 use crate::core::ingest::{EventSink, IngestEnvelope};
 use crate::core::model::{Call, Lead, QueueItem};
-use crate::gateway::provider::{
-    Capability, DialStarted, Provider, ProviderAction, ProviderError, WebhookError, WebhookRequest,
-};
+use crate::core::provider::{DialStarted, Provider, ProviderError, WebhookError, WebhookRequest};
 
 use call::{CallEnv, CallPlan, CallTask, Command};
 pub use scenario::{Scenario, ScenarioError, ScenarioSet};
@@ -225,17 +224,7 @@ impl Provider for Simulator {
     }
 
     fn capabilities(&self) -> BTreeSet<Capability> {
-        [
-            Capability::TakeOver,
-            Capability::PauseAi,
-            Capability::ResumeAi,
-            Capability::Say,
-            Capability::Instruct,
-            Capability::End,
-            Capability::Dial,
-        ]
-        .into_iter()
-        .collect()
+        Capability::ALL.into_iter().collect()
     }
 
     /// The simulator delivers events in-process; it has no webhooks.
@@ -246,7 +235,7 @@ impl Provider for Simulator {
         Ok(Vec::new())
     }
 
-    async fn perform(&self, call: &Call, action: &ProviderAction) -> Result<(), ProviderError> {
+    async fn perform(&self, call: &Call, action: &Action, by: &str) -> Result<(), ProviderError> {
         let id = &call.provider_call_id;
         let gone = || ProviderError::Gone(format!("the simulator has no live call {id}"));
         let tx = self
@@ -259,6 +248,7 @@ impl Provider for Simulator {
         let (reply, answer) = oneshot::channel();
         tx.send(Command {
             action: action.clone(),
+            by: by.to_string(),
             reply,
         })
         .await

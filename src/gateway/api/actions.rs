@@ -7,13 +7,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 
+use crate::core::action::Action;
 use crate::core::model::QueueItem;
 use crate::core::protocol::{ActionResponse, InitiateRequest, TakeoverRequest, TextRequest};
 use crate::gateway::api::body::{parse, parse_optional, RawBody};
 use crate::gateway::auth::{Permission, Principal};
 use crate::gateway::engine::Gateway;
 use crate::gateway::error::{ApiFailure, ApiResult};
-use crate::gateway::state::CallAction;
 
 /// Longest text a supervisor can say or instruct in one action.
 const MAX_TEXT: usize = 2000;
@@ -45,11 +45,9 @@ async fn act(
     gw: &Gateway,
     who: &Principal,
     id: &str,
-    perm: Permission,
-    what: &str,
-    action: CallAction,
+    action: Action,
 ) -> ApiResult<Json<ActionResponse>> {
-    who.require(perm, what)?;
+    who.require(action.kind().permission(), action.kind().what())?;
     limit(gw, who)?;
     Ok(Json(gw.call_action(who, id, action).await?))
 }
@@ -67,15 +65,7 @@ pub async fn takeover(
         .notes
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty());
-    act(
-        &gw,
-        &who,
-        &id,
-        Permission::TakeOver,
-        "take over calls",
-        CallAction::TakeOver { reason, notes },
-    )
-    .await
+    act(&gw, &who, &id, Action::TakeOver { reason, notes }).await
 }
 
 pub async fn pause(
@@ -83,15 +73,7 @@ pub async fn pause(
     who: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ActionResponse>> {
-    act(
-        &gw,
-        &who,
-        &id,
-        Permission::CallControl,
-        "pause the AI",
-        CallAction::PauseAi,
-    )
-    .await
+    act(&gw, &who, &id, Action::PauseAi).await
 }
 
 pub async fn resume(
@@ -99,15 +81,7 @@ pub async fn resume(
     who: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ActionResponse>> {
-    act(
-        &gw,
-        &who,
-        &id,
-        Permission::CallControl,
-        "resume the AI",
-        CallAction::ResumeAi,
-    )
-    .await
+    act(&gw, &who, &id, Action::ResumeAi).await
 }
 
 pub async fn say(
@@ -119,15 +93,7 @@ pub async fn say(
     who.require(Permission::Say, "speak to callers")?;
     let req: TextRequest = parse(&body)?;
     let text = required_text("text", &req.text, MAX_TEXT)?;
-    act(
-        &gw,
-        &who,
-        &id,
-        Permission::Say,
-        "speak to callers",
-        CallAction::Say { text },
-    )
-    .await
+    act(&gw, &who, &id, Action::Say { text }).await
 }
 
 pub async fn instruct(
@@ -139,15 +105,7 @@ pub async fn instruct(
     who.require(Permission::CallControl, "instruct the AI")?;
     let req: TextRequest = parse(&body)?;
     let text = required_text("text", &req.text, MAX_TEXT)?;
-    act(
-        &gw,
-        &who,
-        &id,
-        Permission::CallControl,
-        "instruct the AI",
-        CallAction::Instruct { text },
-    )
-    .await
+    act(&gw, &who, &id, Action::Instruct { text }).await
 }
 
 pub async fn end(
@@ -155,15 +113,7 @@ pub async fn end(
     who: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ActionResponse>> {
-    act(
-        &gw,
-        &who,
-        &id,
-        Permission::CallControl,
-        "end calls",
-        CallAction::End,
-    )
-    .await
+    act(&gw, &who, &id, Action::End).await
 }
 
 #[derive(serde::Deserialize)]

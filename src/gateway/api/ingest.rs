@@ -9,11 +9,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::json;
 
+use crate::core::provider::{WebhookError, WebhookRequest};
 use crate::gateway::api::body::RawBody;
 use crate::gateway::engine::{Gateway, IngestError, IngestOutcome};
 use crate::gateway::error::{ApiFailure, ApiResult};
 use crate::gateway::ingest::INTEGRATION_HEADER;
-use crate::gateway::provider::{WebhookError, WebhookRequest};
 use crate::gateway::store::WebhookLog;
 
 pub async fn ingest(

@@ -7,13 +7,12 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 
+use crate::core::action::{Action, Capability};
 use crate::core::ingest::IngestEnvelope;
 use crate::core::model::{Call, QueueItem};
+use crate::core::provider::{DialStarted, Provider, ProviderError, WebhookError, WebhookRequest};
 use crate::gateway::config::IntegrationConfig;
 use crate::gateway::ingest;
-use crate::gateway::provider::{
-    Capability, DialStarted, Provider, ProviderAction, ProviderError, WebhookError, WebhookRequest,
-};
 
 pub struct CustomProvider {
     name: String,
@@ -24,23 +23,13 @@ pub struct CustomProvider {
     http: reqwest::Client,
 }
 
-pub const ALL_CAPABILITIES: [Capability; 7] = [
-    Capability::TakeOver,
-    Capability::PauseAi,
-    Capability::ResumeAi,
-    Capability::Say,
-    Capability::Instruct,
-    Capability::End,
-    Capability::Dial,
-];
-
 impl CustomProvider {
     pub fn new(config: &IntegrationConfig, http: reqwest::Client) -> CustomProvider {
         let capabilities = match (&config.control_url, &config.capabilities) {
             // Without a control URL there is nowhere to send actions.
             (None, _) => BTreeSet::new(),
             (Some(_), Some(caps)) => caps.clone(),
-            (Some(_), None) => ALL_CAPABILITIES.into_iter().collect(),
+            (Some(_), None) => Capability::ALL.into_iter().collect(),
         };
         CustomProvider {
             name: config.name.clone(),
@@ -112,17 +101,17 @@ impl CustomProvider {
 }
 
 /// Body of an action POST to a control URL (documented in docs/PROTOCOL.md).
-pub fn action_body(call: &Call, action: &ProviderAction) -> serde_json::Value {
+pub fn action_body(call: &Call, action: &Action, by: &str) -> serde_json::Value {
     let (name, extra) = match action {
-        ProviderAction::TakeOver { by, reason, notes } => (
-            "takeover",
+        Action::TakeOver { reason, notes } => (
+            action.name(),
             json!({"by": by, "reason": reason, "notes": notes}),
         ),
-        ProviderAction::PauseAi => ("pause_ai", json!({})),
-        ProviderAction::ResumeAi => ("resume_ai", json!({})),
-        ProviderAction::Say { text } => ("say", json!({ "text": text })),
-        ProviderAction::Instruct { text } => ("instruct", json!({ "text": text })),
-        ProviderAction::End { by } => ("end", json!({ "by": by })),
+        Action::PauseAi | Action::ResumeAi => (action.name(), json!({})),
+        Action::Say { text } | Action::Instruct { text } => {
+            (action.name(), json!({ "text": text }))
+        }
+        Action::End => (action.name(), json!({ "by": by })),
     };
     json!({
         "id": uuid::Uuid::new_v4().to_string(),
@@ -167,8 +156,8 @@ impl Provider for CustomProvider {
             .collect()
     }
 
-    async fn perform(&self, call: &Call, action: &ProviderAction) -> Result<(), ProviderError> {
-        self.post(action_body(call, action)).await.map(|_| ())
+    async fn perform(&self, call: &Call, action: &Action, by: &str) -> Result<(), ProviderError> {
+        self.post(action_body(call, action, by)).await.map(|_| ())
     }
 
     async fn dial(&self, item: &QueueItem) -> Result<DialStarted, ProviderError> {

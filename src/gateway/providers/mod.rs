@@ -5,7 +5,7 @@ pub mod custom;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::gateway::provider::{Capability, Provider};
+use crate::core::provider::{Capability, Provider};
 
 #[derive(Clone)]
 pub struct WebhookTarget {

@@ -11,73 +11,13 @@
 
 use std::collections::BTreeSet;
 
-use axum::http::HeaderMap;
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use http::HeaderMap;
 
-use crate::core::ingest::IngestEnvelope;
-use crate::core::model::{Call, QueueItem};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Capability {
-    TakeOver,
-    PauseAi,
-    ResumeAi,
-    Say,
-    Instruct,
-    End,
-    /// Can place outbound calls for queue items.
-    Dial,
-}
-
-impl Capability {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Capability::TakeOver => "take over the call",
-            Capability::PauseAi => "pause the AI",
-            Capability::ResumeAi => "resume the AI",
-            Capability::Say => "speak text to the caller",
-            Capability::Instruct => "instruct the AI",
-            Capability::End => "end the call",
-            Capability::Dial => "dial queued calls",
-        }
-    }
-}
-
-/// A supervisor's action on a live call, as handed to the provider.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ProviderAction {
-    TakeOver {
-        by: String,
-        reason: String,
-        notes: Option<String>,
-    },
-    PauseAi,
-    ResumeAi,
-    Say {
-        text: String,
-    },
-    Instruct {
-        text: String,
-    },
-    End {
-        by: String,
-    },
-}
-
-impl ProviderAction {
-    pub fn capability(&self) -> Capability {
-        match self {
-            ProviderAction::TakeOver { .. } => Capability::TakeOver,
-            ProviderAction::PauseAi => Capability::PauseAi,
-            ProviderAction::ResumeAi => Capability::ResumeAi,
-            ProviderAction::Say { .. } => Capability::Say,
-            ProviderAction::Instruct { .. } => Capability::Instruct,
-            ProviderAction::End { .. } => Capability::End,
-        }
-    }
-}
+use super::action::Action;
+pub use super::action::Capability;
+use super::ingest::IngestEnvelope;
+use super::model::{Call, QueueItem};
 
 /// A webhook request exactly as received: signatures are checked over these raw bytes.
 #[derive(Debug, Clone)]
@@ -131,8 +71,8 @@ pub trait Provider: Send + Sync {
     /// Verify and parse a webhook. Unknown event types yield `Ok(vec![])`, never an error.
     fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<IngestEnvelope>, WebhookError>;
 
-    /// Carry out an action on a live call at the provider.
-    async fn perform(&self, call: &Call, action: &ProviderAction) -> Result<(), ProviderError>;
+    /// Carry out an action on a live call at the provider. `by` is the actor (token name).
+    async fn perform(&self, call: &Call, action: &Action, by: &str) -> Result<(), ProviderError>;
 
     /// Place an outbound call for a queue item.
     async fn dial(&self, item: &QueueItem) -> Result<DialStarted, ProviderError>;
