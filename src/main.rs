@@ -1,6 +1,6 @@
 use clap::Parser;
 
-use callwatch::cli::{Cli, Command};
+use callwatch::app::cli::Cli;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -11,17 +11,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Some(Command::Serve(mut args)) => {
-                args.log_file = cli.console.log_file.clone();
-                callwatch::gateway::serve(cli.console.config.clone(), args).await
-            }
-            Some(Command::Demo(args)) => callwatch::console::demo(cli.console, args).await,
-            None => callwatch::console::run(cli.console).await,
-        }
-    });
-    match result {
+    match runtime.block_on(callwatch::app::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("callwatch: {err:#}");

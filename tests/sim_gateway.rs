@@ -5,12 +5,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use callwatch::cli::SimArgs;
+use callwatch::app::{start_gateway, SimulatorOptions};
 use callwatch::core::model::{
     Analytics, AuditEntry, Call, CallState, QueueItem, QueueState, Role, Speaker, TranscriptEntry,
 };
 use callwatch::core::protocol::{CallList, QueueList, ServerFrame, StreamEvent, Transcript};
-use callwatch::gateway::{start, GatewayConfig, GatewayOptions, RunningGateway};
+use callwatch::gateway::{GatewayConfig, GatewayOptions, RunningGateway};
 use callwatch::sim::{SimConfig, Simulator};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
@@ -28,12 +28,13 @@ struct Env {
 }
 
 impl Env {
-    async fn new(sim: Option<SimArgs>) -> Env {
+    async fn new(sim: Option<SimulatorOptions>) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let config = GatewayConfig::default().with_token("sup", TOKEN, "acme", Role::Supervisor);
-        let mut options = GatewayOptions::new(config, dir.path().join("callwatch.db"));
-        options.sim = sim;
-        let running = start(options).await.expect("gateway starts");
+        let options = GatewayOptions::new(config, dir.path().join("callwatch.db"));
+        let running = start_gateway(options, sim.as_ref())
+            .await
+            .expect("gateway starts");
         let base = running.url();
         let frames = Arc::new(Mutex::new(Vec::new()));
         let mut request = format!("{}/api/stream", base.replace("http://", "ws://"))
@@ -184,8 +185,7 @@ fn state_seq(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_simulate_shows_live_calls_transcripts_and_analytics() {
-    let env = Env::new(Some(SimArgs {
-        simulate: true,
+    let env = Env::new(Some(SimulatorOptions {
         seed: Some(3),
         calls_per_minute: Some(6.0),
         speed: Some(8.0),
@@ -696,8 +696,7 @@ async fn the_serve_simulate_command_shows_calls_within_seconds() {
 async fn restart_ends_orphaned_simulated_calls_and_the_campaign_dials_its_queue() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("callwatch.db");
-    let sim = SimArgs {
-        simulate: true,
+    let sim = SimulatorOptions {
         seed: Some(11),
         calls_per_minute: Some(6.0),
         speed: Some(20.0),
@@ -706,9 +705,7 @@ async fn restart_ends_orphaned_simulated_calls_and_the_campaign_dials_its_queue(
     };
     let options = || {
         let config = GatewayConfig::default().with_token("sup", TOKEN, "acme", Role::Supervisor);
-        let mut o = GatewayOptions::new(config, db.clone());
-        o.sim = Some(sim.clone());
-        o
+        GatewayOptions::new(config, db.clone())
     };
     let http = reqwest::Client::new();
     let get = |base: String, path: &'static str| {
@@ -725,7 +722,7 @@ async fn restart_ends_orphaned_simulated_calls_and_the_campaign_dials_its_queue(
         }
     };
 
-    let first = start(options()).await.unwrap();
+    let first = start_gateway(options(), Some(&sim)).await.unwrap();
     let base = first.url();
     let before: Vec<String> = until("live simulated calls", || async {
         let v = get(base.clone(), "/api/calls/active").await;
@@ -756,7 +753,7 @@ async fn restart_ends_orphaned_simulated_calls_and_the_campaign_dials_its_queue(
     .await;
     first.shutdown().await;
 
-    let second = start(options()).await.unwrap();
+    let second = start_gateway(options(), Some(&sim)).await.unwrap();
     let base = second.url();
     let active: Vec<Call> =
         serde_json::from_value(get(base.clone(), "/api/calls/active").await["calls"].clone())

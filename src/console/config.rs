@@ -10,7 +10,6 @@ use serde::Deserialize;
 
 use super::keys::{KeySpec, Keymap};
 use super::theme::{Theme, ThemeName};
-use crate::cli::ConsoleArgs;
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7878";
 pub const DEFAULT_MAX_FPS: u32 = 30;
@@ -53,25 +52,33 @@ pub struct ConsoleConfig {
     pub warnings: Vec<String>,
 }
 
-/// The default config file: `<config dir>/callwatch/config.toml` (platform specific).
-pub fn default_config_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("dev", "callwatch", "callwatch")
-        .map(|d| d.config_dir().join("config.toml"))
-}
-
-pub fn default_log_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("dev", "callwatch", "callwatch")
-        .map(|d| d.data_dir().join("callwatch.log"))
+/// What the command line (or a program embedding the console) asked for; `None` means not
+/// given. Environment variables are read by [`load`], the file by [`resolve`].
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleOptions {
+    /// A config file that must exist.
+    pub config: Option<PathBuf>,
+    pub url: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub theme: Option<String>,
+    pub mask_numbers: bool,
+    pub mouse: bool,
+    pub log_file: Option<PathBuf>,
+    /// Read when `config` is not given, if it exists.
+    pub default_config: Option<PathBuf>,
+    /// The log file when neither the options nor the file name one.
+    pub default_log_file: Option<PathBuf>,
 }
 
 /// Loads the file named by `--config` (must exist) or the default one (may be absent).
-pub fn load(args: &ConsoleArgs) -> anyhow::Result<ConsoleConfig> {
+pub fn load(args: &ConsoleOptions) -> anyhow::Result<ConsoleConfig> {
     let text = match &args.config {
         Some(path) => Some(
             std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the config file {}", path.display()))?,
         ),
-        None => match default_config_path() {
+        None => match &args.default_config {
             Some(p) if p.exists() => Some(
                 std::fs::read_to_string(&p)
                     .with_context(|| format!("cannot read the config file {}", p.display()))?,
@@ -84,7 +91,7 @@ pub fn load(args: &ConsoleArgs) -> anyhow::Result<ConsoleConfig> {
 
 /// Pure resolution, testable without touching the process environment.
 pub fn resolve(
-    args: &ConsoleArgs,
+    args: &ConsoleOptions,
     env: &dyn Fn(&str) -> Option<String>,
     file: Option<&str>,
 ) -> anyhow::Result<ConsoleConfig> {
@@ -203,7 +210,7 @@ pub fn resolve(
             .log_file
             .clone()
             .or(f.log_file)
-            .or_else(default_log_path),
+            .or_else(|| args.default_log_file.clone()),
         warnings,
     })
 }
@@ -255,7 +262,7 @@ mod tests {
             [gateway]
             anything = "is ignored here"
         "#;
-        let args = ConsoleArgs::default();
+        let args = ConsoleOptions::default();
         let c = resolve(&args, &env_of(&[]), Some(file)).unwrap();
         assert_eq!(c.url, "http://file:1");
         assert_eq!(c.token, "file-token");
@@ -283,7 +290,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tf = dir.path().join("tok");
         std::fs::write(&tf, "cli-file-token\n").unwrap();
-        let args = ConsoleArgs {
+        let args = ConsoleOptions {
             url: Some("http://cli:3".into()),
             token: Some("env-token".into()), // clap put the env value here
             token_file: Some(tf),
@@ -304,7 +311,7 @@ mod tests {
         assert_eq!(c.theme, Theme::dark(), "--theme beats NO_COLOR");
 
         let c = resolve(
-            &ConsoleArgs {
+            &ConsoleOptions {
                 token: Some("t".into()),
                 ..Default::default()
             },
@@ -321,7 +328,7 @@ mod tests {
     fn the_example_config_is_valid_and_quiet() {
         let text = include_str!("../../config.example.toml");
         let c = resolve(
-            &ConsoleArgs::default(),
+            &ConsoleOptions::default(),
             &env_of(&[("CALLWATCH_TOKEN", "t")]),
             Some(text),
         )
@@ -333,7 +340,7 @@ mod tests {
 
     #[test]
     fn mistakes_are_clear() {
-        let none = ConsoleArgs::default();
+        let none = ConsoleOptions::default();
         let err = resolve(&none, &env_of(&[]), None).unwrap_err();
         assert!(err.to_string().contains("no API token"));
         let err = resolve(&none, &env_of(&[]), Some("[console]\nurll = 1")).unwrap_err();

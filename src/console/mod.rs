@@ -9,7 +9,6 @@
 pub mod app;
 mod clean;
 pub mod config;
-mod demo;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod keys;
@@ -23,18 +22,3 @@ pub mod update;
 
 #[cfg(test)]
 mod tests;
-
-/// Runs the console until the user quits.
-pub async fn run(args: crate::cli::ConsoleArgs) -> anyhow::Result<()> {
-    let config = config::load(&args)?;
-    let _log = runtime::init_logging(config.log_file.as_deref());
-    runtime::run(config).await
-}
-
-/// Gateway + simulator + console in one process.
-pub async fn demo(
-    console: crate::cli::ConsoleArgs,
-    args: crate::cli::DemoArgs,
-) -> anyhow::Result<()> {
-    demo::run(console, args).await
-}

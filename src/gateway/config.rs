@@ -349,15 +349,3 @@ impl GatewayConfig {
         Ok(())
     }
 }
-
-/// callwatch's data directory (database and log file defaults).
-pub fn data_dir() -> Option<PathBuf> {
-    directories::ProjectDirs::from("dev", "callwatch", "callwatch")
-        .map(|d| d.data_dir().to_path_buf())
-}
-
-/// The config file used when `--config` is not given.
-pub fn default_config_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("dev", "callwatch", "callwatch")
-        .map(|d| d.config_dir().join("config.toml"))
-}

@@ -1,4 +1,5 @@
-//! `callwatch serve`: the call backend (issue: gateway core).
+//! The gateway: call state, SQLite, providers' webhooks, supervisors' actions and the
+//! event stream. `callwatch serve` wires it up in `app::serve`.
 //!
 //! In-process API (used by `callwatch demo` and the tests):
 //! ```no_run
@@ -24,7 +25,6 @@ pub mod maintenance;
 pub mod providers;
 pub mod queue;
 pub mod ratelimit;
-pub mod simulated;
 pub mod state;
 pub mod store;
 pub mod summary;
@@ -41,7 +41,6 @@ use tokio::task::JoinHandle;
 pub use config::GatewayConfig;
 pub use engine::Gateway;
 
-use crate::cli::{ServeArgs, SimArgs};
 use crate::core::ingest::EventSink;
 use crate::core::provider::Provider;
 use crate::gateway::providers::custom::CustomProvider;
@@ -51,8 +50,6 @@ pub struct GatewayOptions {
     pub db_path: PathBuf,
     /// 127.0.0.1:0 picks a free port; see [`RunningGateway::addr`].
     pub listen: SocketAddr,
-    /// Start the built-in simulator for every org that has a token.
-    pub sim: Option<SimArgs>,
 }
 
 impl GatewayOptions {
@@ -62,7 +59,6 @@ impl GatewayOptions {
             config,
             db_path,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            sim: None,
         }
     }
 }
@@ -112,6 +108,21 @@ impl RunningGateway {
 
 /// Opens the database, binds, and runs the gateway in the background.
 pub async fn start(options: GatewayOptions) -> anyhow::Result<RunningGateway> {
+    prepare(options).await?.start().await
+}
+
+/// A gateway whose database is open and whose configured integrations are registered, not
+/// yet listening: the place to register in-process providers (the simulator) so that no
+/// request arrives before they exist.
+pub struct PreparedGateway {
+    pub gateway: Arc<Gateway>,
+    listen: SocketAddr,
+    shutdown_tx: watch::Sender<bool>,
+    shutdown_rx: watch::Receiver<bool>,
+}
+
+/// Opens the database and registers the configured integrations.
+pub async fn prepare(options: GatewayOptions) -> anyhow::Result<PreparedGateway> {
     options.config.validate()?;
     let db_path = options.db_path.clone();
     let store = tokio::task::spawn_blocking(move || store::Store::open(&db_path)).await??;
@@ -123,130 +134,46 @@ pub async fn start(options: GatewayOptions) -> anyhow::Result<RunningGateway> {
         gw.registry
             .register_webhook(&integration.org, &display, provider);
     }
-    if let Some(sim) = &options.sim {
-        simulated::start_simulators(&gw, sim).await?;
-    }
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", options.listen))?;
-    let addr = listener.local_addr()?;
-    let app = api::router(gw.clone());
-    let mut stop = shutdown_rx.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
-    });
-    let scheduler = tokio::spawn(queue::run(gw.clone()));
-    let maintenance = tokio::spawn(maintenance::run(gw.clone()));
-    tracing::info!(%addr, epoch = %gw.epoch, "gateway listening");
-    Ok(RunningGateway {
-        addr,
+    Ok(PreparedGateway {
         gateway: gw,
-        shutdown: shutdown_tx,
-        server,
-        scheduler,
-        maintenance,
+        listen: options.listen,
+        shutdown_tx,
+        shutdown_rx,
     })
 }
 
-fn init_logging(
-    path: &std::path::Path,
-) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create log directory {}", dir.display()))?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open log file {}", path.display()))?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CALLWATCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(false)
-        .with_env_filter(filter)
-        .try_init();
-    Ok(guard)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+impl PreparedGateway {
+    /// Binds, then serves and runs the scheduler and maintenance in the background.
+    pub async fn start(self) -> anyhow::Result<RunningGateway> {
+        let PreparedGateway {
+            gateway: gw,
+            listen,
+            shutdown_tx,
+            shutdown_rx,
+        } = self;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        let app = api::router(gw.clone());
+        let mut stop = shutdown_rx.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        let scheduler = tokio::spawn(queue::run(gw.clone()));
+        let maintenance = tokio::spawn(maintenance::run(gw.clone()));
+        tracing::info!(%addr, epoch = %gw.epoch, "gateway listening");
+        Ok(RunningGateway {
+            addr,
+            gateway: gw,
+            shutdown: shutdown_tx,
+            server,
+            scheduler,
+            maintenance,
+        })
     }
-}
-
-/// Runs the gateway until SIGINT/SIGTERM.
-pub async fn serve(config: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
-    let path = match config {
-        Some(p) => p,
-        None => config::default_config_path()
-            .filter(|p| p.exists())
-            .context("no config file: pass --config PATH (start from config.example.toml)")?,
-    };
-    let config = GatewayConfig::load(&path)?;
-    anyhow::ensure!(
-        !config.tokens.is_empty(),
-        "{} has no [[gateway.tokens]]: nobody could use this gateway (see config.example.toml)",
-        path.display()
-    );
-    let data_dir = config::data_dir();
-    let log_path = match args.log_file.clone() {
-        Some(p) => p,
-        None => data_dir
-            .clone()
-            .map(|d| d.join("callwatch.log"))
-            .context("cannot find the user's data directory; pass --log-file")?,
-    };
-    let _guard = init_logging(&log_path)?;
-    let db_path = match args.db.clone().or_else(|| config.db.clone()) {
-        Some(p) => p,
-        None => data_dir
-            .map(|d| d.join("callwatch.db"))
-            .context("cannot find the user's data directory; pass --db")?,
-    };
-    let listen = match args.listen.or(config.listen) {
-        Some(a) => a,
-        None => config::DEFAULT_LISTEN.parse()?,
-    };
-    let options = GatewayOptions {
-        config,
-        db_path: db_path.clone(),
-        listen,
-        sim: args.sim.simulate.then(|| args.sim.clone()),
-    };
-    let running = start(options).await?;
-    eprintln!(
-        "callwatch gateway listening on {} (database {}, log {})",
-        running.url(),
-        db_path.display(),
-        log_path.display()
-    );
-    shutdown_signal().await;
-    eprintln!("callwatch gateway shutting down");
-    tracing::info!("shutdown signal received");
-    running.shutdown().await;
-    Ok(())
 }

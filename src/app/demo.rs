@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{ConsoleArgs, DemoArgs};
+use super::logging;
+use super::serve::start_gateway;
+use super::simulated::SimulatorOptions;
+use crate::console::config::{self, ConsoleOptions};
 use crate::core::model::Role;
 use crate::gateway::{GatewayConfig, GatewayOptions};
 
@@ -24,9 +27,13 @@ impl Drop for TempDb {
     }
 }
 
-pub async fn run(console: ConsoleArgs, args: DemoArgs) -> anyhow::Result<()> {
+pub async fn run(
+    console: ConsoleOptions,
+    db: Option<PathBuf>,
+    sim: SimulatorOptions,
+) -> anyhow::Result<()> {
     let token = format!("cw_demo_{}", uuid::Uuid::new_v4().simple());
-    let (db_path, _cleanup) = match &args.db {
+    let (db_path, _cleanup) = match &db {
         Some(p) => (p.clone(), TempDb(None)),
         None => {
             let p = std::env::temp_dir().join(format!(
@@ -41,29 +48,26 @@ pub async fn run(console: ConsoleArgs, args: DemoArgs) -> anyhow::Result<()> {
     console_args.url = None;
     console_args.token = Some(token.clone());
     console_args.token_file = None;
-    let mut config = match super::config::load(&console_args) {
+    let mut config = match config::load(&console_args) {
         Ok(c) => c,
         Err(e) => {
-            let mut c = super::config::resolve(&console_args, &|_| None, None)?;
+            let mut c = config::resolve(&console_args, &|_| None, None)?;
             c.warnings
                 .push(format!("config file ignored for the demo: {e:#}"));
             c
         }
     };
-    let _log = super::runtime::init_logging(config.log_file.as_deref());
+    let _log = logging::init_optional(config.log_file.as_deref());
 
     let gateway_config =
         GatewayConfig::default().with_token(&demo_actor(), &token, DEMO_ORG, Role::Supervisor);
-    let mut sim = args.sim.clone();
-    sim.simulate = true;
-    let mut options = GatewayOptions::new(gateway_config, db_path);
-    options.sim = Some(sim);
-    let running = crate::gateway::start(options).await?;
+    let options = GatewayOptions::new(gateway_config, db_path);
+    let running = start_gateway(options, Some(&sim)).await?;
     config.url = running.url();
     config.token = token;
     tracing::info!(url = %config.url, "demo gateway started");
 
-    let result = super::runtime::run(config).await;
+    let result = crate::console::runtime::run(config).await;
     running.shutdown().await;
     result
 }

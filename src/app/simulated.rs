@@ -1,4 +1,4 @@
-//! `serve --simulate` and `demo`: the built-in simulator as each org's provider, plus what a
+//! `serve --simulate` and `demo` wiring: the built-in simulator as each org's provider, plus what a
 //! real call floor has around it: an outbound campaign that keeps the dialing queue stocked,
 //! and the clean-up of simulated calls a previous run left behind.
 
@@ -10,7 +10,6 @@ use chrono::Utc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::cli::SimArgs;
 use crate::core::ingest::{EventSink, IngestEnvelope, IngestEvent};
 use crate::core::model::{outcome, Role};
 use crate::core::protocol::InitiateRequest;
@@ -23,7 +22,23 @@ const CAMPAIGN_TARGET_WAITING: usize = 6;
 /// Simulated seconds between two top-ups of the queue.
 const CAMPAIGN_TICK_SECS: f64 = 15.0;
 
-pub async fn start_simulators(gw: &Arc<Gateway>, sim: &SimArgs) -> anyhow::Result<()> {
+/// The simulated floor's knobs; `None` takes the simulator's default.
+#[derive(Debug, Clone, Default)]
+pub struct SimulatorOptions {
+    /// The same seed gives the same call floor.
+    pub seed: Option<u64>,
+    /// New calls per simulated minute.
+    pub calls_per_minute: Option<f64>,
+    /// Time compression: 2.0 plays calls twice as fast.
+    pub speed: Option<f64>,
+    /// Scenario files replacing the built-in ones.
+    pub scenarios: Option<std::path::PathBuf>,
+    /// Most simultaneous simulated calls per org.
+    pub max_concurrent: Option<usize>,
+}
+
+/// Starts a simulator as the provider of every org that has a token.
+pub async fn start_simulators(gw: &Arc<Gateway>, sim: &SimulatorOptions) -> anyhow::Result<()> {
     let defaults = SimConfig::default();
     for (i, org) in gw.config.orgs().into_iter().enumerate() {
         let config = SimConfig {

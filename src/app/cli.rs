@@ -1,4 +1,5 @@
 //! Command line: `callwatch` (console), `callwatch serve` (gateway), `callwatch demo`.
+//! Only this module knows clap; it turns arguments into the libraries' plain options.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -66,9 +67,6 @@ pub struct ServeArgs {
     pub db: Option<PathBuf>,
     #[command(flatten)]
     pub sim: SimArgs,
-    /// Set from the global `--log-file` by main (not a flag of its own).
-    #[arg(skip)]
-    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -100,4 +98,39 @@ pub struct DemoArgs {
     pub db: Option<PathBuf>,
     #[command(flatten)]
     pub sim: SimArgs,
+}
+
+impl ConsoleArgs {
+    pub fn options(&self) -> crate::console::config::ConsoleOptions {
+        crate::console::config::ConsoleOptions {
+            config: self.config.clone(),
+            url: self.url.clone(),
+            token: self.token.clone(),
+            token_file: self.token_file.clone(),
+            theme: self.theme.clone(),
+            mask_numbers: self.mask_numbers,
+            mouse: self.mouse,
+            log_file: self.log_file.clone(),
+            default_config: super::paths::config_file(),
+            default_log_file: super::paths::log_file(),
+        }
+    }
+}
+
+impl SimArgs {
+    /// `None` unless `--simulate` was given.
+    pub fn options(&self) -> Option<super::simulated::SimulatorOptions> {
+        self.simulate.then(|| self.floor())
+    }
+
+    /// The floor options whether or not `--simulate` was given (the demo always simulates).
+    pub fn floor(&self) -> super::simulated::SimulatorOptions {
+        super::simulated::SimulatorOptions {
+            seed: self.seed,
+            calls_per_minute: self.calls_per_minute,
+            speed: self.speed,
+            scenarios: self.scenarios.clone(),
+            max_concurrent: self.max_concurrent,
+        }
+    }
 }

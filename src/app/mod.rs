@@ -1,0 +1,38 @@
+//! The composition root: turns the command line into each part's plain options and wires
+//! the parts together. Gateway, simulator and console know nothing of clap or of each
+//! other; `serve --simulate` and `demo` are assembled here.
+
+pub mod cli;
+mod demo;
+pub mod logging;
+pub mod paths;
+mod serve;
+mod simulated;
+
+pub use serve::{serve, start_gateway, ServeOptions};
+pub use simulated::SimulatorOptions;
+
+use cli::{Cli, Command};
+
+/// Runs what the command line asked for.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let console = cli.console.options();
+    match cli.command {
+        Some(Command::Serve(args)) => {
+            serve(ServeOptions {
+                config: cli.console.config.clone(),
+                listen: args.listen,
+                db: args.db,
+                log_file: cli.console.log_file.clone(),
+                simulate: args.sim.options(),
+            })
+            .await
+        }
+        Some(Command::Demo(args)) => demo::run(console, args.db, args.sim.floor()).await,
+        None => {
+            let config = crate::console::config::load(&console)?;
+            let _log = logging::init_optional(config.log_file.as_deref());
+            crate::console::runtime::run(config).await
+        }
+    }
+}
