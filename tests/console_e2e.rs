@@ -145,7 +145,9 @@ fn tmux_or_skip() -> bool {
             std::env::var_os("CI").is_none(),
             "tmux is not installed and CI is set: the console end-to-end tests must run in CI"
         );
-        eprintln!("SKIPPED (CI unset): tmux is not installed; the console end-to-end test needs it");
+        eprintln!(
+            "SKIPPED (CI unset): tmux is not installed; the console end-to-end test needs it"
+        );
     }
     available
 }

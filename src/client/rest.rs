@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::ClientError;
+use crate::core::action::Action;
 use crate::core::model::{Analytics, Call, QueueItem, TranscriptEntry};
 use crate::core::protocol::{
     ActionResponse, ApiError, CallList, Health, QueueList, TakeoverRequest, TextRequest, Transcript,
@@ -221,54 +222,29 @@ impl RestClient {
 
     // ---- call actions ----
 
-    pub async fn takeover(
-        &self,
-        id: &str,
-        reason: &str,
-        notes: Option<&str>,
-    ) -> Result<ActionResponse, ClientError> {
-        let body = TakeoverRequest {
-            reason: reason.to_string(),
-            notes: notes.map(str::to_string),
+    /// Carries out a supervisor action: the one mapping from the rule book's actions to the
+    /// gateway's paths and bodies (docs/PROTOCOL.md).
+    pub async fn act(&self, id: &str, action: &Action) -> Result<ActionResponse, ClientError> {
+        let (method, suffix) = match action {
+            Action::TakeOver { .. } => (Method::POST, "/takeover"),
+            Action::PauseAi => (Method::POST, "/pause-ai"),
+            Action::ResumeAi => (Method::DELETE, "/pause-ai"),
+            Action::Say { .. } => (Method::POST, "/say"),
+            Action::Instruct { .. } => (Method::POST, "/instruct"),
+            Action::End => (Method::POST, "/end"),
         };
-        self.send(
-            self.request(Method::POST, &Self::call_path(id, "/takeover"))
-                .json(&body),
-        )
-        .await
-    }
-
-    pub async fn pause_ai(&self, id: &str) -> Result<ActionResponse, ClientError> {
-        self.send(self.request(Method::POST, &Self::call_path(id, "/pause-ai")))
-            .await
-    }
-
-    pub async fn resume_ai(&self, id: &str) -> Result<ActionResponse, ClientError> {
-        self.send(self.request(Method::DELETE, &Self::call_path(id, "/pause-ai")))
-            .await
-    }
-
-    pub async fn say(&self, id: &str, text: &str) -> Result<ActionResponse, ClientError> {
-        let body = TextRequest { text: text.into() };
-        self.send(
-            self.request(Method::POST, &Self::call_path(id, "/say"))
-                .json(&body),
-        )
-        .await
-    }
-
-    pub async fn instruct(&self, id: &str, text: &str) -> Result<ActionResponse, ClientError> {
-        let body = TextRequest { text: text.into() };
-        self.send(
-            self.request(Method::POST, &Self::call_path(id, "/instruct"))
-                .json(&body),
-        )
-        .await
-    }
-
-    pub async fn end(&self, id: &str) -> Result<ActionResponse, ClientError> {
-        self.send(self.request(Method::POST, &Self::call_path(id, "/end")))
-            .await
+        let request = self.request(method, &Self::call_path(id, suffix));
+        let request = match action {
+            Action::TakeOver { reason, notes } => request.json(&TakeoverRequest {
+                reason: reason.clone(),
+                notes: notes.clone(),
+            }),
+            Action::Say { text } | Action::Instruct { text } => {
+                request.json(&TextRequest { text: text.clone() })
+            }
+            Action::PauseAi | Action::ResumeAi | Action::End => request,
+        };
+        self.send(request).await
     }
 
     pub async fn summary(&self, id: &str) -> Result<ActionResponse, ClientError> {
@@ -409,13 +385,13 @@ mod tests {
             );
         let base = serve(router).await;
         let client = RestClient::new(&base, "secret").unwrap();
-        let err = client.resume_ai("abc").await.unwrap_err();
+        let err = client.act("abc", &Action::ResumeAi).await.unwrap_err();
         assert_eq!(
             err.to_string(),
             "the AI is not paused, so it cannot be resumed"
         );
         assert_eq!(err.status(), Some(409));
-        let err = client.end("abc").await.unwrap_err();
+        let err = client.act("abc", &Action::End).await.unwrap_err();
         assert!(
             matches!(err, ClientError::Protocol { status: 502, .. }),
             "{err:?}"
@@ -462,7 +438,13 @@ mod tests {
         let base = serve(router).await;
         let client = RestClient::new(&base, "t").unwrap();
         let err = client
-            .takeover("a/b c", "caller asked for a human", None)
+            .act(
+                "a/b c",
+                &Action::TakeOver {
+                    reason: "caller asked for a human".into(),
+                    notes: None,
+                },
+            )
             .await
             .unwrap_err();
         assert_eq!(err.to_string(), "no call with that id");

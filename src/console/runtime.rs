@@ -21,6 +21,7 @@ use super::app::App;
 use super::config::ConsoleConfig;
 use super::update::{update, Effect, Msg, Reply, Request};
 use crate::client::{spawn_stream, ClientError, RestClient, StreamConfig, StreamMsg};
+use crate::core::action::Action as CallAction;
 use crate::core::protocol::ActionResponse;
 
 /// Sends tracing to a file (never to the terminal the UI draws on). Returns the writer guard;
@@ -239,12 +240,20 @@ pub async fn execute(client: &RestClient, request: Request) -> Result<Reply, Cli
             call_id,
             reason,
             notes,
-        } => action(client.takeover(&call_id, &reason, notes.as_deref()).await?),
-        Request::PauseAi { call_id } => action(client.pause_ai(&call_id).await?),
-        Request::ResumeAi { call_id } => action(client.resume_ai(&call_id).await?),
-        Request::Say { call_id, text } => action(client.say(&call_id, &text).await?),
-        Request::Instruct { call_id, text } => action(client.instruct(&call_id, &text).await?),
-        Request::End { call_id } => action(client.end(&call_id).await?),
+        } => action(
+            client
+                .act(&call_id, &CallAction::TakeOver { reason, notes })
+                .await?,
+        ),
+        Request::PauseAi { call_id } => action(client.act(&call_id, &CallAction::PauseAi).await?),
+        Request::ResumeAi { call_id } => action(client.act(&call_id, &CallAction::ResumeAi).await?),
+        Request::Say { call_id, text } => {
+            action(client.act(&call_id, &CallAction::Say { text }).await?)
+        }
+        Request::Instruct { call_id, text } => {
+            action(client.act(&call_id, &CallAction::Instruct { text }).await?)
+        }
+        Request::End { call_id } => action(client.act(&call_id, &CallAction::End).await?),
         Request::Summarize { call_id } => action(client.summary(&call_id).await?),
         Request::DialNow { item_id } => {
             Reply::QueueItem(client.dial_now(&item_id).await?.map(Box::new))
