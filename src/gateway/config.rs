@@ -34,6 +34,35 @@ pub struct GatewayConfig {
     pub queue: QueuePolicy,
     #[serde(default)]
     pub stream: StreamSettings,
+    #[serde(default)]
+    pub server: ServerSettings,
+}
+
+/// Connection hygiene and TLS (docs/PROTOCOL.md, "Limits and timeouts").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// A request's headers must arrive within this time, and a keep-alive connection idle
+    /// this long between requests is closed (also the TLS handshake bound).
+    pub header_read_timeout_secs: u64,
+    /// Most concurrent connections; beyond it a JSON 503. 0 = as many as the process's
+    /// open-file limit allows, less a reserve.
+    pub max_connections: usize,
+    /// PEM certificate chain and private key: serve HTTPS (and WSS) directly. `--tls-cert`
+    /// and `--tls-key` win.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            header_read_timeout_secs: 10,
+            max_connections: 0,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]

@@ -25,6 +25,7 @@ pub mod maintenance;
 pub mod providers;
 pub mod queue;
 pub mod ratelimit;
+pub mod server;
 pub mod state;
 pub mod store;
 pub mod summary;
@@ -65,6 +66,7 @@ impl GatewayOptions {
 
 pub struct RunningGateway {
     pub addr: SocketAddr,
+    scheme: &'static str,
     pub gateway: Arc<Gateway>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
@@ -75,7 +77,7 @@ pub struct RunningGateway {
 impl RunningGateway {
     /// Base URL, e.g. `http://127.0.0.1:7878`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        server::url(self.scheme, self.addr)
     }
 
     /// Registers an in-process provider for `org` under `provider.name()` (the
@@ -151,24 +153,20 @@ impl PreparedGateway {
             shutdown_tx,
             shutdown_rx,
         } = self;
-        let listener = tokio::net::TcpListener::bind(listen)
+        let listener = server::Listener::new(&gw.config.server)?;
+        let scheme = listener.scheme();
+        let tcp = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        let addr = listener.local_addr()?;
+        let addr = tcp.local_addr()?;
         let app = api::router(gw.clone());
-        let mut stop = shutdown_rx.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        let server = tokio::spawn(server::serve(tcp, app, listener, shutdown_rx.clone()));
         let scheduler = tokio::spawn(queue::run(gw.clone()));
         let maintenance = tokio::spawn(maintenance::run(gw.clone()));
         tracing::info!(%addr, epoch = %gw.epoch, "gateway listening");
         Ok(RunningGateway {
             addr,
+            scheme,
             gateway: gw,
             shutdown: shutdown_tx,
             server,
