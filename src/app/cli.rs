@@ -65,6 +65,12 @@ pub struct ServeArgs {
     /// SQLite database file [default: callwatch.db in the user's data directory].
     #[arg(long)]
     pub db: Option<PathBuf>,
+    /// Serve HTTPS/WSS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub sim: SimArgs,
 }

@@ -24,6 +24,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 listen: args.listen,
                 db: args.db,
                 log_file: cli.console.log_file.clone(),
+                tls_cert: args.tls_cert,
+                tls_key: args.tls_key,
                 simulate: args.sim.options(),
             })
             .await

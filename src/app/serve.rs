@@ -16,6 +16,8 @@ pub struct ServeOptions {
     pub listen: Option<std::net::SocketAddr>,
     pub db: Option<PathBuf>,
     pub log_file: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub simulate: Option<SimulatorOptions>,
 }
 
@@ -39,7 +41,11 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             .filter(|p| p.exists())
             .context("no config file: pass --config PATH (start from config.example.toml)")?,
     };
-    let config = GatewayConfig::load(&path)?;
+    let mut config = GatewayConfig::load(&path)?;
+    if let (Some(cert), Some(key)) = (options.tls_cert, options.tls_key) {
+        config.server.tls_cert = Some(cert);
+        config.server.tls_key = Some(key);
+    }
     anyhow::ensure!(
         !config.tokens.is_empty(),
         "{} has no [[gateway.tokens]]: nobody could use this gateway (see config.example.toml)",

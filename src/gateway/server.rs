@@ -163,12 +163,12 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let svc = router
-            .clone()
-            .map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+        let svc = router.clone().map_request(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
-            });
+            },
+        );
         let svc = TowerToHyperService::new(svc);
         let builder = builder.clone();
         let watcher = graceful.watcher();
@@ -347,11 +347,17 @@ mod tests {
 
     #[test]
     fn hypers_bare_errors_become_json() {
-        let bare = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let bare =
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
         let out = String::from_utf8(replace_bare_error(bare).expect("replaced")).expect("utf8");
-        assert!(out.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "{out}");
+        assert!(
+            out.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+            "{out}"
+        );
         assert!(out.contains("content-type: application/json"));
-        assert!(out.ends_with(r#"{"error":"too_large","message":"the request headers are too large"}"#));
+        assert!(
+            out.ends_with(r#"{"error":"too_large","message":"the request headers are too large"}"#)
+        );
         // Our own responses (a JSON error, a success) pass untouched.
         let ours = b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 40\r\n\r\n";
         assert!(replace_bare_error(ours).is_none());
