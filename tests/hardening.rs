@@ -137,7 +137,8 @@ impl Drop for Serve {
     }
 }
 
-/// `callwatch serve` with an open-file limit of 1,024, as on a default Linux account.
+/// `callwatch serve` with an open-file limit of 1,024, as on a default Linux account, and
+/// the most permissive umask.
 fn serve_with_fd_limit(dir: &Path, header_timeout_secs: u64) -> (Serve, String) {
     let config = dir.join("gw.toml");
     std::fs::write(
@@ -149,7 +150,7 @@ fn serve_with_fd_limit(dir: &Path, header_timeout_secs: u64) -> (Serve, String) 
     .unwrap();
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg("ulimit -n 1024 && exec \"$0\" serve --config \"$1\" --db \"$2\" --log-file \"$3\" --listen 127.0.0.1:0")
+        .arg("umask 000 && ulimit -n 1024 && exec \"$0\" serve --config \"$1\" --db \"$2\" --log-file \"$3\" --listen 127.0.0.1:0")
         .arg(env!("CARGO_BIN_EXE_callwatch"))
         .arg(&config)
         .arg(dir.join("cw.db"))
@@ -226,5 +227,28 @@ fn half_open_connections_are_closed_and_healthz_answers_throughout() {
             ),
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn database_and_log_files_are_owner_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (_serve, url) = serve_with_fd_limit(dir.path(), 10);
+    // A write, so that SQLite has its WAL and shared-memory files.
+    let body = r#"{"phoneNumber": "+15550001234", "scheduledAt": "2099-01-01T00:00:00Z"}"#;
+    let request = format!(
+        "POST /api/calls/initiate HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let addr = url.trim_start_matches("http://").parse().unwrap();
+    let (status, answer) = raw_exchange(addr, request.as_bytes());
+    assert!((200..300).contains(&status), "{status} {answer}");
+    for name in ["cw.db", "cw.db-wal", "cw.db-shm", "gw.log"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} has mode {:o}", mode & 0o777);
     }
 }

@@ -127,7 +127,11 @@ pub struct PreparedGateway {
 pub async fn prepare(options: GatewayOptions) -> anyhow::Result<PreparedGateway> {
     options.config.validate()?;
     let db_path = options.db_path.clone();
-    let store = tokio::task::spawn_blocking(move || store::Store::open(&db_path)).await??;
+    let store = tokio::task::spawn_blocking(move || {
+        private_database_files(&db_path)?;
+        store::Store::open(&db_path)
+    })
+    .await??;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let gw = Gateway::new(options.config, store, shutdown_rx.clone())?;
     for integration in &gw.config.integrations {
@@ -142,6 +146,41 @@ pub async fn prepare(options: GatewayOptions) -> anyhow::Result<PreparedGateway>
         shutdown_tx,
         shutdown_rx,
     })
+}
+
+/// Calls, transcripts and numbers are personal data: the database is owner-only whatever
+/// the umask. SQLite gives the WAL and shared-memory files the database file's mode, so
+/// creating it 0600 (and tightening files left by an older version) covers all three.
+fn private_database_files(db: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!("cannot create the database directory {}", dir.display())
+            })?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(db)
+            .with_context(|| format!("cannot open the database file {}", db.display()))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let path = std::path::PathBuf::from(name);
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| {
+                        format!("cannot restrict the permissions of {}", path.display())
+                    })?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+    Ok(())
 }
 
 impl PreparedGateway {
