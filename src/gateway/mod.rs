@@ -115,9 +115,14 @@ impl RunningGateway {
 pub async fn start(options: GatewayOptions) -> anyhow::Result<RunningGateway> {
     options.config.validate()?;
     let db_path = options.db_path.clone();
-    let store = tokio::task::spawn_blocking(move || store::Store::open(&db_path)).await??;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let gw = Gateway::new(options.config, store, shutdown_rx.clone())?;
+    let (config, rx) = (options.config, shutdown_rx.clone());
+    // Opening, migrating and loading live calls is SQLite work: off the async workers.
+    let gw = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<Gateway>> {
+        let store = store::Store::open(&db_path)?;
+        Ok(Gateway::new(config, store, rx)?)
+    })
+    .await??;
     for integration in &gw.config.integrations {
         let provider = Arc::new(CustomProvider::new(integration, gw.http.clone()));
         let display = provider.display_name().to_string();
