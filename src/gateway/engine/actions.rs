@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::core::model::{outcome, AuditEntry, Call};
 use crate::core::protocol::ActionResponse;
 use crate::gateway::auth::Principal;
-use crate::gateway::engine::plan::queue_after_end;
+use crate::gateway::engine::retry::queue_after_end;
 use crate::gateway::engine::{Gateway, OrgState};
 use crate::gateway::error::{EngineError, EngineResult};
 use crate::gateway::provider::{Provider, ProviderError};

@@ -17,6 +17,7 @@ pub mod plan;
 mod plan_tests;
 mod queue;
 mod reads;
+pub mod retry;
 mod stream;
 
 use std::collections::HashMap;

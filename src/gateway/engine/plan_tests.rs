@@ -6,7 +6,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::memory::OrgState;
-use super::plan::{plan_ingest, retry_or_give_up, validate, Plan, Source, Stored};
+use super::plan::{plan_ingest, validate, Plan, Source, Stored};
+use super::retry::retry_or_give_up;
 use crate::core::ingest::IngestEnvelope;
 use crate::core::model::{
     Call, CallState, Direction, Lead, QueueItem, QueueState, Sentiment, Speaker, TranscriptEntry,

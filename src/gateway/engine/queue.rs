@@ -7,7 +7,7 @@ use crate::core::model::{Lead, QueueItem, QueueState};
 use crate::core::protocol::InitiateRequest;
 use crate::gateway::auth::Principal;
 use crate::gateway::engine::actions::audit;
-use crate::gateway::engine::plan::retry_or_give_up;
+use crate::gateway::engine::retry::retry_or_give_up;
 use crate::gateway::engine::Gateway;
 use crate::gateway::error::{EngineError, EngineResult};
 use crate::gateway::store::Batch;
