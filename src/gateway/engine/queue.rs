@@ -45,7 +45,7 @@ impl Gateway {
             created_at: now,
             updated_at: now,
         };
-        let audit = audit(
+        let entry = audit(
             who,
             "initiate",
             None,
@@ -58,7 +58,7 @@ impl Gateway {
         let mut inner = org.lock();
         let batch = Batch {
             queue: vec![item.clone()],
-            audits: vec![audit],
+            audits: vec![entry],
             ..Batch::default()
         };
         self.commit(&mut inner, batch, false)?;
@@ -105,7 +105,7 @@ impl Gateway {
             item.state = QueueState::Cancelled;
         }
         item.updated_at = now;
-        let audit = audit(
+        let entry = audit(
             who,
             if dial_now { "dial_now" } else { "cancel" },
             None,
@@ -116,7 +116,7 @@ impl Gateway {
         );
         let batch = Batch {
             queue: vec![item.clone()],
-            audits: vec![audit],
+            audits: vec![entry],
             ..Batch::default()
         };
         self.commit(&mut inner, batch, false)?;
