@@ -55,12 +55,6 @@ impl EngineError {
             message: message.into(),
         }
     }
-
-    /// Whether this is the gateway's own failure (storage, a crashed task) rather than an
-    /// answer about the request.
-    pub fn is_internal(&self) -> bool {
-        matches!(self, EngineError::Store(_) | EngineError::Internal(_))
-    }
 }
 
 impl From<ProviderError> for EngineError {

@@ -8,8 +8,8 @@
 //! "in SQLite, then in memory, then announced" must happen in one critical section (a
 //! snapshot taken under that lock is exactly "everything up to seq"). An async write could
 //! not run under that lock (no std guard may be held across `.await`), so the engine calls
-//! [`Store::write_blocking`] under the lock, and the engine itself only ever runs from a
-//! blocking context (`spawn_blocking`). Everything else uses the async [`Store::read`] /
+//! [`Store::write_blocking`] under the lock, and async code reaches the engine through
+//! `Gateway::blocking` (`spawn_blocking`). Everything else uses the async [`Store::read`] /
 //! [`Store::write`], which run on the blocking pool. Writes are small transactions committed
 //! before the gateway answers 2xx, so an acknowledged write survives a crash (WAL with
 //! synchronous=NORMAL loses nothing on a process kill).
