@@ -118,7 +118,7 @@ async fn run_campaign(gw: Arc<Gateway>, config: SimConfig) {
     let mut shutdown = gw.shutdown.clone();
     let mut lead_no: u32 = 0;
     loop {
-        let waiting = match gw.store.list_queue(&config.org, false, 500) {
+        let waiting = match gw.queue_items(&config.org, false, 500).await {
             Ok(items) => items.iter().filter(|i| i.state.is_waiting()).count(),
             Err(e) => {
                 tracing::warn!(error = %e, "simulated campaign cannot read the queue");
@@ -128,7 +128,11 @@ async fn run_campaign(gw: Arc<Gateway>, config: SimConfig) {
         for _ in waiting..CAMPAIGN_TARGET_WAITING {
             lead_no += 1;
             let (request, phone) = campaign_lead(&mut rng, lead_no, speed, Utc::now());
-            if let Err(e) = gw.initiate(&who, request, phone) {
+            let who = who.clone();
+            let queued = gw
+                .blocking(move |gw| gw.initiate(&who, request, phone))
+                .await;
+            if let Err(e) = queued {
                 tracing::warn!(error = ?e, "simulated campaign cannot queue a lead");
             }
         }

@@ -1,17 +1,13 @@
-//! Bearer tokens -> principals (name, org, role), and what each role may do.
+//! Bearer tokens -> principals (name, org, role). What each role may do is the rule book's
+//! (`core::action::Permission`).
 
-use std::sync::Arc;
-
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 pub use crate::core::action::Permission;
 use crate::core::model::Role;
 use crate::gateway::config::TokenConfig;
-use crate::gateway::engine::Gateway;
-use crate::gateway::error::ApiFailure;
+use crate::gateway::error::EngineError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -26,8 +22,9 @@ impl Principal {
         self.role.may(p)
     }
 
-    pub fn require(&self, p: Permission, what: &str) -> Result<(), ApiFailure> {
-        self.role.require(p, what).map_err(ApiFailure::forbidden)
+    /// The rule book's role check, as the engine's 403.
+    pub fn require(&self, p: Permission, what: &str) -> Result<(), EngineError> {
+        self.role.require(p, what).map_err(EngineError::Forbidden)
     }
 }
 
@@ -66,41 +63,5 @@ impl TokenTable {
             }
         }
         found
-    }
-}
-
-fn token_from_parts(parts: &Parts) -> Option<String> {
-    if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
-        let value = value.to_str().ok()?.trim();
-        let (scheme, rest) = value.split_once(' ')?;
-        if scheme.eq_ignore_ascii_case("bearer") {
-            return Some(rest.trim().to_string());
-        }
-        return None;
-    }
-    // For websocket/SSE clients that cannot set headers. Never logged.
-    let query = parts.uri.query()?;
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-        .ok()?
-        .into_iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v)
-}
-
-impl FromRequestParts<Arc<Gateway>> for Principal {
-    type Rejection = ApiFailure;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        gw: &Arc<Gateway>,
-    ) -> Result<Self, Self::Rejection> {
-        let Some(token) = token_from_parts(parts) else {
-            return Err(ApiFailure::unauthorized(
-                "missing API token: send `Authorization: Bearer <token>`",
-            ));
-        };
-        gw.tokens
-            .lookup(&token)
-            .ok_or_else(|| ApiFailure::unauthorized("the API token is not valid"))
     }
 }

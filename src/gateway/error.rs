@@ -1,109 +1,74 @@
-//! The REST API's error answers: an HTTP status plus an [`ApiError`] JSON body.
+//! The gateway's domain errors. The engine and the auth rules answer with these; only the
+//! HTTP layer (`api/`) turns them into status codes and JSON bodies, and only it logs the
+//! internal ones (once, where the 500 is built).
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-
-use crate::core::protocol::ApiError;
 use crate::core::provider::ProviderError;
+use crate::gateway::store::StoreError;
 
-#[derive(Debug, Clone)]
-pub struct ApiFailure {
-    pub status: StatusCode,
-    pub body: ApiError,
-    pub retry_after_secs: Option<u64>,
+/// `Display` is the sentence a client is shown (internal errors excepted: see `api/`).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    NotFound(String),
+    /// The request does not fit the current state (an ended call, a dialed queue item).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// The stack carrying the call cannot do this.
+    #[error("{message}")]
+    Unsupported { message: String },
+    /// The request (or an ingested event) is not valid; `field` names what is wrong.
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// The voice stack failed to carry an action out.
+    #[error("{0}")]
+    Upstream(String),
+    #[error("too many actions from this token; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
 }
 
-pub type ApiResult<T> = Result<T, ApiFailure>;
+pub type EngineResult<T> = Result<T, EngineError>;
 
-impl ApiFailure {
-    pub fn new(status: StatusCode, error: &str, message: impl Into<String>) -> Self {
-        ApiFailure {
-            status,
-            body: ApiError {
-                error: error.into(),
-                message: message.into(),
-                field: None,
-            },
-            retry_after_secs: None,
-        }
-    }
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid", message)
-    }
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        let mut f = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message);
-        f.body.field = Some(field.into());
-        f
-    }
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-    }
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
-    }
+impl EngineError {
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        EngineError::NotFound(message.into())
     }
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", message)
+        EngineError::Conflict(message.into())
     }
     pub fn unsupported(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported", message)
+        EngineError::Unsupported {
+            message: message.into(),
+        }
     }
-    pub fn upstream(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, "upstream_failed", message)
-    }
-    pub fn too_large(limit: usize) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the request body is larger than the limit of {limit} bytes"),
-        )
-    }
-    pub fn rate_limited(retry_after_secs: u64) -> Self {
-        let mut f = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many actions from this token; try again in {retry_after_secs} s"),
-        );
-        f.retry_after_secs = Some(retry_after_secs);
-        f
-    }
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
-    }
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        EngineError::Invalid {
+            field,
+            message: message.into(),
+        }
     }
 }
 
-impl From<ProviderError> for ApiFailure {
+impl From<ProviderError> for EngineError {
     fn from(err: ProviderError) -> Self {
         match err {
-            ProviderError::Unsupported { .. } => ApiFailure::unsupported(err.to_string()),
-            ProviderError::Upstream(m) => ApiFailure::upstream(m),
-            ProviderError::Gone(m) => ApiFailure::conflict(m),
+            ProviderError::Unsupported { .. } => EngineError::unsupported(err.to_string()),
+            ProviderError::Upstream(m) => EngineError::Upstream(m),
+            ProviderError::Gone(m) => EngineError::Conflict(m),
         }
     }
 }
 
-/// Storage failures are logged in full and answered with a generic 500.
-impl From<anyhow::Error> for ApiFailure {
-    fn from(err: anyhow::Error) -> Self {
-        tracing::error!(error = %format!("{err:#}"), "internal error");
-        ApiFailure::internal("the gateway could not complete the request; see its log")
-    }
-}
-
-impl IntoResponse for ApiFailure {
-    fn into_response(self) -> Response {
-        let mut resp = (self.status, Json(self.body)).into_response();
-        if let Some(secs) = self.retry_after_secs {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-        }
-        resp
+impl From<tokio::task::JoinError> for EngineError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        EngineError::Internal(format!("a gateway task did not finish: {err}"))
     }
 }

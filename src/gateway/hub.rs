@@ -54,10 +54,6 @@ impl Hub {
         }
     }
 
-    pub fn epoch(&self) -> &str {
-        &self.epoch
-    }
-
     pub fn seq(&self) -> u64 {
         self.seq
     }

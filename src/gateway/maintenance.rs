@@ -22,19 +22,16 @@ pub async fn run(gw: Arc<Gateway>) {
         }
         if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             last_prune = Some(Instant::now());
-            let g = gw.clone();
-            let pruned = tokio::task::spawn_blocking(move || {
-                g.store
-                    .prune(INGEST_ID_RETENTION_DAYS, WEBHOOK_LOG_RETENTION_DAYS)
-            })
-            .await;
+            let pruned = gw
+                .store
+                .write(|w| w.prune(INGEST_ID_RETENTION_DAYS, WEBHOOK_LOG_RETENTION_DAYS))
+                .await;
             match pruned {
-                Ok(Ok((ids, logs))) if ids + logs > 0 => {
+                Ok((ids, logs)) if ids + logs > 0 => {
                     tracing::info!(ids, logs, "pruned old ingest ids and webhook log rows")
                 }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "pruning failed"),
-                Err(e) => tracing::warn!(error = %e, "pruning task failed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning failed"),
             }
         }
         tokio::select! {
@@ -44,7 +41,14 @@ pub async fn run(gw: Arc<Gateway>) {
         }
         // Let a burst of changes settle into one recomputation.
         tokio::time::sleep(DEBOUNCE).await;
-        let g = gw.clone();
-        let _ = tokio::task::spawn_blocking(move || g.refresh_analytics()).await;
+        let refreshed = gw
+            .blocking(|gw| {
+                gw.refresh_analytics();
+                Ok(())
+            })
+            .await;
+        if let Err(e) = refreshed {
+            tracing::warn!(error = %e, "analytics refresh task failed");
+        }
     }
 }

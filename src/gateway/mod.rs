@@ -127,13 +127,15 @@ pub struct PreparedGateway {
 pub async fn prepare(options: GatewayOptions) -> anyhow::Result<PreparedGateway> {
     options.config.validate()?;
     let db_path = options.db_path.clone();
-    let store = tokio::task::spawn_blocking(move || {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (config, rx) = (options.config, shutdown_rx.clone());
+    // Opening, migrating and loading live calls is SQLite work: off the async workers.
+    let gw = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<Gateway>> {
         private_database_files(&db_path)?;
-        store::Store::open(&db_path)
+        let store = store::Store::open(&db_path)?;
+        Ok(Gateway::new(config, store, rx)?)
     })
     .await??;
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let gw = Gateway::new(options.config, store, shutdown_rx.clone())?;
     for integration in &gw.config.integrations {
         let provider = Arc::new(CustomProvider::new(integration, gw.http.clone()));
         let display = provider.display_name().to_string();

@@ -16,18 +16,20 @@ pub async fn run(gw: Arc<Gateway>) {
         for org in gw.org_ids() {
             for id in gw.stale_dials(&org) {
                 let why = "the integration did not report the call it was asked to dial";
-                if let Err(e) = gw.dial_failed(&org, &id, why) {
-                    tracing::error!(error = %format!("{e:#}"), "queue update failed");
+                let o = org.clone();
+                if let Err(e) = gw.blocking(move |gw| gw.dial_failed(&o, &id, why)).await {
+                    tracing::error!(error = %e, "queue update failed");
                 }
             }
             // Items wait (pending) while the org has nothing that can dial.
             let Some(dialer) = gw.registry.dialer(&org) else {
                 continue;
             };
-            let due = match gw.take_due(&org) {
+            let o = org.clone();
+            let due = match gw.blocking(move |gw| gw.take_due(&o)).await {
                 Ok(d) => d,
                 Err(e) => {
-                    tracing::error!(org, error = %format!("{e:#}"), "queue scan failed");
+                    tracing::error!(org, error = %e, "queue scan failed");
                     continue;
                 }
             };
@@ -42,8 +44,12 @@ pub async fn run(gw: Arc<Gateway>) {
                         }
                         Err(e) => {
                             tracing::warn!(org, item = %item.id, error = %e, "dial failed");
-                            if let Err(e) = gw.dial_failed(&org, &item.id, &e.to_string()) {
-                                tracing::error!(error = %format!("{e:#}"), "queue update failed");
+                            let why = e.to_string();
+                            let result = gw
+                                .blocking(move |gw| gw.dial_failed(&org, &item.id, &why))
+                                .await;
+                            if let Err(e) = result {
+                                tracing::error!(error = %e, "queue update failed");
                             }
                         }
                     }

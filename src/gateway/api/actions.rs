@@ -11,17 +11,15 @@ use crate::core::action::Action;
 use crate::core::model::QueueItem;
 use crate::core::protocol::{ActionResponse, InitiateRequest, TakeoverRequest, TextRequest};
 use crate::gateway::api::body::{parse, parse_optional, RawBody};
+use crate::gateway::api::error::{ApiFailure, ApiResult};
 use crate::gateway::auth::{Permission, Principal};
 use crate::gateway::engine::Gateway;
-use crate::gateway::error::{ApiFailure, ApiResult};
 
 /// Longest text a supervisor can say or instruct in one action.
 const MAX_TEXT: usize = 2000;
 
 fn limit(gw: &Gateway, who: &Principal) -> ApiResult<()> {
-    gw.limiter
-        .check(&who.name)
-        .map_err(ApiFailure::rate_limited)
+    Ok(gw.rate_limit(who)?)
 }
 
 fn required_text(field: &str, value: &str, max: usize) -> ApiResult<String> {
@@ -42,7 +40,7 @@ fn required_text(field: &str, value: &str, max: usize) -> ApiResult<String> {
 }
 
 async fn act(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     who: &Principal,
     id: &str,
     action: Action,
@@ -135,7 +133,10 @@ pub async fn summary(
         None => None,
     };
     limit(&gw, &who)?;
-    Ok(Json(gw.set_summary(&who, &id, text)?))
+    Ok(Json(
+        gw.blocking(move |gw| gw.set_summary(&who, &id, text))
+            .await?,
+    ))
 }
 
 /// Normalises a phone number: spaces, dashes, dots and brackets are dropped; what is left
@@ -174,7 +175,8 @@ pub async fn initiate(
         ));
     }
     limit(&gw, &who)?;
-    Ok((StatusCode::CREATED, Json(gw.initiate(&who, req, phone)?)))
+    let item = gw.blocking(move |gw| gw.initiate(&who, req, phone)).await?;
+    Ok((StatusCode::CREATED, Json(item)))
 }
 
 pub async fn cancel(
@@ -184,7 +186,10 @@ pub async fn cancel(
 ) -> ApiResult<Json<QueueItem>> {
     who.require(Permission::Queue, "cancel queued calls")?;
     limit(&gw, &who)?;
-    Ok(Json(gw.queue_action(&who, &id, false)?))
+    Ok(Json(
+        gw.blocking(move |gw| gw.queue_action(&who, &id, false))
+            .await?,
+    ))
 }
 
 pub async fn dial_now(
@@ -194,7 +199,10 @@ pub async fn dial_now(
 ) -> ApiResult<Json<QueueItem>> {
     who.require(Permission::Queue, "dial queued calls")?;
     limit(&gw, &who)?;
-    Ok(Json(gw.queue_action(&who, &id, true)?))
+    Ok(Json(
+        gw.blocking(move |gw| gw.queue_action(&who, &id, true))
+            .await?,
+    ))
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
+use crate::gateway::api::error::{ApiFailure, ApiResult};
 use crate::gateway::engine::Gateway;
-use crate::gateway::error::{ApiFailure, ApiResult};
 
 /// The raw request body (limited by `DefaultBodyLimit`; too large -> 413 JSON).
 pub struct RawBody(pub Bytes);

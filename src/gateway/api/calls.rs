@@ -12,21 +12,10 @@ use chrono::{DateTime, Utc};
 
 use crate::core::model::{Analytics, AuditEntry, Call};
 use crate::core::protocol::{CallList, Health, QueueList, Transcript};
+use crate::gateway::api::error::{ApiFailure, ApiResult};
 use crate::gateway::auth::{Permission, Principal};
 use crate::gateway::engine::Gateway;
-use crate::gateway::error::{ApiFailure, ApiResult};
 use crate::gateway::store::{is_status_filter, CallFilter, WebhookRecord};
-
-/// Runs storage work on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    gw: Arc<Gateway>,
-    f: impl FnOnce(&Gateway) -> anyhow::Result<T> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(move || f(&gw))
-        .await
-        .map_err(|e| ApiFailure::internal(format!("storage task failed: {e}")))?
-        .map_err(ApiFailure::from)
-}
 
 pub async fn healthz(State(gw): State<Arc<Gateway>>) -> Json<Health> {
     Json(Health {
@@ -51,7 +40,8 @@ pub async fn get_call(
 ) -> ApiResult<Json<Call>> {
     who.require(Permission::Read, "read calls")?;
     let (call, _) = gw
-        .call_with_transcript(&who.org, &id)?
+        .call_with_transcript(&who.org, &id)
+        .await?
         .ok_or_else(|| ApiFailure::not_found("no call with this id"))?;
     Ok(Json(call))
 }
@@ -124,9 +114,8 @@ pub async fn history(
         limit,
         cursor,
     };
-    // Searches can scan transcripts: keep them off the async workers.
-    let org = who.org.clone();
-    let (calls, next) = blocking(gw, move |gw| gw.store.list_calls(&org, &filter)).await?;
+    // Searches can scan transcripts: they run on a pooled reader, off the async workers.
+    let (calls, next) = gw.history(&who.org, filter).await?;
     Ok(Json(CallList {
         calls,
         next_cursor: next.map(|(ms, id)| encode_cursor(ms, &id)),
@@ -145,10 +134,11 @@ pub async fn transcript(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
     if wants_sse {
-        return super::sse::transcript_stream(gw, who, id, &headers);
+        return super::sse::transcript_stream(gw, who, id, &headers).await;
     }
     let (_, entries) = gw
-        .call_with_transcript(&who.org, &id)?
+        .call_with_transcript(&who.org, &id)
+        .await?
         .ok_or_else(|| ApiFailure::not_found("no call with this id"))?;
     Ok(Json(Transcript {
         call_id: id,
@@ -180,10 +170,7 @@ pub async fn analytics(
             return Err(ApiFailure::invalid("from", "from must be before to"));
         }
     }
-    let org = who.org.clone();
-    Ok(Json(
-        blocking(gw, move |gw| gw.analytics(&org, from, to, by_campaign)).await?,
-    ))
+    Ok(Json(gw.analytics(&who.org, from, to, by_campaign).await?))
 }
 
 pub async fn queue(
@@ -194,7 +181,7 @@ pub async fn queue(
     who.require(Permission::Read, "read the queue")?;
     let all = matches!(q.get("all").map(String::as_str), Some("true" | "1"));
     Ok(Json(QueueList {
-        items: gw.store.list_queue(&who.org, all, 500)?,
+        items: gw.queue_items(&who.org, all, 500).await?,
     }))
 }
 
@@ -216,8 +203,8 @@ pub async fn audit(
         .clamp(1, 1000);
     Ok(Json(AuditList {
         entries: gw
-            .store
-            .list_audit(&who.org, q.get("call_id").map(String::as_str), limit)?,
+            .audit_log(&who.org, q.get("call_id").cloned(), limit)
+            .await?,
     }))
 }
 
@@ -238,6 +225,6 @@ pub async fn webhook_log(
         .unwrap_or(100)
         .clamp(1, 1000);
     Ok(Json(WebhookList {
-        entries: gw.store.list_webhooks(&who.org, limit)?,
+        entries: gw.webhook_log(&who.org, limit).await?,
     }))
 }

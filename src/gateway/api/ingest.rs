@@ -11,10 +11,11 @@ use serde_json::json;
 
 use crate::core::provider::{WebhookError, WebhookRequest};
 use crate::gateway::api::body::RawBody;
-use crate::gateway::engine::{Gateway, IngestError, IngestOutcome};
-use crate::gateway::error::{ApiFailure, ApiResult};
+use crate::gateway::api::error::{ApiFailure, ApiResult};
+use crate::gateway::engine::{Gateway, IngestOutcome};
+use crate::gateway::error::EngineError;
 use crate::gateway::ingest::INTEGRATION_HEADER;
-use crate::gateway::store::WebhookLog;
+use crate::gateway::store::{WebhookLog, MAX_LOGGED_PAYLOAD};
 
 pub async fn ingest(
     State(gw): State<Arc<Gateway>>,
@@ -64,7 +65,8 @@ async fn handle(
             None,
             unverified,
             Some("unknown integration"),
-        );
+        )
+        .await;
         return Err(ApiFailure::unauthorized(format!(
             "no integration named {shown:?} is configured on this gateway"
         )));
@@ -96,7 +98,8 @@ async fn handle(
                 None,
                 kept,
                 Some(&err.to_string()),
-            );
+            )
+            .await;
             tracing::warn!(integration = %name, error = %err, "webhook refused");
             return Err(match err {
                 WebhookError::Malformed(m) => ApiFailure::bad_request(m),
@@ -114,25 +117,24 @@ async fn handle(
         })
         .collect();
     let event_names = events.join(",");
-    let gw2 = gw.clone();
     let org = target.org.clone();
     let display = target.display.clone();
     let name2 = name.clone();
-    // SQLite work off the async executor.
-    let results = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        for env in &envelopes {
-            let r = gw2.apply_ingest(&org, &name2, &display, env);
-            let stop = r.is_err();
-            out.push((env.id.clone(), r));
-            if stop {
-                break;
+    // The first failing event stops the batch.
+    let results = gw
+        .blocking(move |gw| {
+            let mut out = Vec::new();
+            for env in &envelopes {
+                let r = gw.apply_ingest(&org, &name2, &display, env);
+                let stop = r.is_err();
+                out.push((env.id.clone(), r));
+                if stop {
+                    break;
+                }
             }
-        }
-        out
-    })
-    .await
-    .map_err(|e| ApiFailure::internal(format!("ingest task failed: {e}")))?;
+            Ok(out)
+        })
+        .await?;
 
     let mut applied = 0;
     let mut duplicates = 0;
@@ -142,11 +144,11 @@ async fn handle(
         match r {
             Ok(IngestOutcome::Applied) => applied += 1,
             Ok(IngestOutcome::Duplicate) => duplicates += 1,
-            Err(IngestError::Refused(m)) => {
-                let msg = format!("event {id:?}: {m}");
+            Err(EngineError::Invalid { message, .. }) => {
+                let msg = format!("event {id:?}: {message}");
                 failure = Some((msg.clone(), ApiFailure::invalid("event", msg)));
             }
-            Err(IngestError::Internal(e)) => {
+            Err(e) => {
                 failure = Some(("internal error".into(), e.into()));
             }
         }
@@ -158,7 +160,8 @@ async fn handle(
         Some(&event_names),
         &body,
         failure.as_ref().map(|(logged, _)| logged.as_str()),
-    );
+    )
+    .await;
     if let Some((_, answer)) = failure {
         return Err(answer);
     }
@@ -169,7 +172,8 @@ async fn handle(
     ))
 }
 
-fn log(
+/// Records the delivery; a failure to do so is logged, never answered instead.
+async fn log(
     gw: &Gateway,
     org: Option<&str>,
     integration: &str,
@@ -185,14 +189,14 @@ fn log(
         .map(|_| "custom")
         .unwrap_or("unknown");
     let entry = WebhookLog {
-        org,
-        integration,
-        provider,
-        event,
-        payload,
-        error,
+        org: org.map(String::from),
+        integration: integration.to_string(),
+        provider: provider.to_string(),
+        event: event.map(String::from),
+        payload: payload[..payload.len().min(MAX_LOGGED_PAYLOAD)].to_vec(),
+        error: error.map(String::from),
     };
-    if let Err(e) = gw.store.log_webhook(&entry) {
-        tracing::error!(error = %format!("{e:#}"), "webhook log not written");
+    if let Err(e) = gw.log_webhook(entry).await {
+        tracing::error!(error = %e, "webhook log not written");
     }
 }

@@ -4,6 +4,8 @@
 mod actions;
 mod body;
 mod calls;
+pub mod error;
+mod extract;
 mod ingest;
 mod sse;
 mod stream;
@@ -18,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 
+use crate::gateway::api::error::ApiFailure;
 use crate::gateway::engine::Gateway;
-use crate::gateway::error::ApiFailure;
 
 pub use actions::normalise_phone;
 

@@ -12,27 +12,32 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::core::model::{Call, TranscriptEntry};
+use crate::core::model::Call;
 use crate::core::protocol::{ResyncReason, StreamEvent};
+use crate::gateway::api::error::{ApiFailure, ApiResult};
 use crate::gateway::auth::Principal;
 use crate::gateway::engine::{Gateway, StreamStart};
-use crate::gateway::error::{ApiFailure, ApiResult};
 
-fn entry_event(id: &str, entry: &TranscriptEntry) -> Event {
-    Event::default()
-        .id(id)
-        .event("transcript")
-        .data(serde_json::to_string(entry).unwrap_or_default())
+/// Sends `value` as the JSON data of an SSE event. `Err` means stop: the client went away,
+/// or the value could not be encoded (then the client gets an `error` event rather than an
+/// empty payload it would misread, and the stream ends).
+async fn send_json(tx: &Tx, id: &str, name: &str, value: &impl serde::Serialize) -> Result<(), ()> {
+    let event = match serde_json::to_string(value) {
+        Ok(data) => Event::default().id(id).event(name).data(data),
+        Err(e) => {
+            tracing::error!(error = %e, event = name, "cannot encode a transcript stream event; closing the stream");
+            let _ = tx
+                .send(Ok(Event::default().event("error").data(
+                    r#"{"message":"the gateway could not encode an event; reconnect to start over"}"#,
+                )))
+                .await;
+            return Err(());
+        }
+    };
+    tx.send(Ok(event)).await.map_err(|_| ())
 }
 
-fn end_event(id: &str, call: &Call) -> Event {
-    Event::default()
-        .id(id)
-        .event("end")
-        .data(serde_json::to_string(call).unwrap_or_default())
-}
-
-pub fn transcript_stream(
+pub async fn transcript_stream(
     gw: Arc<Gateway>,
     who: Principal,
     call_id: String,
@@ -46,7 +51,7 @@ pub fn transcript_stream(
             Some((e.to_string(), s.parse::<u64>().ok()?))
         });
     // 404 before anything streams.
-    let Some((call, _)) = gw.call_with_transcript(&who.org, &call_id)? else {
+    let Some((call, _)) = gw.call_with_transcript(&who.org, &call_id).await? else {
         return Err(ApiFailure::not_found("no call with this id"));
     };
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(64);
@@ -83,20 +88,19 @@ async fn replay(
             let id = format!("{epoch}:{seq}");
             if let Some(c) = snapshot.calls.iter().find(|c| c.call.id == call.id) {
                 for e in &c.transcript {
-                    tx.send(Ok(entry_event(&id, e))).await.map_err(|_| ())?;
+                    send_json(tx, &id, "transcript", e).await?;
                 }
                 return Ok(false);
             }
             // Not live: replay from the database and finish.
-            let Ok(Some((final_call, entries))) = gw.call_with_transcript(org, &call.id) else {
+            let Ok(Some((final_call, entries))) = gw.call_with_transcript(org, &call.id).await
+            else {
                 return Ok(true);
             };
             for e in &entries {
-                tx.send(Ok(entry_event(&id, e))).await.map_err(|_| ())?;
+                send_json(tx, &id, "transcript", e).await?;
             }
-            tx.send(Ok(end_event(&id, &final_call)))
-                .await
-                .map_err(|_| ())?;
+            send_json(tx, &id, "end", &final_call).await?;
             Ok(true)
         }
     }
@@ -114,11 +118,11 @@ async fn send_item(
         StreamEvent::TranscriptAppended { entry } | StreamEvent::TranscriptRevised { entry }
             if entry.call_id == call_id =>
         {
-            tx.send(Ok(entry_event(&id, entry))).await.map_err(|_| ())?;
+            send_json(tx, &id, "transcript", entry).await?;
             Ok(false)
         }
         StreamEvent::CallEnded { call } if call.id == call_id => {
-            tx.send(Ok(end_event(&id, call))).await.map_err(|_| ())?;
+            send_json(tx, &id, "end", call).await?;
             Ok(true)
         }
         _ => Ok(false),

@@ -11,9 +11,9 @@ use chrono::Utc;
 use futures::{SinkExt, StreamExt};
 
 use crate::core::protocol::{ClientFrame, ResyncReason, ServerFrame};
+use crate::gateway::api::error::{ApiFailure, ApiResult};
 use crate::gateway::auth::{Permission, Principal};
 use crate::gateway::engine::{Gateway, StreamStart};
-use crate::gateway::error::{ApiFailure, ApiResult};
 use crate::gateway::hub::encode;
 
 /// A client that does not take a frame within this time is dropped (its socket is stuck).

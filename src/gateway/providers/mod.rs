@@ -26,16 +26,19 @@ pub struct Registry {
 impl Registry {
     /// Registers (or replaces) an org's provider under `provider.name()`.
     pub fn register(&self, org: &str, provider: Arc<dyn Provider>) {
-        if let Ok(mut map) = self.by_org.write() {
-            let list = map.entry(org.to_string()).or_default();
-            list.retain(|p| p.name() != provider.name());
-            list.push(provider);
-        }
+        // The maps hold no invariant a panic elsewhere could break: recover the guard
+        // rather than drop a registration.
+        let mut map = self.by_org.write().unwrap_or_else(|e| e.into_inner());
+        let list = map.entry(org.to_string()).or_default();
+        list.retain(|p| p.name() != provider.name());
+        list.push(provider);
     }
 
     pub fn register_webhook(&self, org: &str, display: &str, provider: Arc<dyn Provider>) {
-        if let Ok(mut map) = self.webhooks.write() {
-            map.insert(
+        self.webhooks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
                 provider.name().to_string(),
                 WebhookTarget {
                     org: org.to_string(),
@@ -43,21 +46,24 @@ impl Registry {
                     provider: provider.clone(),
                 },
             );
-        }
         self.register(org, provider);
     }
 
     pub fn get(&self, org: &str, name: &str) -> Option<Arc<dyn Provider>> {
-        let map = self.by_org.read().ok()?;
+        let map = self.by_org.read().unwrap_or_else(|e| e.into_inner());
         map.get(org)?.iter().find(|p| p.name() == name).cloned()
     }
 
     pub fn webhook(&self, name: &str) -> Option<WebhookTarget> {
-        self.webhooks.read().ok()?.get(name).cloned()
+        self.webhooks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     pub fn dialer(&self, org: &str) -> Option<Arc<dyn Provider>> {
-        let map = self.by_org.read().ok()?;
+        let map = self.by_org.read().unwrap_or_else(|e| e.into_inner());
         map.get(org)?
             .iter()
             .find(|p| p.capabilities().contains(&Capability::Dial))

@@ -1,0 +1,280 @@
+//! Supervisors' actions on calls: checked against the call's state and the stack's
+//! capabilities, carried out by the provider, then recorded (new state + audit entry, also
+//! when refused or failed).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::core::action::Action;
+use crate::core::model::{outcome, AuditEntry, Call};
+use crate::core::protocol::ActionResponse;
+use crate::core::provider::{Provider, ProviderError};
+use crate::gateway::auth::Principal;
+use crate::gateway::engine::retry::queue_after_end;
+use crate::gateway::engine::{Gateway, OrgState};
+use crate::gateway::error::{EngineError, EngineResult};
+use crate::gateway::state::apply_action;
+use crate::gateway::store::Batch;
+
+pub(super) fn not_found_call() -> EngineError {
+    EngineError::not_found("no call with this id")
+}
+
+pub(super) fn audit(
+    who: &Principal,
+    action: &str,
+    call_id: Option<&str>,
+    queue_item_id: Option<&str>,
+    reason: Option<String>,
+    detail: serde_json::Value,
+    now: DateTime<Utc>,
+) -> AuditEntry {
+    AuditEntry {
+        id: 0,
+        org: who.org.clone(),
+        call_id: call_id.map(Into::into),
+        queue_item_id: queue_item_id.map(Into::into),
+        actor: who.name.clone(),
+        role: who.role,
+        action: action.into(),
+        reason,
+        detail,
+        ok: true,
+        error: None,
+        at: now,
+    }
+}
+
+impl Gateway {
+    /// Takes one action token for `who`, or says when to try again.
+    pub fn rate_limit(&self, who: &Principal) -> EngineResult<()> {
+        self.limiter
+            .check(&who.name)
+            .map_err(|retry_after_secs| EngineError::RateLimited { retry_after_secs })
+    }
+
+    /// A call of the org: live from memory, else from the database. Blocking.
+    fn find_call(&self, st: &OrgState, org: &str, id: &str) -> EngineResult<Option<Call>> {
+        if let Some(ac) = st.calls.get(id) {
+            return Ok(Some(ac.call.clone()));
+        }
+        Ok(self.store.read_latest_blocking(|r| r.get_call(org, id))?)
+    }
+
+    /// Records an action refused before any provider was asked (wrong state, no such
+    /// capability): the audit log shows who tried what and why it was refused. Returns the
+    /// error to answer with; an audit write that fails is logged, not answered instead.
+    fn refused(
+        &self,
+        who: &Principal,
+        action: &Action,
+        call: &Call,
+        failure: EngineError,
+    ) -> EngineError {
+        let mut entry = audit(
+            who,
+            action.name(),
+            Some(&call.id),
+            call.queue_item_id.as_deref(),
+            action.reason(),
+            action.detail(),
+            Utc::now(),
+        );
+        entry.ok = false;
+        entry.error = Some(failure.to_string());
+        let org = self.org(&who.org);
+        let mut inner = org.lock();
+        let batch = Batch {
+            audits: vec![entry],
+            ..Batch::default()
+        };
+        if let Err(e) = self.commit(&mut inner, batch, false) {
+            tracing::warn!(org = %who.org, call = %call.id, error = %e, "cannot audit a refused action");
+        }
+        failure
+    }
+
+    /// Checks state and capability, has the provider carry the action out, then records
+    /// the new state and the audit entry (also when the provider failed).
+    pub async fn call_action(
+        self: &Arc<Self>,
+        who: &Principal,
+        call_id: &str,
+        action: Action,
+    ) -> EngineResult<ActionResponse> {
+        let (w, id, a) = (who.clone(), call_id.to_string(), action.clone());
+        let (call, provider) = self
+            .blocking(move |gw| gw.prepare_action(&w, &id, &a))
+            .await?;
+        let performed = provider.perform(&call, &action, &who.name).await;
+        let (w, id) = (who.clone(), call_id.to_string());
+        self.blocking(move |gw| gw.record_action(&w, &id, &action, performed))
+            .await
+    }
+
+    /// The call and the provider to act through, or the (audited) refusal. Blocking.
+    fn prepare_action(
+        &self,
+        who: &Principal,
+        call_id: &str,
+        action: &Action,
+    ) -> EngineResult<(Call, Arc<dyn Provider>)> {
+        let org = self.org(&who.org);
+        let call = {
+            let inner = org.lock();
+            self.find_call(&inner.state, &who.org, call_id)?
+        }
+        .ok_or_else(not_found_call)?;
+        if let Err(m) = action.kind().check_state(&call) {
+            return Err(self.refused(who, action, &call, EngineError::Conflict(m)));
+        }
+        let capability = action.kind().capability();
+        let Some(provider) = self.registry.get(&who.org, &call.integration) else {
+            let failure = EngineError::unsupported(format!(
+                "the integration `{}` that carries this call is not configured on this gateway, so callwatch cannot act on it",
+                call.integration
+            ));
+            return Err(self.refused(who, action, &call, failure));
+        };
+        if !provider.capabilities().contains(&capability) {
+            let failure = EngineError::unsupported(format!(
+                "{} cannot {}",
+                call.provider,
+                capability.describe()
+            ));
+            return Err(self.refused(who, action, &call, failure));
+        }
+        Ok((call, provider))
+    }
+
+    /// Commits what the provider's answer means for the call, with the audit entry.
+    /// Blocking.
+    fn record_action(
+        &self,
+        who: &Principal,
+        call_id: &str,
+        action: &Action,
+        performed: Result<(), ProviderError>,
+    ) -> EngineResult<ActionResponse> {
+        let now = Utc::now();
+        let org = self.org(&who.org);
+        let mut inner = org.lock();
+        let mut current = self
+            .find_call(&inner.state, &who.org, call_id)?
+            .ok_or_else(not_found_call)?;
+        let mut entry = audit(
+            who,
+            action.name(),
+            Some(call_id),
+            current.queue_item_id.as_deref(),
+            action.reason(),
+            action.detail(),
+            now,
+        );
+        let mut batch = Batch::default();
+        let mut analytics_changed = false;
+        let result: EngineResult<()> = match performed {
+            Err(e) => {
+                entry.ok = false;
+                entry.error = Some(e.to_string());
+                tracing::warn!(org = %who.org, call = call_id, action = action.name(), error = %e, "provider refused an action");
+                Err(e.into())
+            }
+            // The stack reported the hang-up before this answer: providers race their own
+            // end-of-call webhook against the API reply. The end happened, by this action.
+            Ok(()) if matches!(action, Action::End) && !current.state.is_active() => {
+                current.outcome = Some(outcome::ENDED_BY_SUPERVISOR.into());
+                current.updated_at = now;
+                batch.calls.push(current.clone());
+                analytics_changed = true;
+                Ok(())
+            }
+            Ok(()) => match action.kind().check_state(&current) {
+                // The call changed while the provider worked (e.g. the caller hung up).
+                Err(m) => {
+                    entry.ok = false;
+                    entry.error = Some(m.clone());
+                    Err(EngineError::Conflict(m))
+                }
+                Ok(()) => {
+                    apply_action(action, &mut current, &who.name, now);
+                    if !current.state.is_active() {
+                        queue_after_end(
+                            &inner.state,
+                            &current,
+                            &mut batch,
+                            &self.config.queue,
+                            now,
+                        );
+                        analytics_changed = true;
+                    }
+                    if matches!(action, Action::TakeOver { .. }) {
+                        analytics_changed = true;
+                    }
+                    if action.changes_call() {
+                        batch.calls.push(current.clone());
+                    }
+                    Ok(())
+                }
+            },
+        };
+        batch.audits.push(entry);
+        let audits = self.commit(&mut inner, batch, analytics_changed)?;
+        result?;
+        Ok(ActionResponse {
+            action: action.name().into(),
+            call: current,
+            audit_id: audits.first().map(|a| a.id).unwrap_or_default(),
+        })
+    }
+
+    /// Sets a call's summary: the given text, or an extractive one from the transcript.
+    /// Blocking.
+    pub fn set_summary(
+        &self,
+        who: &Principal,
+        call_id: &str,
+        text: Option<String>,
+    ) -> EngineResult<ActionResponse> {
+        let org = self.org(&who.org);
+        let mut inner = org.lock();
+        let mut call = self
+            .find_call(&inner.state, &who.org, call_id)?
+            .ok_or_else(not_found_call)?;
+        let generated = text.is_none();
+        let summary = match text {
+            Some(t) => t,
+            None => {
+                let transcript = match inner.state.calls.get(call_id) {
+                    Some(ac) => ac.transcript.clone(),
+                    None => self.store.read_latest_blocking(|r| r.transcript(call_id))?,
+                };
+                crate::gateway::summary::extractive(&call, &transcript)
+            }
+        };
+        let now = Utc::now();
+        call.summary = Some(summary.clone());
+        call.updated_at = now;
+        let entry = audit(
+            who,
+            "summary",
+            Some(call_id),
+            None,
+            None,
+            serde_json::json!({ "generated": generated, "text": summary }),
+            now,
+        );
+        let batch = Batch {
+            calls: vec![call.clone()],
+            audits: vec![entry],
+            ..Batch::default()
+        };
+        let audits = self.commit(&mut inner, batch, false)?;
+        Ok(ActionResponse {
+            action: "summary".into(),
+            call,
+            audit_id: audits.first().map(|a| a.id).unwrap_or_default(),
+        })
+    }
+}

@@ -1,0 +1,103 @@
+//! Applying verified provider events: de-duplicate by event id, gather what the database
+//! knows, plan (pure, see `plan.rs`), commit. Plus the webhook log.
+
+use chrono::Utc;
+
+use crate::core::ingest::{IngestEnvelope, IngestEvent};
+use crate::gateway::engine::plan::{self, Source, Stored};
+use crate::gateway::engine::{Gateway, OrgState};
+use crate::gateway::error::EngineResult;
+use crate::gateway::store::{Reads, StoreResult, WebhookLog};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Applied,
+    Duplicate,
+}
+
+impl Gateway {
+    /// Applies one normalised event from `integration` (already verified) to `org`.
+    /// Blocking. A refused event is `EngineError::Invalid` (field "event").
+    pub fn apply_ingest(
+        &self,
+        org: &str,
+        integration: &str,
+        display: &str,
+        env: &IngestEnvelope,
+    ) -> EngineResult<IngestOutcome> {
+        plan::validate(env)?;
+        let org_handle = self.org(org);
+        let mut inner = org_handle.lock();
+        let src = Source {
+            org,
+            integration,
+            display,
+        };
+        let stored = self.store.read_latest_blocking(|r| {
+            if r.ingest_seen(org, integration, &env.id)? {
+                return Ok(None);
+            }
+            gather(r, &inner.state, src, env).map(Some)
+        })?;
+        let Some(stored) = stored else {
+            return Ok(IngestOutcome::Duplicate);
+        };
+        let mut plan = plan::plan_ingest(
+            &inner.state,
+            src,
+            env,
+            &stored,
+            &self.config.queue,
+            &mut || uuid::Uuid::new_v4().to_string(),
+            Utc::now(),
+        )?;
+        plan.batch.ingest_id = Some((org.to_string(), integration.to_string(), env.id.clone()));
+        self.commit(&mut inner, plan.batch, plan.analytics_changed)?;
+        Ok(IngestOutcome::Applied)
+    }
+
+    /// Records a webhook delivery (whatever its result) on the writer, off the runtime.
+    pub async fn log_webhook(&self, entry: WebhookLog) -> EngineResult<()> {
+        Ok(self.store.write(move |w| w.log_webhook(&entry)).await?)
+    }
+}
+
+/// Looks up, in the database, only what the org's memory cannot answer for this event.
+fn gather(
+    r: &Reads<'_>,
+    st: &OrgState,
+    src: Source<'_>,
+    env: &IngestEnvelope,
+) -> StoreResult<Stored> {
+    let pcid = env.event.provider_call_id();
+    let mut stored = Stored::default();
+    let known = st
+        .by_provider
+        .contains_key(&(src.integration.to_string(), pcid.to_string()));
+    if !known {
+        stored.call = r.find_call_by_provider(src.org, src.integration, pcid)?;
+    }
+    match &env.event {
+        IngestEvent::CallStarted {
+            queue_item_id: Some(qid),
+            ..
+        } if !st.queue.contains_key(qid) => {
+            stored.queue_item_exists = r.get_queue_item(src.org, qid)?.is_some();
+        }
+        IngestEvent::TranscriptPartial { utterance_id, .. }
+        | IngestEvent::TranscriptFinal { utterance_id, .. } => {
+            if let Some(call) = stored
+                .call
+                .as_ref()
+                .filter(|c| !st.calls.contains_key(&c.id))
+            {
+                stored.utterance = r.find_utterance(&call.id, utterance_id)?;
+                if stored.utterance.is_none() {
+                    stored.transcript_len = r.transcript_len(&call.id)?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(stored)
+}

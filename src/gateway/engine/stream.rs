@@ -1,0 +1,130 @@
+//! Subscribing to an org's stream (resume or snapshot, atomically with publishing), and
+//! the [`EventSink`] through which in-process providers deliver their events.
+
+use std::sync::{Arc, Weak};
+
+use tokio::sync::mpsc;
+
+use crate::core::ingest::{EventSink, IngestEnvelope, SinkError};
+use crate::core::model::QueueItem;
+use crate::core::protocol::{CallWithTranscript, ResyncReason, Snapshot};
+use crate::gateway::engine::{Gateway, OrgInner};
+use crate::gateway::error::EngineError;
+use crate::gateway::hub::{Item, ReplayGap};
+
+/// How a stream (re)connection starts.
+pub enum StreamStart {
+    /// Exactly the events after the client's position.
+    Resumed(Vec<Item>),
+    /// A full snapshot, and why the client could not be resumed.
+    Snapshot(Box<Snapshot>, ResyncReason),
+}
+
+impl Gateway {
+    pub fn snapshot(&self, inner: &OrgInner, org: &str) -> Snapshot {
+        let mut calls: Vec<CallWithTranscript> = inner
+            .state
+            .calls
+            .values()
+            .map(|ac| CallWithTranscript {
+                call: ac.call.clone(),
+                transcript: ac.transcript.clone(),
+            })
+            .collect();
+        calls.sort_by(|a, b| {
+            a.call
+                .created_at
+                .cmp(&b.call.created_at)
+                .then(a.call.id.cmp(&b.call.id))
+        });
+        let mut queue: Vec<QueueItem> = inner.state.queue.values().cloned().collect();
+        queue.sort_by_key(|i| i.created_at);
+        Snapshot {
+            epoch: self.epoch.to_string(),
+            seq: inner.hub.seq(),
+            org: org.to_string(),
+            calls,
+            queue,
+            analytics: inner.state.analytics.clone(),
+        }
+    }
+
+    /// Starts (or restarts) a stream subscription: resumes from (epoch, since) when the
+    /// history allows, else a snapshot. Atomic with respect to publishing. Memory only.
+    pub fn attach(
+        &self,
+        org: &str,
+        position: Option<(&str, u64)>,
+        force_snapshot: Option<ResyncReason>,
+    ) -> (StreamStart, u64, mpsc::Receiver<Item>) {
+        let org_handle = self.org(org);
+        let mut inner = org_handle.lock();
+        let start = match (force_snapshot, position) {
+            (Some(reason), _) => {
+                StreamStart::Snapshot(Box::new(self.snapshot(&inner, org)), reason)
+            }
+            (None, None) => StreamStart::Snapshot(
+                Box::new(self.snapshot(&inner, org)),
+                ResyncReason::NewClient,
+            ),
+            (None, Some((epoch, since))) => match inner.hub.replay_after(epoch, since) {
+                Ok(items) => StreamStart::Resumed(items),
+                Err(gap) => StreamStart::Snapshot(
+                    Box::new(self.snapshot(&inner, org)),
+                    match gap {
+                        ReplayGap::EpochChanged => ResyncReason::EpochChanged,
+                        ReplayGap::TooFarBehind => ResyncReason::TooFarBehind,
+                    },
+                ),
+            },
+        };
+        let seq = inner.hub.seq();
+        let rx = inner.hub.subscribe(self.config.stream.client_buffer);
+        (start, seq, rx)
+    }
+
+    /// A sink bound to (org, integration) for an in-process provider.
+    pub fn sink(self: &Arc<Self>, org: &str, integration: &str) -> Arc<dyn EventSink> {
+        Arc::new(BoundSink {
+            gw: Arc::downgrade(self),
+            org: org.to_string(),
+            integration: integration.to_string(),
+        })
+    }
+}
+
+/// Holds the gateway weakly: a provider outliving the gateway gets `Closed`, and does not
+/// keep it alive.
+struct BoundSink {
+    gw: Weak<Gateway>,
+    org: String,
+    integration: String,
+}
+
+#[async_trait::async_trait]
+impl EventSink for BoundSink {
+    async fn submit(&self, event: IngestEnvelope) -> Result<(), SinkError> {
+        let Some(gw) = self.gw.upgrade() else {
+            return Err(SinkError::Closed("the gateway has stopped".into()));
+        };
+        if *gw.shutdown.borrow() {
+            return Err(SinkError::Closed("the gateway is shutting down".into()));
+        }
+        let org = self.org.clone();
+        let integration = self.integration.clone();
+        let result = gw
+            .blocking(move |gw| gw.apply_ingest(&org, &integration, &integration, &event))
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(EngineError::Invalid { message, .. }) => Err(SinkError::Refused(message)),
+            Err(e) => {
+                // This is the in-process edge: the one place this failure is logged.
+                tracing::error!(error = %e, "in-process event not stored");
+                Err(SinkError::Closed(format!(
+                    "the event could not be stored: {e}"
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The writer's work: batches (one transaction each), the webhook log, pruning, migrations.
+
+use chrono::Utc;
+use rusqlite::{params, Connection, Transaction};
+
+use super::read::ms;
+use super::{schema, Batch, Reads, StoreError, StoreResult, TranscriptWrite, WebhookLog};
+use crate::core::model::{Call, QueueState};
+
+/// Webhook payloads are kept for debugging; very large ones are cut to this many bytes.
+pub const MAX_LOGGED_PAYLOAD: usize = 64 * 1024;
+
+/// The writer connection, borrowed for one piece of work.
+pub struct Writes<'c> {
+    conn: &'c mut Connection,
+}
+
+fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    Ok(serde_json::to_string(v)?)
+}
+
+fn search_text(call: &Call) -> String {
+    [
+        Some(call.from.as_str()),
+        Some(call.to.as_str()),
+        call.lead.name.as_deref(),
+        call.lead.id.as_deref(),
+        call.campaign.as_deref(),
+        call.assistant.as_deref(),
+        call.intent.as_deref(),
+        Some(call.provider_call_id.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("\u{1f}")
+}
+
+fn queue_state_str(s: QueueState) -> &'static str {
+    match s {
+        QueueState::Pending => "pending",
+        QueueState::Scheduled => "scheduled",
+        QueueState::Dialing => "dialing",
+        QueueState::Done => "done",
+        QueueState::Cancelled => "cancelled",
+        QueueState::Failed => "failed",
+    }
+}
+
+impl<'c> Writes<'c> {
+    pub(super) fn new(conn: &'c mut Connection) -> Self {
+        Writes { conn }
+    }
+
+    /// Reads on the writer connection (they see this connection's own writes).
+    pub fn reads(&self) -> Reads<'_> {
+        Reads::new(self.conn)
+    }
+
+    /// Writes a batch atomically; returns the ids given to its audit entries, in order.
+    pub fn commit(&mut self, batch: &Batch) -> StoreResult<Vec<i64>> {
+        let tx = self.conn.transaction()?;
+        let ids = write_batch(&tx, batch)?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    pub fn log_webhook(&mut self, log: &WebhookLog) -> StoreResult<()> {
+        let max = log.payload.len().min(MAX_LOGGED_PAYLOAD);
+        let payload = String::from_utf8_lossy(&log.payload[..max]);
+        self.conn.execute(
+            "INSERT INTO webhook_log (at_ms, org, integration, provider, event, payload, ok, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                ms(Utc::now()),
+                log.org,
+                log.integration,
+                log.provider,
+                log.event,
+                payload,
+                log.error.is_none(),
+                log.error
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets ingest event ids and webhook log rows older than the given ages.
+    pub fn prune(
+        &mut self,
+        ingest_ids_days: i64,
+        webhook_log_days: i64,
+    ) -> StoreResult<(usize, usize)> {
+        let now = Utc::now();
+        let ids = self.conn.execute(
+            "DELETE FROM ingest_event_ids WHERE at_ms < ?1",
+            [ms(now - chrono::Duration::days(ingest_ids_days))],
+        )?;
+        let logs = self.conn.execute(
+            "DELETE FROM webhook_log WHERE at_ms < ?1",
+            [ms(now - chrono::Duration::days(webhook_log_days))],
+        )?;
+        Ok((ids, logs))
+    }
+}
+
+fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> StoreResult<Vec<i64>> {
+    if let Some((org, integration, event_id)) = &batch.ingest_id {
+        tx.execute(
+            "INSERT INTO ingest_event_ids (org, integration, event_id, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![org, integration, event_id, ms(Utc::now())],
+        )?;
+    }
+    for call in &batch.calls {
+        tx.execute(
+            "INSERT INTO calls (id, org, integration, provider_call_id, state, created_ms, search, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT(id) DO UPDATE SET state = excluded.state, search = excluded.search,
+                 data = excluded.data",
+            params![
+                call.id,
+                call.org,
+                call.integration,
+                call.provider_call_id,
+                call.state.as_str(),
+                ms(call.created_at),
+                search_text(call),
+                json(call)?
+            ],
+        )?;
+    }
+    for TranscriptWrite {
+        entry,
+        utterance_id: utterance,
+        ..
+    } in &batch.transcript
+    {
+        tx.execute(
+            "INSERT INTO transcript_entries (id, call_id, org, position, utterance_id, text, data)
+             VALUES (?1, ?2, (SELECT org FROM calls WHERE id = ?2), ?3, ?4, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET text = excluded.text, data = excluded.data",
+            params![
+                entry.id,
+                entry.call_id,
+                entry.position,
+                utterance,
+                entry.text,
+                json(entry)?
+            ],
+        )?;
+    }
+    for item in &batch.queue {
+        tx.execute(
+            "INSERT INTO queue_items (id, org, state, created_ms, data) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data",
+            params![
+                item.id,
+                item.org,
+                queue_state_str(item.state),
+                ms(item.created_at),
+                json(item)?
+            ],
+        )?;
+    }
+    let mut ids = Vec::with_capacity(batch.audits.len());
+    for audit in &batch.audits {
+        tx.execute(
+            "INSERT INTO audit_log (org, call_id, at_ms, data) VALUES (?1, ?2, ?3, ?4)",
+            params![audit.org, audit.call_id, ms(audit.at), json(audit)?],
+        )?;
+        ids.push(tx.last_insert_rowid());
+    }
+    Ok(ids)
+}
+
+pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version INTEGER PRIMARY KEY,
+             applied_at TEXT NOT NULL
+         )",
+    )?;
+    let current: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    let newest = schema::MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if current > newest {
+        return Err(StoreError::NewerSchema {
+            found: current,
+            known: newest,
+        });
+    }
+    for (version, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .map_err(|source| StoreError::Migration {
+                version: *version,
+                source,
+            })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![version, Utc::now().to_rfc3339()],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
