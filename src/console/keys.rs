@@ -58,6 +58,15 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// In the order the help screen shows them.
+    pub const ALL: [Scope; 5] = [
+        Scope::Global,
+        Scope::Calls,
+        Scope::Transcript,
+        Scope::Queue,
+        Scope::History,
+    ];
+
     pub fn title(self) -> &'static str {
         match self {
             Scope::Global => "Global",
@@ -69,203 +78,121 @@ impl Scope {
     }
 }
 
+/// One action, declared once: everything else (the keymap, `[console.keys]` names, help,
+/// footer hints) reads this.
+#[derive(Debug)]
+pub struct ActionSpec {
+    pub action: Action,
+    /// The name used in `[console.keys]`.
+    pub name: &'static str,
+    /// Default keys, in the syntax of [`KeyBinding::parse`].
+    pub keys: &'static [&'static str],
+    /// Label for the help screen (and messages such as "cannot take over").
+    pub label: &'static str,
+    /// Shorter label for the footer.
+    pub hint: &'static str,
+    pub scope: Scope,
+}
+
+const fn spec(
+    action: Action,
+    name: &'static str,
+    keys: &'static [&'static str],
+    label: &'static str,
+    hint: &'static str,
+    scope: Scope,
+) -> ActionSpec {
+    ActionSpec {
+        action,
+        name,
+        keys,
+        label,
+        hint,
+        scope,
+    }
+}
+
+/// The table of actions, in the order of the enum (checked by a test) and of the help screen.
+#[rustfmt::skip]
+pub const ACTIONS: &[ActionSpec] = {
+    use Scope::{Calls as C, Global as G, History as H, Queue as Q, Transcript as T};
+    &[
+    spec(Action::Quit, "quit", &["q", "ctrl+c"], "quit", "quit", G),
+    spec(Action::Help, "help", &["?"], "help", "help", G),
+    spec(Action::Up, "up", &["k", "up"], "up", "up", G),
+    spec(Action::Down, "down", &["j", "down"], "down", "down", G),
+    spec(Action::PageUp, "page_up", &["pageup", "ctrl+b"], "page up", "page up", G),
+    spec(Action::PageDown, "page_down", &["pagedown"], "page down", "page down", G),
+    spec(Action::Top, "top", &["g", "home"], "first", "first", G),
+    spec(Action::Bottom, "bottom", &["G", "end"], "last", "last", G),
+    spec(Action::ScreenCalls, "screen_calls", &["1"], "calls", "calls", G),
+    spec(Action::ScreenQueue, "screen_queue", &["2"], "queue", "queue", G),
+    spec(Action::ScreenAnalytics, "screen_analytics", &["3"], "analytics", "analytics", G),
+    spec(Action::ScreenHistory, "screen_history", &["4"], "history", "history", G),
+    spec(Action::NextScreen, "next_screen", &["tab"], "next screen", "next screen", G),
+    spec(Action::PrevScreen, "prev_screen", &["shift+tab"], "previous screen", "previous screen", G),
+    spec(Action::Filter, "filter", &["/"], "filter", "filter", C),
+    spec(Action::Sort, "sort", &["o"], "sort column", "sort column", C),
+    spec(Action::ReverseSort, "reverse_sort", &["O"], "reverse sort", "reverse sort", C),
+    spec(Action::Open, "open", &["enter"], "open", "open", H),
+    spec(Action::Back, "back", &["esc"], "back/close", "back", G),
+    spec(Action::TakeOver, "take_over", &["t"], "take over", "take over", C),
+    spec(Action::PauseAi, "pause_ai", &["p"], "pause AI", "pause", C),
+    spec(Action::ResumeAi, "resume_ai", &["r"], "resume AI", "resume", C),
+    spec(Action::Say, "say", &["s"], "say", "say", C),
+    spec(Action::Instruct, "instruct", &["i"], "instruct AI", "instruct", C),
+    spec(Action::EndCall, "end_call", &["e"], "end call", "end", C),
+    spec(Action::Summarize, "summarize", &["S"], "summarize", "summarize", C),
+    spec(Action::DialNow, "dial_now", &["d"], "dial now", "dial now", Q),
+    spec(Action::CancelQueued, "cancel_queued", &["x"], "cancel", "cancel", Q),
+    spec(Action::ScrollUp, "scroll_up", &["K", "shift+up", "ctrl+u"], "scroll transcript up", "scroll up", T),
+    spec(Action::ScrollDown, "scroll_down", &["J", "shift+down", "ctrl+d"], "scroll transcript down", "scroll down", T),
+    spec(Action::Follow, "follow", &["f"], "follow", "follow", T),
+    spec(Action::Search, "search", &["ctrl+f"], "search transcript", "search", T),
+    spec(Action::NextMatch, "next_match", &["n"], "next match", "next match", T),
+    spec(Action::PrevMatch, "prev_match", &["N"], "previous match", "previous match", T),
+    spec(Action::Timestamps, "timestamps", &["T"], "timestamps", "timestamps", T),
+    spec(Action::MaskNumbers, "mask_numbers", &["m"], "mask numbers", "mask numbers", G),
+    ]
+};
+
 impl Action {
-    pub const ALL: &'static [Action] = &[
-        Action::Quit,
-        Action::Help,
-        Action::Up,
-        Action::Down,
-        Action::PageUp,
-        Action::PageDown,
-        Action::Top,
-        Action::Bottom,
-        Action::ScreenCalls,
-        Action::ScreenQueue,
-        Action::ScreenAnalytics,
-        Action::ScreenHistory,
-        Action::NextScreen,
-        Action::PrevScreen,
-        Action::Filter,
-        Action::Sort,
-        Action::ReverseSort,
-        Action::Open,
-        Action::Back,
-        Action::TakeOver,
-        Action::PauseAi,
-        Action::ResumeAi,
-        Action::Say,
-        Action::Instruct,
-        Action::EndCall,
-        Action::Summarize,
-        Action::DialNow,
-        Action::CancelQueued,
-        Action::ScrollUp,
-        Action::ScrollDown,
-        Action::Follow,
-        Action::Search,
-        Action::NextMatch,
-        Action::PrevMatch,
-        Action::Timestamps,
-        Action::MaskNumbers,
-    ];
+    /// Every action, in table order.
+    pub fn all() -> impl Iterator<Item = Action> {
+        ACTIONS.iter().map(|s| s.action)
+    }
+
+    /// This action's row of [`ACTIONS`].
+    pub fn spec(self) -> &'static ActionSpec {
+        // The table is in enum order (a test checks it), so the discriminant is the index.
+        &ACTIONS[self as usize]
+    }
 
     /// The name used in `[console.keys]`.
     pub fn name(self) -> &'static str {
-        match self {
-            Action::Quit => "quit",
-            Action::Help => "help",
-            Action::Up => "up",
-            Action::Down => "down",
-            Action::PageUp => "page_up",
-            Action::PageDown => "page_down",
-            Action::Top => "top",
-            Action::Bottom => "bottom",
-            Action::ScreenCalls => "screen_calls",
-            Action::ScreenQueue => "screen_queue",
-            Action::ScreenAnalytics => "screen_analytics",
-            Action::ScreenHistory => "screen_history",
-            Action::NextScreen => "next_screen",
-            Action::PrevScreen => "prev_screen",
-            Action::Filter => "filter",
-            Action::Sort => "sort",
-            Action::ReverseSort => "reverse_sort",
-            Action::Open => "open",
-            Action::Back => "back",
-            Action::TakeOver => "take_over",
-            Action::PauseAi => "pause_ai",
-            Action::ResumeAi => "resume_ai",
-            Action::Say => "say",
-            Action::Instruct => "instruct",
-            Action::EndCall => "end_call",
-            Action::Summarize => "summarize",
-            Action::DialNow => "dial_now",
-            Action::CancelQueued => "cancel_queued",
-            Action::ScrollUp => "scroll_up",
-            Action::ScrollDown => "scroll_down",
-            Action::Follow => "follow",
-            Action::Search => "search",
-            Action::NextMatch => "next_match",
-            Action::PrevMatch => "prev_match",
-            Action::Timestamps => "timestamps",
-            Action::MaskNumbers => "mask_numbers",
-        }
+        self.spec().name
     }
 
     pub fn from_name(name: &str) -> Option<Action> {
-        Action::ALL.iter().copied().find(|a| a.name() == name)
+        ACTIONS.iter().find(|s| s.name == name).map(|s| s.action)
     }
 
-    /// Short label for the footer and help.
+    /// Label for help and messages.
     pub fn label(self) -> &'static str {
-        match self {
-            Action::Quit => "quit",
-            Action::Help => "help",
-            Action::Up => "up",
-            Action::Down => "down",
-            Action::PageUp => "page up",
-            Action::PageDown => "page down",
-            Action::Top => "first",
-            Action::Bottom => "last",
-            Action::ScreenCalls => "calls",
-            Action::ScreenQueue => "queue",
-            Action::ScreenAnalytics => "analytics",
-            Action::ScreenHistory => "history",
-            Action::NextScreen => "next screen",
-            Action::PrevScreen => "previous screen",
-            Action::Filter => "filter",
-            Action::Sort => "sort column",
-            Action::ReverseSort => "reverse sort",
-            Action::Open => "open",
-            Action::Back => "back/close",
-            Action::TakeOver => "take over",
-            Action::PauseAi => "pause AI",
-            Action::ResumeAi => "resume AI",
-            Action::Say => "say",
-            Action::Instruct => "instruct AI",
-            Action::EndCall => "end call",
-            Action::Summarize => "summarize",
-            Action::DialNow => "dial now",
-            Action::CancelQueued => "cancel",
-            Action::ScrollUp => "scroll transcript up",
-            Action::ScrollDown => "scroll transcript down",
-            Action::Follow => "follow",
-            Action::Search => "search transcript",
-            Action::NextMatch => "next match",
-            Action::PrevMatch => "previous match",
-            Action::Timestamps => "timestamps",
-            Action::MaskNumbers => "mask numbers",
-        }
+        self.spec().label
     }
 
     /// Shorter label for the footer.
     pub fn hint(self) -> &'static str {
-        match self {
-            Action::PauseAi => "pause",
-            Action::ResumeAi => "resume",
-            Action::Instruct => "instruct",
-            Action::EndCall => "end",
-            Action::Search => "search",
-            Action::ScrollUp => "scroll up",
-            Action::ScrollDown => "scroll down",
-            Action::Back => "back",
-            other => other.label(),
-        }
+        self.spec().hint
     }
 
     pub fn scope(self) -> Scope {
-        use Action::*;
-        match self {
-            TakeOver | PauseAi | ResumeAi | Say | Instruct | EndCall | Summarize | Filter
-            | Sort | ReverseSort => Scope::Calls,
-            ScrollUp | ScrollDown | Follow | Search | NextMatch | PrevMatch | Timestamps => {
-                Scope::Transcript
-            }
-            DialNow | CancelQueued => Scope::Queue,
-            Open => Scope::History,
-            _ => Scope::Global,
-        }
+        self.spec().scope
     }
 
     fn defaults(self) -> &'static [&'static str] {
-        use Action::*;
-        match self {
-            Quit => &["q", "ctrl+c"],
-            Help => &["?"],
-            Up => &["k", "up"],
-            Down => &["j", "down"],
-            PageUp => &["pageup", "ctrl+b"],
-            PageDown => &["pagedown"],
-            Top => &["g", "home"],
-            Bottom => &["G", "end"],
-            ScreenCalls => &["1"],
-            ScreenQueue => &["2"],
-            ScreenAnalytics => &["3"],
-            ScreenHistory => &["4"],
-            NextScreen => &["tab"],
-            PrevScreen => &["shift+tab"],
-            Filter => &["/"],
-            Sort => &["o"],
-            ReverseSort => &["O"],
-            Open => &["enter"],
-            Back => &["esc"],
-            TakeOver => &["t"],
-            PauseAi => &["p"],
-            ResumeAi => &["r"],
-            Say => &["s"],
-            Instruct => &["i"],
-            EndCall => &["e"],
-            Summarize => &["S"],
-            DialNow => &["d"],
-            CancelQueued => &["x"],
-            ScrollUp => &["K", "shift+up", "ctrl+u"],
-            ScrollDown => &["J", "shift+down", "ctrl+d"],
-            Follow => &["f"],
-            Search => &["ctrl+f"],
-            NextMatch => &["n"],
-            PrevMatch => &["N"],
-            Timestamps => &["T"],
-            MaskNumbers => &["m"],
-        }
+        self.spec().keys
     }
 }
 
@@ -440,7 +367,7 @@ impl Keymap {
     pub fn build(overrides: &BTreeMap<String, KeySpec>) -> (Keymap, Vec<String>) {
         let mut warnings = Vec::new();
         let mut by_action: BTreeMap<Action, Vec<KeyBinding>> = BTreeMap::new();
-        for &action in Action::ALL {
+        for action in Action::all() {
             let keys = action
                 .defaults()
                 .iter()
@@ -469,12 +396,7 @@ impl Keymap {
         let order: Vec<Action> = overridden
             .iter()
             .copied()
-            .chain(
-                Action::ALL
-                    .iter()
-                    .copied()
-                    .filter(|a| !overridden.contains(a)),
-            )
+            .chain(Action::all().filter(|a| !overridden.contains(a)))
             .collect();
         for action in order {
             let keys = by_action.get(&action).cloned().unwrap_or_default();
@@ -563,6 +485,19 @@ mod tests {
         assert!(KeyBinding::parse("hyper+x").is_err());
         assert!(KeyBinding::parse("").is_err());
         assert_eq!(KeyBinding::parse("ctrl+p").unwrap().to_string(), "ctrl+p");
+    }
+
+    #[test]
+    fn the_table_is_in_enum_order_with_unique_names() {
+        assert_eq!(
+            ACTIONS.len(),
+            Action::MaskNumbers as usize + 1,
+            "one row per action"
+        );
+        for (i, s) in ACTIONS.iter().enumerate() {
+            assert_eq!(s.action as usize, i, "{:?} is out of place", s.action);
+            assert_eq!(Action::from_name(s.name), Some(s.action), "{}", s.name);
+        }
     }
 
     #[test]
