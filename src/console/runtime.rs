@@ -96,21 +96,26 @@ async fn event_loop(
         run_effects(app, Msg::Resize(size.width, size.height), &client, &done_tx);
     }
 
-    loop {
-        if app.quit {
-            return Ok(());
-        }
-        if app.dirty && Instant::now() >= last_draw + frame {
-            if let Err(e) = draw(terminal, app) {
-                // The terminal is gone (an SSH drop): nobody to show an error to.
-                tracing::warn!(error = %e, "cannot draw; leaving");
-                return Ok(());
-            }
-            app.dirty = false;
+    // Every way out (a quit key, a signal, the terminal gone) is a `Msg` that `update` answers
+    // with `Effect::Quit`; `run_effects` reports it and the loop ends here.
+    let mut quit = false;
+    while !quit {
+        if app.is_dirty() && Instant::now() >= last_draw + frame {
+            let msg = match draw(terminal, app) {
+                Ok(()) => Msg::Drawn,
+                Err(e) => {
+                    // The terminal is gone (an SSH drop): nobody to show an error to.
+                    tracing::warn!(error = %e, "cannot draw; leaving");
+                    Msg::Quit
+                }
+            };
             last_draw = Instant::now();
+            if run_effects(app, msg, &client, &done_tx) {
+                break;
+            }
         }
         let next_frame = last_draw + frame;
-        let dirty = app.dirty;
+        let dirty = app.is_dirty();
         #[cfg(unix)]
         let signal = async {
             tokio::select! {
@@ -120,35 +125,37 @@ async fn event_loop(
         };
         #[cfg(not(unix))]
         let signal = std::future::pending::<&str>();
-        tokio::select! {
+        quit = tokio::select! {
             ev = events.next() => match ev {
-                Some(Ok(ev)) => {
-                    if let Some(msg) = event_msg(ev) {
-                        run_effects(app, msg, &client, &done_tx);
-                    }
-                }
+                Some(Ok(ev)) => match event_msg(ev) {
+                    Some(msg) => run_effects(app, msg, &client, &done_tx),
+                    None => false,
+                },
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "cannot read the terminal; leaving");
-                    return Ok(());
+                    run_effects(app, Msg::Quit, &client, &done_tx)
                 }
-                None => return Ok(()),
+                None => run_effects(app, Msg::Quit, &client, &done_tx),
             },
             Some(m) = stream_rx.recv() => {
-                run_effects(app, Msg::Stream(m), &client, &done_tx);
+                let mut quit = run_effects(app, Msg::Stream(m), &client, &done_tx);
                 // Drain everything already waiting: one frame for a burst of events.
-                while let Ok(m) = stream_rx.try_recv() {
-                    run_effects(app, Msg::Stream(m), &client, &done_tx);
+                while !quit {
+                    let Ok(m) = stream_rx.try_recv() else { break };
+                    quit = run_effects(app, Msg::Stream(m), &client, &done_tx);
                 }
+                quit
             }
             Some(m) = done_rx.recv() => run_effects(app, m, &client, &done_tx),
             _ = clock.tick() => run_effects(app, Msg::Tick(Utc::now()), &client, &done_tx),
-            _ = tokio::time::sleep_until(next_frame), if dirty => {}
+            _ = tokio::time::sleep_until(next_frame), if dirty => false,
             name = signal => {
                 tracing::info!("{name}: leaving");
-                return Ok(());
+                run_effects(app, Msg::Quit, &client, &done_tx)
             }
-        }
+        };
     }
+    Ok(())
 }
 
 /// Raw mode, alternate screen, bracketed paste (and mouse when asked), plus a panic hook that
@@ -215,10 +222,12 @@ fn event_msg(ev: Event) -> Option<Msg> {
     }
 }
 
-fn run_effects(app: &mut App, msg: Msg, client: &RestClient, done: &mpsc::Sender<Msg>) {
+/// Runs `msg` through `update` and performs its effects. True when one of them is `Quit`.
+fn run_effects(app: &mut App, msg: Msg, client: &RestClient, done: &mpsc::Sender<Msg>) -> bool {
+    let mut quit = false;
     for effect in update(app, msg) {
         match effect {
-            Effect::Quit => app.quit = true,
+            Effect::Quit => quit = true,
             Effect::Request { id, request } => {
                 let client = client.clone();
                 let done = done.clone();
@@ -229,6 +238,7 @@ fn run_effects(app: &mut App, msg: Msg, client: &RestClient, done: &mpsc::Sender
             }
         }
     }
+    quit
 }
 
 /// Performs one request against the gateway.

@@ -38,7 +38,7 @@ fn typed(app: &mut App, s: &str) {
 }
 
 fn select(app: &mut App, id: &str) {
-    while app.selected.as_deref() != Some(id) {
+    while app.live.selected.as_deref() != Some(id) {
         key(app, 'j');
     }
 }
