@@ -205,6 +205,25 @@ fn dialog_instruct() {
 }
 
 #[test]
+fn dialog_say_after_its_call_ended() {
+    let mut app = fixtures::app(120, 30);
+    select(&mut app, "c1");
+    key(&mut app, 's');
+    typed(&mut app, "One moment please");
+    let mut call = fixtures::calls().remove(0);
+    call.state = CallState::Ended;
+    update(
+        &mut app,
+        Msg::Stream(StreamMsg::Event {
+            seq: 11,
+            event: Box::new(StreamEvent::CallEnded { call }),
+        }),
+    );
+    code(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
 fn dialog_end_confirm() {
     let mut app = fixtures::app(120, 30);
     select(&mut app, "c1");

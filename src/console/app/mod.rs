@@ -13,7 +13,7 @@ use ratatui::layout::Rect;
 
 pub use calls::{CallView, LiveCalls, SortKey, TranscriptView};
 pub use history::{History, HistoryDetail};
-pub use modal::{Dialog, InputKind, LineInput, Modal, TextKind};
+pub use modal::{Dialog, Guard, InputKind, LineInput, Modal, TextKind};
 pub use queue::QueueScreen;
 pub use session::{Conn, Requests, Session, Status, StatusKind};
 

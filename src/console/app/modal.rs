@@ -33,6 +33,17 @@ pub enum TextKind {
     Instruct,
 }
 
+/// What keeps a dialog honest while it is open: the call (or queue item) it was opened for may
+/// end or be taken over by someone else. Then the dialog stays open and says so, and its submit
+/// is refused; only Esc closes it, so keys typed meanwhile never reach the screen behind.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Guard {
+    /// Who had taken the call over when the dialog opened (a different name later is news).
+    pub taken_by: Option<String>,
+    /// Why the dialog can no longer be submitted.
+    pub blocked: Option<String>,
+}
+
 /// A dialog is bound to the call (or queue item) it was opened for, never to the selection.
 pub enum Dialog {
     TakeOver {
@@ -42,6 +53,7 @@ pub enum Dialog {
         notes: Box<TextArea<'static>>,
         notes_focused: bool,
         error: Option<String>,
+        guard: Guard,
     },
     Text {
         kind: TextKind,
@@ -49,13 +61,60 @@ pub enum Dialog {
         who: String,
         text: Box<TextArea<'static>>,
         error: Option<String>,
+        guard: Guard,
     },
     ConfirmEnd {
         call_id: CallId,
         who: String,
+        guard: Guard,
     },
     ConfirmCancel {
         item_id: String,
         who: String,
+        guard: Guard,
     },
+}
+
+impl Dialog {
+    pub fn guard(&self) -> &Guard {
+        match self {
+            Dialog::TakeOver { guard, .. }
+            | Dialog::Text { guard, .. }
+            | Dialog::ConfirmEnd { guard, .. }
+            | Dialog::ConfirmCancel { guard, .. } => guard,
+        }
+    }
+
+    pub(in crate::console) fn guard_mut(&mut self) -> &mut Guard {
+        match self {
+            Dialog::TakeOver { guard, .. }
+            | Dialog::Text { guard, .. }
+            | Dialog::ConfirmEnd { guard, .. }
+            | Dialog::ConfirmCancel { guard, .. } => guard,
+        }
+    }
+
+    /// Why the dialog can no longer be submitted, if so.
+    pub fn blocked(&self) -> Option<&str> {
+        self.guard().blocked.as_deref()
+    }
+
+    /// The call the dialog acts on (`None` for a queue item).
+    pub fn call_id(&self) -> Option<&str> {
+        match self {
+            Dialog::TakeOver { call_id, .. }
+            | Dialog::Text { call_id, .. }
+            | Dialog::ConfirmEnd { call_id, .. } => Some(call_id),
+            Dialog::ConfirmCancel { .. } => None,
+        }
+    }
+
+    pub fn who(&self) -> &str {
+        match self {
+            Dialog::TakeOver { who, .. }
+            | Dialog::Text { who, .. }
+            | Dialog::ConfirmEnd { who, .. }
+            | Dialog::ConfirmCancel { who, .. } => who,
+        }
+    }
 }

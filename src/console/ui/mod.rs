@@ -284,7 +284,10 @@ fn footer(f: &mut Frame, app: &App, area: Rect) {
         }
     };
     let mut spans = vec![Span::raw(" ")];
-    if app.dialog().is_some() {
+    if app.dialog().is_some_and(|d| d.blocked().is_some()) {
+        spans.push(Span::styled("esc", t.key_style()));
+        spans.push(Span::styled(" close", t.base()));
+    } else if app.dialog().is_some() {
         spans.push(Span::styled("enter", t.key_style()));
         spans.push(Span::styled(" submit  ", t.base()));
         spans.push(Span::styled("tab", t.key_style()));

@@ -86,12 +86,11 @@ pub(super) fn action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
     }
     let call_id = call.id.clone();
     let who = app.who(call);
+    if let Some(d) = dialog::for_call(action, call, who.clone()) {
+        app.modal = Some(Modal::Dialog(d));
+        return;
+    }
     match action {
-        Action::TakeOver | Action::Say | Action::Instruct | Action::EndCall => {
-            if let Some(d) = dialog::for_call(action, call_id, who) {
-                app.modal = Some(Modal::Dialog(d));
-            }
-        }
         Action::PauseAi => {
             start(
                 app,
@@ -156,7 +155,6 @@ pub(super) fn upsert(app: &mut App, call: Call) {
 pub(super) fn end(app: &mut App, call: Call) {
     let id = call.id.clone();
     let was = app.live.calls.remove(&id).is_some();
-    dialog::call_ended(app, &call);
     super::history::ended(&mut app.history, call);
     if was {
         // Keep the cursor in place: select the neighbour of the removed row.

@@ -121,8 +121,14 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::Key(ev) => keys::key(app, ev, &mut fx),
         Msg::Paste(text) => input::paste(app, &text),
         Msg::Mouse(ev) => transcript::mouse(app, ev),
-        Msg::Stream(m) => stream::stream(app, m),
-        Msg::Done { id, result } => results::done(app, id, result),
+        Msg::Stream(m) => {
+            stream::stream(app, m);
+            dialog::recheck(app);
+        }
+        Msg::Done { id, result } => {
+            results::done(app, id, result);
+            dialog::recheck(app);
+        }
         Msg::Tick(now) => {
             app.now = now;
             if app.live.sort == SortKey::Duration {

@@ -1,7 +1,7 @@
 //! The Queue screen: dial now, cancel (after a confirmation), queue items changing.
 
 use super::{fit, info, keep_visible, set_status, start, Effect, Request};
-use crate::console::app::{App, Dialog, Modal, QueueScreen, Screen, StatusKind};
+use crate::console::app::{App, Dialog, Guard, Modal, QueueScreen, Screen, StatusKind};
 use crate::console::keys::Action;
 use crate::console::rules;
 use crate::core::model::QueueItem;
@@ -77,6 +77,7 @@ pub(super) fn action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
             app.modal = Some(Modal::Dialog(Dialog::ConfirmCancel {
                 item_id: item.id,
                 who,
+                guard: Guard::default(),
             }))
         }
     }

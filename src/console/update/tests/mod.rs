@@ -1,5 +1,7 @@
 //! Unit tests of the pure update logic.
 
+mod dialogs;
+
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -263,14 +265,18 @@ fn say_instruct_and_end() {
 }
 
 #[test]
-fn a_call_that_ends_under_an_open_dialog_closes_it() {
+fn a_call_that_ends_under_an_open_dialog_keeps_it_open() {
     let mut app = fixtures::app(120, 30);
     select(&mut app, "c1");
     key(&mut app, 't');
     let mut call = app.live.calls["c1"].call.clone();
     call.state = CallState::Ended;
     event(&mut app, 11, StreamEvent::CallEnded { call });
-    assert!(app.dialog().is_none());
+    assert_eq!(
+        app.dialog().and_then(|d| d.blocked()),
+        Some("this call has ended"),
+        "the dialog stays, saying why it cannot be sent"
+    );
     assert!(!app.live.calls.contains_key("c1"));
     assert!(app.live.selected.is_some(), "a neighbour is selected");
     assert!(status(&app).1.contains("ended"));
