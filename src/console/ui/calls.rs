@@ -171,12 +171,13 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
 
 fn table(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let title = format!(" Live calls ({}) ", app.live.order.len());
+    let live = app.live();
+    let title = format!(" Live calls ({}) ", live.order.len());
     let block = super::block(app, title);
     let inner = layout::inner(area);
     f.render_widget(block, area);
 
-    if app.live.order.is_empty() {
+    if live.order.is_empty() {
         let lines = match &app.session.conn {
             Conn::Reconnecting { error, .. } => vec![
                 Line::from(Span::styled(
@@ -198,11 +199,11 @@ fn table(f: &mut Frame, app: &App, area: Rect) {
                 )),
             ],
             Conn::Connecting { .. } => vec![Line::from(super::conn_span(app))],
-            Conn::Connected { .. } if !app.live.filter.is_empty() => {
+            Conn::Connected { .. } if !live.filter.is_empty() => {
                 vec![Line::from(Span::styled(
                     format!(
                         "No call matches \"{}\" (esc clears the filter)",
-                        app.live.filter
+                        live.filter
                     ),
                     t.dimmed(),
                 ))]
@@ -220,55 +221,44 @@ fn table(f: &mut Frame, app: &App, area: Rect) {
     let header = Row::new(cols.iter().map(|c| Cell::from(c.title())))
         .style(t.dimmed().add_modifier(Modifier::BOLD));
     let rows_h = inner.height.saturating_sub(1) as usize;
-    let top = app
-        .live
-        .top
-        .min(app.live.order.len().saturating_sub(rows_h));
-    let selected = app.live.selected.as_deref();
+    let top = live.top.min(live.order.len().saturating_sub(rows_h));
+    let selected = live.selected.as_deref();
     // Only the visible slice becomes widget rows.
-    let rows = app
-        .live
-        .order
-        .iter()
-        .skip(top)
-        .take(rows_h)
-        .filter_map(|id| {
-            let v = app.live.calls.get(id)?;
-            let c = &v.call;
-            let cells = cols.iter().map(|col| {
-                let w = col.fixed().unwrap_or(usize::MAX);
-                let text = |s: &str| trunc(s, w);
-                Cell::from(match col {
-                    Col::State => state_cell(t, c.state),
-                    // The number has its own column: an unnamed caller is not shown twice.
-                    Col::Who => match c.lead.name.as_deref().filter(|n| !n.trim().is_empty()) {
-                        Some(n) => Span::styled(n.to_string(), t.base()),
-                        None if cols.contains(&Col::Number) => Span::styled("unknown", t.dimmed()),
-                        None => Span::styled(app.who(c), t.base()),
-                    },
-                    Col::Number => Span::styled(app.number(customer_number(c)), t.base()),
-                    Col::Campaign => {
-                        Span::styled(text(c.campaign.as_deref().unwrap_or("")), t.base())
-                    }
-                    Col::Provider => Span::styled(text(&c.provider), t.base()),
-                    Col::Intent => Span::styled(text(c.intent.as_deref().unwrap_or("")), t.base()),
-                    Col::Sentiment => sentiment_cell(t, c.sentiment),
-                    Col::Duration => Span::styled(
-                        c.duration_at(app.now)
-                            .map(format_duration)
-                            .unwrap_or_default(),
-                        t.base(),
-                    ),
-                    Col::Alerts => alerts_cell(t, c, w),
-                })
-            });
-            let style = if Some(id.as_str()) == selected {
-                t.selected()
-            } else {
-                Style::default()
-            };
-            Some(Row::new(cells).style(style))
+    let rows = live.order.iter().skip(top).take(rows_h).filter_map(|id| {
+        let v = live.calls.get(id)?;
+        let c = &v.call;
+        let cells = cols.iter().map(|col| {
+            let w = col.fixed().unwrap_or(usize::MAX);
+            let text = |s: &str| trunc(s, w);
+            Cell::from(match col {
+                Col::State => state_cell(t, c.state),
+                // The number has its own column: an unnamed caller is not shown twice.
+                Col::Who => match c.lead.name.as_deref().filter(|n| !n.trim().is_empty()) {
+                    Some(n) => Span::styled(n.to_string(), t.base()),
+                    None if cols.contains(&Col::Number) => Span::styled("unknown", t.dimmed()),
+                    None => Span::styled(app.who(c), t.base()),
+                },
+                Col::Number => Span::styled(app.number(customer_number(c)), t.base()),
+                Col::Campaign => Span::styled(text(c.campaign.as_deref().unwrap_or("")), t.base()),
+                Col::Provider => Span::styled(text(&c.provider), t.base()),
+                Col::Intent => Span::styled(text(c.intent.as_deref().unwrap_or("")), t.base()),
+                Col::Sentiment => sentiment_cell(t, c.sentiment),
+                Col::Duration => Span::styled(
+                    c.duration_at(app.now)
+                        .map(format_duration)
+                        .unwrap_or_default(),
+                    t.base(),
+                ),
+                Col::Alerts => alerts_cell(t, c, w),
+            })
         });
+        let style = if Some(id.as_str()) == selected {
+            t.selected()
+        } else {
+            Style::default()
+        };
+        Some(Row::new(cells).style(style))
+    });
     let widths: Vec<Constraint> = cols.iter().map(|c| c.width()).collect();
     let table = Table::new(rows, widths).header(header).column_spacing(1);
     f.render_widget(table, inner);

@@ -662,3 +662,14 @@ fn history_loads_the_next_page_at_the_end() {
     key(&mut app, 'G');
     assert!(key(&mut app, 'j').is_empty(), "no more pages");
 }
+
+#[test]
+fn every_way_out_is_one_effect_and_drawing_is_a_message() {
+    let mut app = fixtures::app(120, 30);
+    // Signals and a vanished terminal arrive as Msg::Quit: the same exit as the quit key.
+    assert_eq!(update(&mut app, Msg::Quit), [Effect::Quit]);
+    assert_eq!(key(&mut app, 'q'), [Effect::Quit]);
+    assert!(app.is_dirty());
+    assert!(update(&mut app, Msg::Drawn).is_empty());
+    assert!(!app.is_dirty(), "a drawn frame leaves nothing to redraw");
+}
