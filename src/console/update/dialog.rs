@@ -72,6 +72,7 @@ const ENDED: &str = "this call has ended";
 /// After the calls or the queue changed: when the open dialog's call ended or was taken over
 /// by someone else (or its queue item stopped waiting), the dialog says so and refuses to
 /// submit. It is never closed from here: only the user's Esc closes it.
+#[inline]
 pub(super) fn recheck(app: &mut App) {
     let Some(Modal::Dialog(d)) = &app.modal else {
         return;
