@@ -130,11 +130,6 @@ impl LiveCalls {
         self.calls.is_empty()
     }
 
-    /// Ids of the rows shown, in display order.
-    pub fn order(&self) -> &[CallId] {
-        &self.order
-    }
-
     pub fn selected_id(&self) -> Option<&str> {
         self.selected.as_deref()
     }
@@ -146,18 +141,6 @@ impl LiveCalls {
     pub fn selected_index(&self) -> Option<usize> {
         let id = self.selected.as_ref()?;
         self.order.iter().position(|o| o == id)
-    }
-
-    pub fn view(&self) -> &TranscriptView {
-        &self.view
-    }
-
-    pub fn sort(&self) -> (SortKey, bool) {
-        (self.sort, self.sort_desc)
-    }
-
-    pub fn filter(&self) -> &str {
-        &self.filter
     }
 
     pub fn values(&self) -> impl Iterator<Item = &CallView> {

@@ -20,7 +20,7 @@ pub use session::{Conn, Requests, Session, Status, StatusKind};
 use super::keys::Keymap;
 use super::layout;
 use super::theme::Theme;
-use crate::core::model::{Analytics, Call, CallState};
+use crate::core::model::{Analytics, Call, CallState, QueueItem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -115,14 +115,6 @@ impl App {
         self.live.selected_call()
     }
 
-    pub fn screen(&self) -> Screen {
-        self.screen
-    }
-
-    pub fn size(&self) -> (u16, u16) {
-        self.size
-    }
-
     /// Something visible changed since the last `Msg::Drawn`.
     pub fn is_dirty(&self) -> bool {
         self.dirty
@@ -146,16 +138,12 @@ impl App {
         matches!(self.modal, Some(Modal::Help))
     }
 
-    pub fn status(&self) -> Option<&Status> {
-        self.status.as_ref()
-    }
-
     pub fn area(&self) -> Rect {
         Rect::new(0, 0, self.size.0, self.size.1)
     }
 
     /// Waiting queue items (pending/scheduled), in the order shown.
-    pub fn waiting_queue(&self) -> Vec<&crate::core::model::QueueItem> {
+    pub fn waiting_queue(&self) -> Vec<&QueueItem> {
         self.queue.waiting()
     }
 

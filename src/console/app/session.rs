@@ -80,12 +80,4 @@ impl Requests {
         self.next += 1;
         id
     }
-
-    pub fn is_pending(&self, id: u64) -> bool {
-        self.pending.contains_key(&id)
-    }
-
-    pub fn in_flight(&self) -> usize {
-        self.pending.len()
-    }
 }
