@@ -6,12 +6,15 @@ use std::time::{Duration, Instant};
 
 use callwatch::client::StreamMsg;
 use callwatch::console::app::App;
-use callwatch::console::fixtures::{self, CallSpec};
 use callwatch::console::update::{update, Msg};
 use callwatch::core::model::{CallState, Sentiment, Speaker};
 use callwatch::core::protocol::{CallWithTranscript, StreamEvent};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
+
+#[path = "../tests/support/fixtures.rs"]
+mod fixtures;
+use fixtures::CallSpec;
 
 const CALLS: usize = 1_000;
 const LINES: usize = 100_000;
@@ -81,8 +84,8 @@ fn build_app() -> App {
 
 fn main() {
     let mut app = build_app();
-    assert_eq!(app.calls.len(), CALLS);
-    assert_eq!(app.selected.as_deref(), Some("call-0000"));
+    assert_eq!(app.live().len(), CALLS);
+    assert_eq!(app.live().selected_id(), Some("call-0000"));
     let mut terminal = Terminal::new(TestBackend::new(W, H)).expect("terminal");
 
     // First frame wraps the whole transcript once (then it is cached per width).
@@ -151,7 +154,9 @@ fn main() {
         } else {
             "call-0000"
         };
-        let start = app.calls[target].transcript.entries.len() as u32;
+        let start = app
+            .call(target)
+            .map_or(0, |v| v.transcript.entries.len() as u32);
         let events: Vec<Msg> = (0..n)
             .map(|k| {
                 let entry = fixtures::entry(
@@ -190,9 +195,8 @@ fn main() {
             let n = 2_000usize;
             let calls: Vec<_> = (0..n)
                 .map(|k| {
-                    let mut c = app.calls[&format!("call-{:04}", 3 + k % (CALLS - 3))]
-                        .call
-                        .clone();
+                    let id = format!("call-{:04}", 3 + k % (CALLS - 3));
+                    let mut c = app.call(&id).expect("a benchmark call").call.clone();
                     if moving {
                         c.state = if k % 2 == 0 {
                             CallState::AiPaused

@@ -626,7 +626,7 @@ async fn every_console_request_against_the_real_gateway() {
     use callwatch::app::{start_gateway, SimulatorOptions};
     use callwatch::client::{ClientError, RestClient};
     use callwatch::console::runtime::execute;
-    use callwatch::console::update::{Reply, Request};
+    use callwatch::console::update::{CallAction, Reply, Request};
     use callwatch::core::model::Role;
     use callwatch::gateway::{GatewayConfig, GatewayOptions};
 
@@ -663,9 +663,11 @@ async fn every_console_request_against_the_real_gateway() {
     let said = action(
         execute(
             &client,
-            Request::Say {
+            Request::Act {
                 call_id: id.clone(),
-                text: "one moment".into(),
+                action: CallAction::Say {
+                    text: "one moment".into(),
+                },
             },
         )
         .await,
@@ -674,9 +676,11 @@ async fn every_console_request_against_the_real_gateway() {
     action(
         execute(
             &client,
-            Request::Instruct {
+            Request::Act {
                 call_id: id.clone(),
-                text: "be brief".into(),
+                action: CallAction::Instruct {
+                    text: "be brief".into(),
+                },
             },
         )
         .await,
@@ -693,8 +697,9 @@ async fn every_console_request_against_the_real_gateway() {
     let ended = action(
         execute(
             &client,
-            Request::End {
+            Request::Act {
                 call_id: id.clone(),
+                action: CallAction::End,
             },
         )
         .await,
@@ -704,8 +709,9 @@ async fn every_console_request_against_the_real_gateway() {
     // Refused by the gateway: the error is its own sentence.
     let err = execute(
         &client,
-        Request::ResumeAi {
+        Request::Act {
             call_id: id.clone(),
+            action: CallAction::ResumeAi,
         },
     )
     .await
@@ -802,12 +808,136 @@ async fn every_console_request_against_the_real_gateway() {
     }
     let err = execute(
         &client,
-        Request::PauseAi {
+        Request::Act {
             call_id: "no-such-call".into(),
+            action: CallAction::PauseAi,
         },
     )
     .await
     .expect_err("unknown id");
     assert_eq!(err.status(), Some(404), "{err:?}");
     running.shutdown().await;
+}
+
+/// The defect this guards against: a Say dialog open on a call that another supervisor ends.
+/// The dialog used to close by itself and the rest of the typing ran as keys on the screen
+/// behind (sort, move, take over a stranger's call with Enter). Now it stays, says why, and
+/// swallows the keys until Esc.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dialog_outlives_its_call_and_keeps_the_keys() {
+    use callwatch::client::RestClient;
+
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path());
+    let (_gateway, url) = start_gateway(dir.path(), &config);
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: url.clone(),
+    };
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, TOKEN).expect("token file");
+    let tmux = Tmux {
+        socket: format!("cw-e2e-dlg-{}", std::process::id()),
+    };
+    let console = format!(
+        "'{}' --config '{}' --url '{}' --token-file '{}' --log-file '{}'; echo $? > '{}'",
+        env!("CARGO_BIN_EXE_callwatch"),
+        config.display(),
+        url,
+        token_file.display(),
+        dir.path().join("console.log").display(),
+        dir.path().join("exit-status").display()
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "cw",
+        "-x",
+        "160",
+        "-y",
+        "45",
+        &console,
+        ";",
+        "set-option",
+        "-t",
+        "cw",
+        "remain-on-exit",
+        "on",
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux.wait_screen("a connected console with live calls", |s| {
+        s.contains("● connected") && s.contains("● AI")
+    });
+
+    // Select one in-progress call (filter to it, then clear the filter: it stays selected
+    // among the others), and open Say on it.
+    let active = api.get("/api/calls/active").await;
+    let call = active["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .filter(|c| c["state"] == "in_progress")
+        .max_by_key(|c| c["started_at"].as_str().unwrap_or_default().to_string())
+        .cloned()
+        .expect("an in-progress call");
+    let id = call["id"].as_str().expect("id").to_string();
+    tmux.keys(&["/"]);
+    tmux.text(&customer_number(&call));
+    tmux.keys(&["Enter"]);
+    tmux.wait_screen("the filtered table", |s| s.contains("(1 shown)"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_screen("the whole table", |s| !s.contains("shown)"));
+    tmux.keys(&["s"]);
+    tmux.wait_screen("the say dialog", |s| s.contains("Say to"));
+    tmux.text("one mom");
+
+    // Someone else ends the call while the supervisor is typing.
+    let rest = RestClient::new(&url, TOKEN).expect("client");
+    rest.act(&id, &callwatch::core::action::Action::End)
+        .await
+        .expect("end the call");
+    tmux.wait_screen("the dialog saying its call ended", |s| {
+        s.contains("Say to") && s.contains("this call has ended")
+    });
+
+    // The rest of the typing, and a reflexive Enter.
+    tmux.text("otk");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_screen("the refused submit", |s| {
+        s.contains("cannot say: this call has ended")
+    });
+    assert!(
+        screen.contains("Say to"),
+        "the dialog is still open: {screen}"
+    );
+    assert!(
+        !screen.contains("Reason (required)"),
+        "no take-over dialog opened behind: {screen}"
+    );
+    assert!(
+        screen.contains("sort: duration"),
+        "the sort did not change: {screen}"
+    );
+    let audit = api.get("/api/audit").await;
+    let entries = audit["entries"].as_array().expect("audit entries");
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["action"] == "takeover" || e["action"] == "say"),
+        "nothing was sent: {entries:?}"
+    );
+
+    // Esc closes it; q then quits as usual.
+    tmux.keys(&["Escape"]);
+    tmux.wait_screen("the dialog closed", |s| !s.contains("Say to"));
+    tmux.keys(&["q"]);
+    assert_eq!(wait_exit_status(&dir.path().join("exit-status")), "0");
 }

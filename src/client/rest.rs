@@ -6,7 +6,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::ClientError;
+use super::error::ClientError;
 use crate::core::action::Action;
 use crate::core::model::{Analytics, Call, QueueItem, TranscriptEntry};
 use crate::core::protocol::{

@@ -4,7 +4,6 @@
 //! synchronized output so SSH users never see half a frame.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -21,31 +20,7 @@ use super::app::App;
 use super::config::ConsoleConfig;
 use super::update::{update, Effect, Msg, Reply, Request};
 use crate::client::{spawn_stream, ClientError, RestClient, StreamConfig, StreamMsg};
-use crate::core::action::Action as CallAction;
 use crate::core::protocol::ActionResponse;
-
-/// Sends tracing to a file (never to the terminal the UI draws on). Returns the writer guard;
-/// `None` when no log file could be opened (the console still runs).
-pub fn init_logging(path: Option<&Path>) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let path = path?;
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .ok()?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(false)
-        .try_init();
-    Some(guard)
-}
 
 /// Opens the terminal and runs the console against the configured gateway.
 pub async fn run(config: ConsoleConfig) -> anyhow::Result<()> {
@@ -97,21 +72,26 @@ async fn event_loop(
         run_effects(app, Msg::Resize(size.width, size.height), &client, &done_tx);
     }
 
-    loop {
-        if app.quit {
-            return Ok(());
-        }
-        if app.dirty && Instant::now() >= last_draw + frame {
-            if let Err(e) = draw(terminal, app) {
-                // The terminal is gone (an SSH drop): nobody to show an error to.
-                tracing::warn!(error = %e, "cannot draw; leaving");
-                return Ok(());
-            }
-            app.dirty = false;
+    // Every way out (a quit key, a signal, the terminal gone) is a `Msg` that `update` answers
+    // with `Effect::Quit`; `run_effects` reports it and the loop ends here.
+    let mut quit = false;
+    while !quit {
+        if app.is_dirty() && Instant::now() >= last_draw + frame {
+            let msg = match draw(terminal, app) {
+                Ok(()) => Msg::Drawn,
+                Err(e) => {
+                    // The terminal is gone (an SSH drop): nobody to show an error to.
+                    tracing::warn!(error = %e, "cannot draw; leaving");
+                    Msg::Quit
+                }
+            };
             last_draw = Instant::now();
+            if run_effects(app, msg, &client, &done_tx) {
+                break;
+            }
         }
         let next_frame = last_draw + frame;
-        let dirty = app.dirty;
+        let dirty = app.is_dirty();
         #[cfg(unix)]
         let signal = async {
             tokio::select! {
@@ -121,35 +101,37 @@ async fn event_loop(
         };
         #[cfg(not(unix))]
         let signal = std::future::pending::<&str>();
-        tokio::select! {
+        quit = tokio::select! {
             ev = events.next() => match ev {
-                Some(Ok(ev)) => {
-                    if let Some(msg) = event_msg(ev) {
-                        run_effects(app, msg, &client, &done_tx);
-                    }
-                }
+                Some(Ok(ev)) => match event_msg(ev) {
+                    Some(msg) => run_effects(app, msg, &client, &done_tx),
+                    None => false,
+                },
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "cannot read the terminal; leaving");
-                    return Ok(());
+                    run_effects(app, Msg::Quit, &client, &done_tx)
                 }
-                None => return Ok(()),
+                None => run_effects(app, Msg::Quit, &client, &done_tx),
             },
             Some(m) = stream_rx.recv() => {
-                run_effects(app, Msg::Stream(m), &client, &done_tx);
+                let mut quit = run_effects(app, Msg::Stream(m), &client, &done_tx);
                 // Drain everything already waiting: one frame for a burst of events.
-                while let Ok(m) = stream_rx.try_recv() {
-                    run_effects(app, Msg::Stream(m), &client, &done_tx);
+                while !quit {
+                    let Ok(m) = stream_rx.try_recv() else { break };
+                    quit = run_effects(app, Msg::Stream(m), &client, &done_tx);
                 }
+                quit
             }
             Some(m) = done_rx.recv() => run_effects(app, m, &client, &done_tx),
             _ = clock.tick() => run_effects(app, Msg::Tick(Utc::now()), &client, &done_tx),
-            _ = tokio::time::sleep_until(next_frame), if dirty => {}
+            _ = tokio::time::sleep_until(next_frame), if dirty => false,
             name = signal => {
                 tracing::info!("{name}: leaving");
-                return Ok(());
+                run_effects(app, Msg::Quit, &client, &done_tx)
             }
-        }
+        };
     }
+    Ok(())
 }
 
 /// Raw mode, alternate screen, bracketed paste (and mouse when asked), plus a panic hook that
@@ -216,10 +198,12 @@ fn event_msg(ev: Event) -> Option<Msg> {
     }
 }
 
-fn run_effects(app: &mut App, msg: Msg, client: &RestClient, done: &mpsc::Sender<Msg>) {
+/// Runs `msg` through `update` and performs its effects. True when one of them is `Quit`.
+fn run_effects(app: &mut App, msg: Msg, client: &RestClient, done: &mpsc::Sender<Msg>) -> bool {
+    let mut quit = false;
     for effect in update(app, msg) {
         match effect {
-            Effect::Quit => app.quit = true,
+            Effect::Quit => quit = true,
             Effect::Request { id, request } => {
                 let client = client.clone();
                 let done = done.clone();
@@ -230,30 +214,17 @@ fn run_effects(app: &mut App, msg: Msg, client: &RestClient, done: &mpsc::Sender
             }
         }
     }
+    quit
 }
 
 /// Performs one request against the gateway.
 pub async fn execute(client: &RestClient, request: Request) -> Result<Reply, ClientError> {
     let action = |r: ActionResponse| Reply::Action(Box::new(r));
     Ok(match request {
-        Request::TakeOver {
+        Request::Act {
             call_id,
-            reason,
-            notes,
-        } => action(
-            client
-                .act(&call_id, &CallAction::TakeOver { reason, notes })
-                .await?,
-        ),
-        Request::PauseAi { call_id } => action(client.act(&call_id, &CallAction::PauseAi).await?),
-        Request::ResumeAi { call_id } => action(client.act(&call_id, &CallAction::ResumeAi).await?),
-        Request::Say { call_id, text } => {
-            action(client.act(&call_id, &CallAction::Say { text }).await?)
-        }
-        Request::Instruct { call_id, text } => {
-            action(client.act(&call_id, &CallAction::Instruct { text }).await?)
-        }
-        Request::End { call_id } => action(client.act(&call_id, &CallAction::End).await?),
+            action: act,
+        } => action(client.act(&call_id, &act).await?),
         Request::Summarize { call_id } => action(client.summary(&call_id).await?),
         Request::DialNow { item_id } => {
             Reply::QueueItem(client.dial_now(&item_id).await?.map(Box::new))

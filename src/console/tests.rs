@@ -38,7 +38,7 @@ fn typed(app: &mut App, s: &str) {
 }
 
 fn select(app: &mut App, id: &str) {
-    while app.selected.as_deref() != Some(id) {
+    while app.live.selected.as_deref() != Some(id) {
         key(app, 'j');
     }
 }
@@ -201,6 +201,25 @@ fn dialog_instruct() {
     select(&mut app, "c1");
     key(&mut app, 'i');
     typed(&mut app, "Offer the paperless discount");
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn dialog_say_after_its_call_ended() {
+    let mut app = fixtures::app(120, 30);
+    select(&mut app, "c1");
+    key(&mut app, 's');
+    typed(&mut app, "One moment please");
+    let mut call = fixtures::calls().remove(0);
+    call.state = CallState::Ended;
+    update(
+        &mut app,
+        Msg::Stream(StreamMsg::Event {
+            seq: 11,
+            event: Box::new(StreamEvent::CallEnded { call }),
+        }),
+    );
+    code(&mut app, KeyCode::Enter);
     insta::assert_snapshot!(draw(&app).backend());
 }
 

@@ -69,10 +69,6 @@ impl WrapCache {
             }
         }
     }
-
-    pub fn entry_start(&self, entry: usize) -> Option<usize> {
-        self.starts.get(entry).copied()
-    }
 }
 
 pub fn body_width(width: usize, timestamps: bool) -> usize {

@@ -171,13 +171,14 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
 
 fn table(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let title = format!(" Live calls ({}) ", app.order.len());
+    let live = app.live();
+    let title = format!(" Live calls ({}) ", live.order.len());
     let block = super::block(app, title);
     let inner = layout::inner(area);
     f.render_widget(block, area);
 
-    if app.order.is_empty() {
-        let lines = match &app.conn {
+    if live.order.is_empty() {
+        let lines = match &app.session.conn {
             Conn::Reconnecting { error, .. } => vec![
                 Line::from(Span::styled(
                     format!("Cannot reach the gateway at {}", app.gateway),
@@ -198,10 +199,15 @@ fn table(f: &mut Frame, app: &App, area: Rect) {
                 )),
             ],
             Conn::Connecting { .. } => vec![Line::from(super::conn_span(app))],
-            Conn::Connected { .. } if !app.filter.is_empty() => vec![Line::from(Span::styled(
-                format!("No call matches \"{}\" (esc clears the filter)", app.filter),
-                t.dimmed(),
-            ))],
+            Conn::Connected { .. } if !live.filter.is_empty() => {
+                vec![Line::from(Span::styled(
+                    format!(
+                        "No call matches \"{}\" (esc clears the filter)",
+                        live.filter
+                    ),
+                    t.dimmed(),
+                ))]
+            }
             Conn::Connected { .. } => vec![Line::from(Span::styled(
                 "No live calls right now",
                 t.dimmed(),
@@ -215,11 +221,11 @@ fn table(f: &mut Frame, app: &App, area: Rect) {
     let header = Row::new(cols.iter().map(|c| Cell::from(c.title())))
         .style(t.dimmed().add_modifier(Modifier::BOLD));
     let rows_h = inner.height.saturating_sub(1) as usize;
-    let top = app.calls_top.min(app.order.len().saturating_sub(rows_h));
-    let selected = app.selected.as_deref();
+    let top = live.top.min(live.order.len().saturating_sub(rows_h));
+    let selected = live.selected.as_deref();
     // Only the visible slice becomes widget rows.
-    let rows = app.order.iter().skip(top).take(rows_h).filter_map(|id| {
-        let v = app.calls.get(id)?;
+    let rows = live.order.iter().skip(top).take(rows_h).filter_map(|id| {
+        let v = live.calls.get(id)?;
         let c = &v.call;
         let cells = cols.iter().map(|col| {
             let w = col.fixed().unwrap_or(usize::MAX);
@@ -286,7 +292,7 @@ fn transcript(f: &mut Frame, app: &App, area: Rect) {
         area,
         Line::from(title),
         &v.transcript,
-        &app.view,
+        &app.live.view,
         true,
     );
 }

@@ -1,4 +1,5 @@
-//! Dialogs: take over (reason + notes), say / instruct (text), confirmations.
+//! Dialogs: take over (reason + notes), say / instruct (text), confirmations; a dialog whose
+//! call ended or was taken over by someone else shows why it can no longer be sent.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
@@ -19,12 +20,25 @@ pub fn render(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
             Span::styled(" cancel", t.dimmed()),
         ])
     };
-    let error_line = |e: &Option<String>| match e {
-        Some(e) => Line::from(Span::styled(
+    // A dialog whose call ended or was taken over says so where errors go, and offers Esc only.
+    let blocked = d.blocked();
+    let hint = |submit: &str| match blocked {
+        Some(_) => Line::from(vec![
+            Span::styled("esc", t.key_style()),
+            Span::styled(" close", t.dimmed()),
+        ]),
+        None => hint(submit),
+    };
+    let error_line = |e: &Option<String>| match (blocked, e) {
+        (Some(b), _) => Line::from(Span::styled(
+            format!("⚠ {b}: nothing will be sent"),
+            t.fg(t.warn).add_modifier(Modifier::BOLD),
+        )),
+        (None, Some(e)) => Line::from(Span::styled(
             format!("✗ {e}"),
             t.fg(t.error).add_modifier(Modifier::BOLD),
         )),
-        None => Line::raw(""),
+        (None, None) => Line::raw(""),
     };
     let field_block = |title: &str, focused: bool| {
         let style = if focused {
@@ -77,9 +91,11 @@ pub fn render(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
             f.render_widget(&**notes, nb.inner(nf));
             f.render_widget(Paragraph::new(error_line(error)), err);
             let mut hl = hint("take over");
-            hl.spans.push(Span::styled(" · ", t.dimmed()));
-            hl.spans.push(Span::styled("tab", t.key_style()));
-            hl.spans.push(Span::styled(" next field", t.dimmed()));
+            if blocked.is_none() {
+                hl.spans.push(Span::styled(" · ", t.dimmed()));
+                hl.spans.push(Span::styled("tab", t.key_style()));
+                hl.spans.push(Span::styled(" next field", t.dimmed()));
+            }
             f.render_widget(Paragraph::new(hl), h);
         }
         Dialog::Text {
@@ -126,6 +142,7 @@ pub fn render(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
             " End call ",
             format!("Hang up the call with {who}?"),
             "y / enter: end it · n / esc: keep it",
+            blocked,
         ),
         Dialog::ConfirmCancel { who, .. } => confirm(
             f,
@@ -134,21 +151,40 @@ pub fn render(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
             " Cancel queued call ",
             format!("Remove the call to {who} from the queue?"),
             "y / enter: cancel it · n / esc: keep it",
+            blocked,
         ),
     }
 }
 
-fn confirm(f: &mut Frame, app: &App, area: Rect, title: &str, question: String, keys: &str) {
+fn confirm(
+    f: &mut Frame,
+    app: &App,
+    area: Rect,
+    title: &str,
+    question: String,
+    keys: &str,
+    blocked: Option<&str>,
+) {
     let t = &app.theme;
     let r = layout::centered(area, 60, 6);
     f.render_widget(Clear, r);
+    let (warning, keys) = match blocked {
+        Some(b) => (
+            Line::from(Span::styled(
+                format!("⚠ {b}"),
+                t.fg(t.warn).add_modifier(Modifier::BOLD),
+            )),
+            "esc: close",
+        ),
+        None => (Line::raw(""), keys),
+    };
     let lines = vec![
         Line::raw(""),
         Line::from(Span::styled(
             question,
             t.base().add_modifier(Modifier::BOLD),
         )),
-        Line::raw(""),
+        warning,
         Line::from(Span::styled(keys.to_string(), t.dimmed())),
     ];
     f.render_widget(

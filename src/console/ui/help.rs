@@ -1,4 +1,5 @@
-//! `?`: help generated from the live keymap, grouped by where keys work.
+//! `?`: help generated from the action table and the live keymap, grouped by where keys
+//! work.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -6,31 +7,24 @@ use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
 use super::super::app::App;
-use super::super::keys::{Action, Scope};
+use super::super::keys::{Action, Scope, ACTIONS};
 use super::super::layout;
 
 pub fn render(f: &mut Frame, app: &App, body: Rect) {
     let t = &app.theme;
     let mut lines: Vec<Line> = Vec::new();
-    let key_w = Action::ALL
-        .iter()
-        .map(|a| app.keymap.describe(*a).chars().count())
+    let key_w = Action::all()
+        .map(|a| app.keymap.describe(a).chars().count())
         .max()
         .unwrap_or(8)
         + 2;
-    for scope in [
-        Scope::Global,
-        Scope::Calls,
-        Scope::Transcript,
-        Scope::Queue,
-        Scope::History,
-    ] {
+    for scope in Scope::ALL {
         if !lines.is_empty() {
             lines.push(Line::raw(""));
         }
         lines.push(Line::from(Span::styled(scope.title(), t.title_style())));
-        for &a in Action::ALL.iter().filter(|a| a.scope() == scope) {
-            let keys = app.keymap.describe(a);
+        for spec in ACTIONS.iter().filter(|s| s.scope == scope) {
+            let keys = app.keymap.describe(spec.action);
             let keys = if keys.is_empty() {
                 "(unbound)".to_string()
             } else {
@@ -38,7 +32,7 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
             };
             lines.push(Line::from(vec![
                 Span::styled(format!("  {keys:<key_w$}"), t.key_style()),
-                Span::styled(a.label(), t.base()),
+                Span::styled(spec.label, t.base()),
             ]));
         }
     }

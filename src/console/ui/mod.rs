@@ -53,17 +53,17 @@ pub fn render(f: &mut Frame, app: &App) {
     }
     status(f, app, m.status);
     footer(f, app, m.footer);
-    if app.help {
+    if app.help_open() {
         help::render(f, app, m.body);
     }
-    if let Some(d) = &app.dialog {
+    if let Some(d) = app.dialog() {
         dialog::render(f, app, d, area);
     }
 }
 
 pub(super) fn conn_span(app: &App) -> Span<'static> {
     let t = &app.theme;
-    match &app.conn {
+    match &app.session.conn {
         Conn::Connecting { attempt: 0 } => Span::styled("◌ connecting…", t.fg(t.warn)),
         Conn::Connecting { attempt } => {
             Span::styled(format!("◌ reconnecting (attempt {attempt})…"), t.fg(t.warn))
@@ -102,7 +102,7 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         sep.clone(),
         Span::styled(app.gateway.clone(), t.base()),
     ];
-    if let Some(org) = &app.org {
+    if let Some(org) = &app.session.org {
         left.push(sep.clone());
         left.push(Span::styled("org ", t.dimmed()));
         left.push(Span::styled(
@@ -110,7 +110,7 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
             t.base().add_modifier(Modifier::BOLD),
         ));
     }
-    if let (Some(actor), Some(role)) = (&app.actor, app.role) {
+    if let (Some(actor), Some(role)) = (&app.session.actor, app.session.role) {
         left.push(sep.clone());
         left.push(Span::styled(
             format!("{actor} ({})", rules::role_name(role)),
@@ -176,14 +176,14 @@ fn tabs(f: &mut Frame, app: &App, area: Rect) {
     if app.screen == Screen::Calls {
         let mut info = format!(
             "sort: {} {} ",
-            app.sort.title(),
-            if app.sort_desc { "↓" } else { "↑" }
+            app.live.sort.title(),
+            if app.live.sort_desc { "↓" } else { "↑" }
         );
-        if !app.filter.is_empty() {
+        if !app.live.filter.is_empty() {
             info = format!(
                 "filter: \"{}\" ({} shown) · {info}",
-                app.filter,
-                app.order.len()
+                app.live.filter,
+                app.live.order.len()
             );
         }
         f.render_widget(
@@ -195,7 +195,7 @@ fn tabs(f: &mut Frame, app: &App, area: Rect) {
 
 fn status(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    if let Some(input) = &app.input {
+    if let Some(input) = app.input() {
         let prompt = match input.kind {
             InputKind::Filter => " filter calls: ",
             InputKind::Search => " search transcript: ",
@@ -237,9 +237,9 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
 
 fn footer(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let actions: &[Action] = if app.dialog.is_some() || app.input.is_some() {
+    let actions: &[Action] = if app.dialog().is_some() || app.input().is_some() {
         &[]
-    } else if app.help {
+    } else if app.help_open() {
         &[Action::Back, Action::Quit]
     } else {
         match app.screen {
@@ -284,7 +284,10 @@ fn footer(f: &mut Frame, app: &App, area: Rect) {
         }
     };
     let mut spans = vec![Span::raw(" ")];
-    if app.dialog.is_some() {
+    if app.dialog().is_some_and(|d| d.blocked().is_some()) {
+        spans.push(Span::styled("esc", t.key_style()));
+        spans.push(Span::styled(" close", t.base()));
+    } else if app.dialog().is_some() {
         spans.push(Span::styled("enter", t.key_style()));
         spans.push(Span::styled(" submit  ", t.base()));
         spans.push(Span::styled("tab", t.key_style()));
@@ -310,7 +313,7 @@ fn footer(f: &mut Frame, app: &App, area: Rect) {
                         | Action::EndCall
                 ) =>
             {
-                rules::check(a, call, app.role).is_ok()
+                rules::check(a, call, app.session.role).is_ok()
             }
             (Screen::Calls, super::keys::Scope::Calls, None) => {
                 !matches!(a.scope(), super::keys::Scope::Calls)

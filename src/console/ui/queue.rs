@@ -65,7 +65,7 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
     let cols = Layout::horizontal(widths).spacing(1).split(inner);
     let col_width = |i: usize| cols[i].width as usize;
     let h = inner.height.saturating_sub(1) as usize;
-    let top = app.queue_top.min(items.len().saturating_sub(h));
+    let top = app.queue.top.min(items.len().saturating_sub(h));
     let rows = items.iter().enumerate().skip(top).take(h).map(|(i, q)| {
         let (state, when) = match (q.state, q.scheduled_at) {
             (QueueState::Scheduled, Some(at)) if at > app.now => (
@@ -83,7 +83,7 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
                 ),
             ),
         };
-        let style = if i == app.queue_selected {
+        let style = if i == app.queue.selected {
             t.selected()
         } else {
             Style::default()

@@ -1,17 +1,18 @@
-//! Deterministic sample data for tests, snapshots and the benchmark (not for production use).
+// Deterministic sample data for the console's tests, snapshots and benchmark. Uses only the
+// crate's public API. Included by `#[path]` from the benchmark and by `include!` from the unit
+// tests (hence plain comments: an included file cannot carry inner doc comments).
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-
-use super::app::App;
-use super::keys::Keymap;
-use super::theme::Theme;
-use super::update::{update, Msg};
-use crate::client::StreamMsg;
-use crate::core::model::{
+use callwatch::client::StreamMsg;
+use callwatch::console::app::App;
+use callwatch::console::keys::Keymap;
+use callwatch::console::theme::Theme;
+use callwatch::console::update::{update, Msg};
+use callwatch::core::model::{
     Alert, Analytics, Call, CallState, Direction, Lead, MinuteCount, QueueItem, QueueState, Role,
     Sentiment, Speaker, Takeover, TranscriptEntry,
 };
-use crate::core::protocol::{CallWithTranscript, Snapshot};
+use callwatch::core::protocol::{CallWithTranscript, Snapshot};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 
 /// The fixed "now" of every fixture.
 pub fn t0() -> DateTime<Utc> {

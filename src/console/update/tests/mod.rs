@@ -1,13 +1,17 @@
 //! Unit tests of the pure update logic.
 
+mod dialogs;
+
+use crate::console::update::CallAction;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
+use crate::console::app::{Conn, Dialog};
 use crate::console::fixtures::{self, t0};
-use crate::core::model::{Role, Speaker};
-use crate::core::protocol::ResyncReason;
+use crate::core::model::{CallState, Role, Speaker};
+use crate::core::protocol::{ResyncReason, StreamEvent};
 
 fn key(app: &mut App, c: char) -> Vec<Effect> {
     update(
@@ -28,8 +32,8 @@ fn typed(app: &mut App, s: &str) {
 
 fn select(app: &mut App, id: &str) {
     key(app, 'g');
-    for _ in 0..app.order.len() {
-        if app.selected.as_deref() == Some(id) {
+    for _ in 0..app.live.order.len() {
+        if app.live.selected.as_deref() == Some(id) {
             return;
         }
         key(app, 'j');
@@ -66,12 +70,13 @@ fn pause_is_sent_only_when_the_ai_is_talking() {
     let (id, req) = request(&key(&mut app, 'p'));
     assert_eq!(
         req,
-        Request::PauseAi {
-            call_id: "c1".into()
+        Request::Act {
+            call_id: "c1".into(),
+            action: CallAction::PauseAi
         }
     );
     assert_eq!(status(&app).0, StatusKind::Pending);
-    assert!(app.pending.contains_key(&id));
+    assert!(app.requests.pending.contains_key(&id));
 
     select(&mut app, "c2"); // already paused
     assert!(key(&mut app, 'p').is_empty());
@@ -85,22 +90,25 @@ fn pause_is_sent_only_when_the_ai_is_talking() {
     let (_, req) = request(&key(&mut app, 'r'));
     assert_eq!(
         req,
-        Request::ResumeAi {
-            call_id: "c2".into()
+        Request::Act {
+            call_id: "c2".into(),
+            action: CallAction::ResumeAi
         }
     );
 
     select(&mut app, "c3"); // taken over
     assert!(key(&mut app, 'i').is_empty());
     assert!(
-        status(&app).1.contains("no longer takes instructions"),
+        status(&app)
+            .1
+            .contains("a human has taken over; the AI is not on the call"),
         "{:?}",
         app.status
     );
     assert!(key(&mut app, 'r').is_empty());
     assert!(key(&mut app, 't').is_empty());
     assert!(status(&app).1.contains("already taken over by dana"));
-    assert!(app.dialog.is_none());
+    assert!(app.dialog().is_none());
 }
 
 #[test]
@@ -109,14 +117,16 @@ fn roles_limit_actions() {
     select(&mut app, "c1");
     assert!(key(&mut app, 't').is_empty());
     assert!(
-        status(&app).1.contains("role (viewer) cannot take over"),
+        status(&app)
+            .1
+            .contains("the viewer role may not take over calls"),
         "{:?}",
         app.status
     );
     let mut app = fixtures::app_with_role(120, 30, Role::Agent);
     select(&mut app, "c1");
     key(&mut app, 't');
-    assert!(app.dialog.is_some(), "agents may take over");
+    assert!(app.dialog().is_some(), "agents may take over");
     code(&mut app, KeyCode::Esc);
     assert!(key(&mut app, 'p').is_empty(), "agents may not pause");
 }
@@ -130,7 +140,7 @@ fn take_over_dialog_needs_a_reason_and_sends_notes() {
         code(&mut app, KeyCode::Enter).is_empty(),
         "empty reason refused"
     );
-    match &app.dialog {
+    match app.dialog() {
         Some(Dialog::TakeOver { error, .. }) => {
             assert_eq!(error.as_deref(), Some("a reason is required"))
         }
@@ -142,13 +152,15 @@ fn take_over_dialog_needs_a_reason_and_sends_notes() {
     let (id, req) = request(&code(&mut app, KeyCode::Enter));
     assert_eq!(
         req,
-        Request::TakeOver {
+        Request::Act {
             call_id: "c1".into(),
-            reason: "caller wants a human".into(),
-            notes: Some("VIP".into()),
+            action: CallAction::TakeOver {
+                reason: "caller wants a human".into(),
+                notes: Some("VIP".into())
+            }
         }
     );
-    assert!(app.dialog.is_none());
+    assert!(app.dialog().is_none());
     assert_eq!(
         status(&app),
         (
@@ -158,7 +170,7 @@ fn take_over_dialog_needs_a_reason_and_sends_notes() {
     );
 
     // The gateway's answer updates the call at once.
-    let mut call = app.calls["c1"].call.clone();
+    let mut call = app.live.calls["c1"].call.clone();
     call.state = CallState::TakenOver;
     let resp = ActionResponse {
         action: "takeover".into(),
@@ -172,7 +184,7 @@ fn take_over_dialog_needs_a_reason_and_sends_notes() {
             result: Ok(Reply::Action(Box::new(resp))),
         },
     );
-    assert_eq!(app.calls["c1"].call.state, CallState::TakenOver);
+    assert_eq!(app.live.calls["c1"].call.state, CallState::TakenOver);
     assert_eq!(
         status(&app),
         (
@@ -180,7 +192,7 @@ fn take_over_dialog_needs_a_reason_and_sends_notes() {
             "done: taking over the call with Maria Lopez".into()
         )
     );
-    assert!(app.pending.is_empty());
+    assert!(app.requests.pending.is_empty());
 }
 
 #[test]
@@ -190,16 +202,18 @@ fn notes_are_optional_and_esc_cancels() {
     key(&mut app, 't');
     typed(&mut app, "x");
     assert!(code(&mut app, KeyCode::Esc).is_empty());
-    assert!(app.dialog.is_none());
+    assert!(app.dialog().is_none());
     key(&mut app, 't');
     typed(&mut app, "  escalation ");
     let (_, req) = request(&code(&mut app, KeyCode::Enter));
     assert_eq!(
         req,
-        Request::TakeOver {
+        Request::Act {
             call_id: "c1".into(),
-            reason: "escalation".into(),
-            notes: None
+            action: CallAction::TakeOver {
+                reason: "escalation".into(),
+                notes: None
+            }
         }
     );
 }
@@ -235,43 +249,52 @@ fn say_instruct_and_end() {
     typed(&mut app, "hello");
     assert_eq!(
         request(&code(&mut app, KeyCode::Enter)).1,
-        Request::Say {
+        Request::Act {
             call_id: "c1".into(),
-            text: "hello".into()
+            action: CallAction::Say {
+                text: "hello".into()
+            }
         }
     );
     key(&mut app, 'i');
     typed(&mut app, "be brief");
     assert_eq!(
         request(&code(&mut app, KeyCode::Enter)).1,
-        Request::Instruct {
+        Request::Act {
             call_id: "c1".into(),
-            text: "be brief".into()
+            action: CallAction::Instruct {
+                text: "be brief".into()
+            }
         }
     );
     key(&mut app, 'e');
     assert!(key(&mut app, 'n').is_empty());
-    assert!(app.dialog.is_none());
+    assert!(app.dialog().is_none());
     key(&mut app, 'e');
     assert_eq!(
         request(&key(&mut app, 'y')).1,
-        Request::End {
-            call_id: "c1".into()
+        Request::Act {
+            call_id: "c1".into(),
+            action: CallAction::End
         }
     );
 }
 
 #[test]
-fn a_call_that_ends_under_an_open_dialog_closes_it() {
+fn a_call_that_ends_under_an_open_dialog_keeps_it_open() {
     let mut app = fixtures::app(120, 30);
     select(&mut app, "c1");
     key(&mut app, 't');
-    let mut call = app.calls["c1"].call.clone();
+    let mut call = app.live.calls["c1"].call.clone();
     call.state = CallState::Ended;
     event(&mut app, 11, StreamEvent::CallEnded { call });
-    assert!(app.dialog.is_none());
-    assert!(!app.calls.contains_key("c1"));
-    assert!(app.selected.is_some(), "a neighbour is selected");
+    assert_eq!(
+        app.dialog().and_then(|d| d.blocked()),
+        Some("this call has ended"),
+        "the dialog stays, saying why it cannot be sent"
+    );
+    assert!(!app.live.calls.contains_key("c1"));
+    assert!(app.live.selected.is_some(), "a neighbour is selected");
     assert!(status(&app).1.contains("ended"));
 }
 
@@ -281,40 +304,44 @@ fn filter_live_and_esc_restores() {
     key(&mut app, '/');
     typed(&mut app, "RENEW");
     assert_eq!(
-        app.order,
+        app.live.order,
         ["c2", "c4"],
         "filters while typing, case-insensitive"
     );
     code(&mut app, KeyCode::Esc);
-    assert_eq!(app.order.len(), 5);
+    assert_eq!(app.live.order.len(), 5);
     key(&mut app, '/');
     typed(&mut app, "vapi");
     code(&mut app, KeyCode::Enter);
-    assert_eq!(app.order, ["c1", "c5"]);
-    assert!(app.order.contains(app.selected.as_ref().unwrap()));
+    assert_eq!(app.live.order, ["c1", "c5"]);
+    assert!(app.live.order.contains(app.live.selected.as_ref().unwrap()));
     code(&mut app, KeyCode::Esc); // clears the filter
-    assert_eq!(app.order.len(), 5);
+    assert_eq!(app.live.order.len(), 5);
 }
 
 #[test]
 fn sort_cycles_and_reverses() {
     let mut app = fixtures::app(120, 30);
-    assert_eq!(app.order, ["c3", "c1", "c2", "c4", "c5"], "longest first");
+    assert_eq!(
+        app.live.order,
+        ["c3", "c1", "c2", "c4", "c5"],
+        "longest first"
+    );
     key(&mut app, 'o');
-    assert_eq!(app.sort, SortKey::State);
-    assert_eq!(app.order[0], "c3", "human-owned calls first");
+    assert_eq!(app.live.sort, SortKey::State);
+    assert_eq!(app.live.order[0], "c3", "human-owned calls first");
     key(&mut app, 'O');
-    assert_eq!(app.order[4], "c3");
+    assert_eq!(app.live.order[4], "c3");
 }
 
 #[test]
 fn follow_stops_when_scrolling_up_and_resumes() {
     let mut app = fixtures::app(120, 16);
     select(&mut app, "c1");
-    assert!(app.view.follow);
+    assert!(app.live.view.follow);
     key(&mut app, 'K');
-    assert!(!app.view.follow);
-    let top = app.view.top;
+    assert!(!app.live.view.follow);
+    let top = app.live.view.top;
     for i in 0..5 {
         let entry = fixtures::entry(
             "c1",
@@ -330,15 +357,15 @@ fn follow_stops_when_scrolling_up_and_resumes() {
         );
     }
     assert_eq!(
-        app.view.top, top,
+        app.live.view.top, top,
         "new lines do not move what the user reads"
     );
     key(&mut app, 'f');
-    assert!(app.view.follow);
+    assert!(app.live.view.follow);
     for _ in 0..50 {
         key(&mut app, 'J');
     }
-    assert!(app.view.follow, "scrolling to the end follows again");
+    assert!(app.live.view.follow, "scrolling to the end follows again");
 }
 
 #[test]
@@ -351,21 +378,21 @@ fn transcript_search_jumps_between_matches() {
     );
     typed(&mut app, "refund");
     code(&mut app, KeyCode::Enter);
-    assert_eq!(app.view.search, "refund");
-    let first = app.view.current_match.expect("a match");
-    assert!(!app.view.follow);
+    assert_eq!(app.live.view.search, "refund");
+    let first = app.live.view.current_match.expect("a match");
+    assert!(!app.live.view.follow);
     key(&mut app, 'n');
-    let second = app.view.current_match.unwrap();
+    let second = app.live.view.current_match.unwrap();
     assert!(second > first);
     key(&mut app, 'n');
-    assert_eq!(app.view.current_match, Some(first), "wraps around");
+    assert_eq!(app.live.view.current_match, Some(first), "wraps around");
     assert!(status(&app).1.contains("wrapped"));
 }
 
 #[test]
 fn stream_revisions_and_resync_never_duplicate_lines() {
     let mut app = fixtures::app(120, 30);
-    let n = app.calls["c1"].transcript.entries.len();
+    let n = app.live.calls["c1"].transcript.entries.len();
     let mut partial = fixtures::entry("c1", n as u32, Speaker::Caller, "I want", false);
     event(
         &mut app,
@@ -383,7 +410,7 @@ fn stream_revisions_and_resync_never_duplicate_lines() {
             entry: partial.clone(),
         },
     );
-    let entries = &app.calls["c1"].transcript.entries;
+    let entries = &app.live.calls["c1"].transcript.entries;
     assert_eq!(entries.len(), n + 1);
     assert_eq!(entries[n].text, "I want to cancel");
     assert!(entries[n].is_final);
@@ -396,7 +423,7 @@ fn stream_revisions_and_resync_never_duplicate_lines() {
         }),
     );
     assert!(
-        app.calls.contains_key("c1"),
+        app.live.calls.contains_key("c1"),
         "state is kept until the snapshot arrives (no flicker)"
     );
     update(
@@ -404,17 +431,17 @@ fn stream_revisions_and_resync_never_duplicate_lines() {
         Msg::Stream(StreamMsg::Snapshot(Box::new(fixtures::snapshot(40)))),
     );
     assert_eq!(
-        app.calls["c1"].transcript.entries.len(),
+        app.live.calls["c1"].transcript.entries.len(),
         n,
         "rebuilt from the snapshot"
     );
     assert_eq!(
-        app.selected.as_deref(),
+        app.live.selected.as_deref(),
         Some("c4"),
         "selection survives a resync"
     );
     assert!(matches!(
-        app.conn,
+        app.session.conn,
         Conn::Connected {
             resynced_at: Some(_)
         }
@@ -432,14 +459,14 @@ fn connection_states() {
         }),
     );
     assert_eq!(
-        app.conn,
+        app.session.conn,
         Conn::Reconnecting {
             at: t0() + chrono::Duration::seconds(5),
             error: "boom".into()
         }
     );
     assert_eq!(
-        app.calls.len(),
+        app.live.calls.len(),
         5,
         "data stays on screen while reconnecting"
     );
@@ -454,7 +481,7 @@ fn connection_states() {
             reason: None,
         }),
     );
-    assert_eq!(app.conn, Conn::Connected { resynced_at: None });
+    assert_eq!(app.session.conn, Conn::Connected { resynced_at: None });
     update(
         &mut app,
         Msg::Stream(StreamMsg::AuthFailed {
@@ -462,7 +489,7 @@ fn connection_states() {
         }),
     );
     update(&mut app, Msg::Stream(StreamMsg::Connecting { attempt: 0 }));
-    assert_eq!(app.conn, Conn::AuthFailed("revoked".into()));
+    assert_eq!(app.session.conn, Conn::AuthFailed("revoked".into()));
 }
 
 #[test]
@@ -478,7 +505,7 @@ fn queue_dial_now_and_cancel_with_confirmation() {
         }
     );
     key(&mut app, 'x');
-    assert!(matches!(app.dialog, Some(Dialog::ConfirmCancel { .. })));
+    assert!(matches!(app.dialog(), Some(Dialog::ConfirmCancel { .. })));
     let (id, req) = request(&code(&mut app, KeyCode::Enter));
     assert_eq!(
         req,
@@ -486,7 +513,7 @@ fn queue_dial_now_and_cancel_with_confirmation() {
             item_id: "q2".into()
         }
     );
-    let mut item = app.queue[1].clone();
+    let mut item = app.queue.items[1].clone();
     item.state = crate::core::model::QueueState::Cancelled;
     update(
         &mut app,
@@ -496,7 +523,7 @@ fn queue_dial_now_and_cancel_with_confirmation() {
         },
     );
     assert_eq!(app.waiting_queue().len(), 2);
-    assert_eq!(app.queue_selected, 1);
+    assert_eq!(app.queue.selected, 1);
 }
 
 #[test]
@@ -590,9 +617,9 @@ fn keys_that_mean_nothing_do_not_redraw() {
 fn quit_and_help() {
     let mut app = fixtures::app(120, 30);
     key(&mut app, '?');
-    assert!(app.help);
+    assert!(app.help_open());
     key(&mut app, '?');
-    assert!(!app.help);
+    assert!(!app.help_open());
     assert_eq!(key(&mut app, 'q'), [Effect::Quit]);
     let mut app = fixtures::app(120, 30);
     key(&mut app, 't');
@@ -650,4 +677,15 @@ fn history_loads_the_next_page_at_the_end() {
     assert_eq!(app.history.selected, 2, "the selection stays put");
     key(&mut app, 'G');
     assert!(key(&mut app, 'j').is_empty(), "no more pages");
+}
+
+#[test]
+fn every_way_out_is_one_effect_and_drawing_is_a_message() {
+    let mut app = fixtures::app(120, 30);
+    // Signals and a vanished terminal arrive as Msg::Quit: the same exit as the quit key.
+    assert_eq!(update(&mut app, Msg::Quit), [Effect::Quit]);
+    assert_eq!(key(&mut app, 'q'), [Effect::Quit]);
+    assert!(app.is_dirty());
+    assert!(update(&mut app, Msg::Drawn).is_empty());
+    assert!(!app.is_dirty(), "a drawn frame leaves nothing to redraw");
 }

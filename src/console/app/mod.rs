@@ -1,0 +1,254 @@
+//! The console's state, owned by the UI task. Only `update` changes it (its fields are
+//! visible inside the console only); rendering reads it. One part per screen, plus the modal
+//! on top, the session and the status line.
+
+mod calls;
+mod history;
+mod modal;
+mod queue;
+mod session;
+
+use chrono::{DateTime, Utc};
+use ratatui::layout::Rect;
+
+pub use calls::{CallView, LiveCalls, SortKey, TranscriptView};
+pub use history::{History, HistoryDetail};
+pub use modal::{Dialog, Guard, InputKind, LineInput, Modal, TextKind};
+pub use queue::QueueScreen;
+pub use session::{Conn, Requests, Session, Status, StatusKind};
+
+use super::keys::Keymap;
+use super::layout;
+use super::theme::Theme;
+use crate::core::model::{Analytics, Call, CallState, QueueItem};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Calls,
+    Queue,
+    Analytics,
+    History,
+}
+
+impl Screen {
+    pub const ALL: [Screen; 4] = [
+        Screen::Calls,
+        Screen::Queue,
+        Screen::Analytics,
+        Screen::History,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Calls => "Calls",
+            Screen::Queue => "Queue",
+            Screen::Analytics => "Analytics",
+            Screen::History => "History",
+        }
+    }
+}
+
+pub struct App {
+    pub(in crate::console) now: DateTime<Utc>,
+    pub(in crate::console) theme: Theme,
+    pub(in crate::console) keymap: Keymap,
+    pub(in crate::console) gateway: String,
+    pub(in crate::console) mask_numbers: bool,
+    pub(in crate::console) size: (u16, u16),
+    /// Configuration warnings, shown in the status line when nothing else is.
+    pub(in crate::console) warnings: Vec<String>,
+    pub(in crate::console) session: Session,
+    pub(in crate::console) screen: Screen,
+    pub(in crate::console) live: LiveCalls,
+    pub(in crate::console) queue: QueueScreen,
+    pub(in crate::console) analytics: Analytics,
+    pub(in crate::console) history: History,
+    /// Help, a text input or a dialog: takes every key while open.
+    pub(in crate::console) modal: Option<Modal>,
+    pub(in crate::console) status: Option<Status>,
+    pub(in crate::console) requests: Requests,
+    /// Something visible changed since the last frame.
+    pub(in crate::console) dirty: bool,
+}
+
+impl App {
+    pub fn new(
+        now: DateTime<Utc>,
+        theme: Theme,
+        keymap: Keymap,
+        gateway: &str,
+        mask_numbers: bool,
+        warnings: Vec<String>,
+    ) -> App {
+        App {
+            now,
+            theme,
+            keymap,
+            gateway: gateway.to_string(),
+            mask_numbers,
+            size: (80, 24),
+            warnings,
+            session: Session::default(),
+            screen: Screen::Calls,
+            live: LiveCalls::default(),
+            queue: QueueScreen::default(),
+            analytics: Analytics::default(),
+            history: History::default(),
+            modal: None,
+            status: None,
+            requests: Requests::default(),
+            dirty: true,
+        }
+    }
+
+    /// The live calls (Calls screen).
+    pub fn live(&self) -> &LiveCalls {
+        &self.live
+    }
+
+    /// A live call by id.
+    pub fn call(&self, id: &str) -> Option<&CallView> {
+        self.live.get(id)
+    }
+
+    pub fn selected_call(&self) -> Option<&CallView> {
+        self.live.selected_call()
+    }
+
+    /// Something visible changed since the last `Msg::Drawn`.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    pub fn dialog(&self) -> Option<&Dialog> {
+        match &self.modal {
+            Some(Modal::Dialog(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn input(&self) -> Option<&LineInput> {
+        match &self.modal {
+            Some(Modal::Input(i)) => Some(i),
+            _ => None,
+        }
+    }
+
+    pub fn help_open(&self) -> bool {
+        matches!(self.modal, Some(Modal::Help))
+    }
+
+    pub fn area(&self) -> Rect {
+        Rect::new(0, 0, self.size.0, self.size.1)
+    }
+
+    /// Waiting queue items (pending/scheduled), in the order shown.
+    pub fn waiting_queue(&self) -> Vec<&QueueItem> {
+        self.queue.waiting()
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for v in self.live.values() {
+            match v.call.state {
+                CallState::InProgress => c.ai += 1,
+                CallState::AiPaused => c.paused += 1,
+                CallState::TakenOver => c.human += 1,
+                CallState::Ringing | CallState::Queued => c.ringing += 1,
+                CallState::Ended => {}
+            }
+        }
+        c.live = self.live.len();
+        c.queued = self
+            .queue
+            .items
+            .iter()
+            .filter(|q| q.state.is_waiting())
+            .count();
+        c
+    }
+
+    /// Displayed phone number (masked for screen sharing).
+    pub fn number(&self, n: &str) -> String {
+        if self.mask_numbers {
+            mask_number(n)
+        } else {
+            n.to_string()
+        }
+    }
+
+    /// "who" of a call: the lead's name, else the customer's number.
+    pub fn who(&self, call: &Call) -> String {
+        match call.lead.name.as_deref().filter(|n| !n.trim().is_empty()) {
+            Some(n) => n.to_string(),
+            None => self.number(customer_number(call)),
+        }
+    }
+
+    /// Rows available for the calls table body.
+    pub fn calls_table_rows(&self) -> usize {
+        let areas = layout::calls(layout::body(self.area()));
+        (areas.table.height as usize).saturating_sub(3)
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub live: usize,
+    pub ai: usize,
+    pub paused: usize,
+    pub human: usize,
+    pub ringing: usize,
+    pub queued: usize,
+}
+
+/// The customer's side of a call.
+pub fn customer_number(call: &Call) -> &str {
+    match call.direction {
+        crate::core::model::Direction::Inbound => &call.from,
+        crate::core::model::Direction::Outbound => &call.to,
+    }
+}
+
+/// Keeps a leading `+`, the first digit and the last two digits: `+1•••••••67`.
+pub fn mask_number(n: &str) -> String {
+    let digits = n.chars().filter(|c| c.is_ascii_digit()).count();
+    let mut seen = 0;
+    n.chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                seen += 1;
+                if seen == 1 || seen + 2 > digits {
+                    c
+                } else {
+                    '•'
+                }
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// "4:05", "1:02:03".
+pub fn format_duration(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_only_edges() {
+        assert_eq!(mask_number("+14155550167"), "+1••••••••67");
+        assert_eq!(mask_number("12"), "12");
+        assert_eq!(format_duration(65.9), "1:05");
+        assert_eq!(format_duration(3723.0), "1:02:03");
+    }
+}

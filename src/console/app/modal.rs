@@ -1,0 +1,120 @@
+//! What sits on top of the screen and takes every key while open: the help, a one-line
+//! text input, or a dialog.
+
+use ratatui_textarea::TextArea;
+
+use crate::core::model::CallId;
+
+pub enum Modal {
+    Help,
+    Input(LineInput),
+    Dialog(Dialog),
+}
+
+/// A one-line text input at the bottom (filter, transcript search, history search).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Filter,
+    Search,
+    History,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineInput {
+    pub kind: InputKind,
+    pub text: String,
+    /// Value to restore on Esc.
+    pub before: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    Say,
+    Instruct,
+}
+
+/// What keeps a dialog honest while it is open: the call (or queue item) it was opened for may
+/// end or be taken over by someone else. Then the dialog stays open and says so, and its submit
+/// is refused; only Esc closes it, so keys typed meanwhile never reach the screen behind.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Guard {
+    /// Who had taken the call over when the dialog opened (a different name later is news).
+    pub taken_by: Option<String>,
+    /// Why the dialog can no longer be submitted.
+    pub blocked: Option<String>,
+}
+
+/// A dialog is bound to the call (or queue item) it was opened for, never to the selection.
+pub enum Dialog {
+    TakeOver {
+        call_id: CallId,
+        who: String,
+        reason: Box<TextArea<'static>>,
+        notes: Box<TextArea<'static>>,
+        notes_focused: bool,
+        error: Option<String>,
+        guard: Guard,
+    },
+    Text {
+        kind: TextKind,
+        call_id: CallId,
+        who: String,
+        text: Box<TextArea<'static>>,
+        error: Option<String>,
+        guard: Guard,
+    },
+    ConfirmEnd {
+        call_id: CallId,
+        who: String,
+        guard: Guard,
+    },
+    ConfirmCancel {
+        item_id: String,
+        who: String,
+        guard: Guard,
+    },
+}
+
+impl Dialog {
+    pub fn guard(&self) -> &Guard {
+        match self {
+            Dialog::TakeOver { guard, .. }
+            | Dialog::Text { guard, .. }
+            | Dialog::ConfirmEnd { guard, .. }
+            | Dialog::ConfirmCancel { guard, .. } => guard,
+        }
+    }
+
+    pub(in crate::console) fn guard_mut(&mut self) -> &mut Guard {
+        match self {
+            Dialog::TakeOver { guard, .. }
+            | Dialog::Text { guard, .. }
+            | Dialog::ConfirmEnd { guard, .. }
+            | Dialog::ConfirmCancel { guard, .. } => guard,
+        }
+    }
+
+    /// Why the dialog can no longer be submitted, if so.
+    pub fn blocked(&self) -> Option<&str> {
+        self.guard().blocked.as_deref()
+    }
+
+    /// The call the dialog acts on (`None` for a queue item).
+    pub fn call_id(&self) -> Option<&str> {
+        match self {
+            Dialog::TakeOver { call_id, .. }
+            | Dialog::Text { call_id, .. }
+            | Dialog::ConfirmEnd { call_id, .. } => Some(call_id),
+            Dialog::ConfirmCancel { .. } => None,
+        }
+    }
+
+    pub fn who(&self) -> &str {
+        match self {
+            Dialog::TakeOver { who, .. }
+            | Dialog::Text { who, .. }
+            | Dialog::ConfirmEnd { who, .. }
+            | Dialog::ConfirmCancel { who, .. } => who,
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! State of the Queue screen.
+
+use crate::core::model::QueueItem;
+
+#[derive(Default)]
+pub struct QueueScreen {
+    /// Waiting items (pending or scheduled), in the gateway's order.
+    pub(in crate::console) items: Vec<QueueItem>,
+    pub(in crate::console) selected: usize,
+    pub(in crate::console) top: usize,
+}
+
+impl QueueScreen {
+    /// Waiting queue items (pending/scheduled), in the order shown.
+    pub fn waiting(&self) -> Vec<&QueueItem> {
+        self.items.iter().filter(|q| q.state.is_waiting()).collect()
+    }
+
+    pub fn selected(&self) -> usize {
+        self.selected
+    }
+
+    pub fn top(&self) -> usize {
+        self.top
+    }
+}

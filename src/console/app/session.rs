@@ -1,0 +1,83 @@
+//! The connection to the gateway, the status line and the requests in flight.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::core::model::Role;
+
+/// Connection state shown in the header.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Conn {
+    Connecting {
+        attempt: u32,
+    },
+    Connected {
+        /// Set when the last (re)connection could not resume and state was rebuilt.
+        resynced_at: Option<DateTime<Utc>>,
+    },
+    Reconnecting {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    AuthFailed(String),
+}
+
+/// Who we are to the gateway, and whether we are connected.
+pub struct Session {
+    pub conn: Conn,
+    pub org: Option<String>,
+    pub actor: Option<String>,
+    pub role: Option<Role>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            conn: Conn::Connecting { attempt: 0 },
+            org: None,
+            actor: None,
+            role: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    Info,
+    Pending,
+    Ok,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub kind: StatusKind,
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Requests handed to the runtime, by id; their answers come back as `Msg::Done`.
+pub struct Requests {
+    pub(in crate::console) next: u64,
+    /// Requests in flight: id -> what to say when they finish.
+    pub(in crate::console) pending: BTreeMap<u64, String>,
+}
+
+impl Default for Requests {
+    fn default() -> Self {
+        Requests {
+            next: 1,
+            pending: BTreeMap::new(),
+        }
+    }
+}
+
+impl Requests {
+    /// A fresh request id.
+    pub(in crate::console) fn id(&mut self) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        id
+    }
+}

@@ -1,0 +1,147 @@
+//! The gateway's stream: connection changes, snapshots and events.
+
+use super::{calls, info, queue, set_status};
+use crate::client::StreamMsg;
+use crate::console::app::{App, CallView, Conn, Screen, StatusKind};
+use crate::console::clean;
+use crate::console::transcript::Transcript;
+use crate::core::model::CallState;
+use crate::core::protocol::{ResyncReason, StreamEvent};
+
+// Inlined: the hot path of a busy stream (a benchmark measures it).
+#[inline]
+pub(super) fn stream(app: &mut App, m: StreamMsg) {
+    match m {
+        StreamMsg::Connecting { attempt } => {
+            if !matches!(app.session.conn, Conn::AuthFailed(_)) {
+                app.session.conn = Conn::Connecting { attempt };
+            }
+        }
+        StreamMsg::Connected {
+            org,
+            actor,
+            role,
+            resumed,
+            reason,
+        } => {
+            app.session.org = Some(clean::text(&org));
+            app.session.actor = Some(clean::text(&actor));
+            app.session.role = Some(role);
+            let resynced = !resumed && reason.is_some_and(|r| r != ResyncReason::NewClient);
+            app.session.conn = Conn::Connected {
+                resynced_at: resynced.then_some(app.now),
+            };
+        }
+        StreamMsg::Snapshot(mut snap) => {
+            clean::snapshot(&mut snap);
+            let snap = *snap;
+            app.session.org = Some(snap.org);
+            // Rebuild in one step (no empty intermediate frame): same selection, no duplicates.
+            app.live.calls = snap
+                .calls
+                .into_iter()
+                .filter(|c| c.call.state.is_active())
+                .map(|c| {
+                    (
+                        c.call.id.clone(),
+                        CallView {
+                            call: c.call,
+                            transcript: Transcript::new(c.transcript),
+                        },
+                    )
+                })
+                .collect();
+            app.queue.items = snap
+                .queue
+                .into_iter()
+                .filter(|q| q.state.is_waiting())
+                .collect();
+            app.analytics = snap.analytics;
+            calls::reorder(app);
+        }
+        StreamMsg::Event { event, .. } => apply_event(app, *event),
+        StreamMsg::Resync { reason } => {
+            app.session.conn = Conn::Connected {
+                resynced_at: Some(app.now),
+            };
+            let why = match reason {
+                ResyncReason::Lagged => "this console fell behind",
+                ResyncReason::TooFarBehind => "too many events were missed",
+                ResyncReason::EpochChanged => "the gateway restarted",
+                ResyncReason::NewClient => "new connection",
+            };
+            info(app, &format!("resynced with the gateway ({why})"));
+        }
+        StreamMsg::ServerError { message } => set_status(
+            app,
+            StatusKind::Error,
+            format!("gateway: {}", clean::text(&message)),
+        ),
+        StreamMsg::Disconnected { error, retry_in } => {
+            let at = app.now + chrono::Duration::from_std(retry_in).unwrap_or_default();
+            app.session.conn = Conn::Reconnecting {
+                at,
+                error: clean::text(&error),
+            };
+        }
+        StreamMsg::AuthFailed { message } => {
+            app.session.conn = Conn::AuthFailed(clean::text(&message))
+        }
+    }
+}
+
+#[inline]
+fn apply_event(app: &mut App, event: StreamEvent) {
+    match event {
+        StreamEvent::CallUpdated { mut call } => {
+            clean::call(&mut call);
+            if call.state == CallState::Ended {
+                calls::end(app, call);
+            } else {
+                calls::upsert(app, call);
+            }
+        }
+        StreamEvent::CallEnded { mut call } => {
+            clean::call(&mut call);
+            calls::end(app, call);
+        }
+        StreamEvent::TranscriptAppended { mut entry }
+        | StreamEvent::TranscriptRevised { mut entry } => {
+            clean::entry(&mut entry);
+            if let Some(v) = app.live.calls.get_mut(&entry.call_id) {
+                let visible = app.live.selected.as_deref() == Some(entry.call_id.as_str());
+                v.transcript.upsert(entry);
+                app.dirty = visible && app.screen == Screen::Calls;
+            } else {
+                app.dirty = false;
+            }
+        }
+        StreamEvent::QueueUpdated { mut item } => {
+            clean::queue_item(&mut item);
+            queue::upsert(app, item);
+        }
+        StreamEvent::AnalyticsUpdated { mut analytics } => {
+            clean::analytics(&mut analytics);
+            app.analytics = analytics;
+        }
+        StreamEvent::ActionAudited { audit } => {
+            // Our own actions are reported by their results; show what others do.
+            let mine = app.session.actor.as_deref() == Some(audit.actor.as_str());
+            if !mine && audit.ok {
+                let who = audit
+                    .call_id
+                    .as_ref()
+                    .and_then(|id| app.live.calls.get(id))
+                    .map(|v| app.who(&v.call))
+                    .unwrap_or_else(|| "a call".into());
+                let text = format!(
+                    "{} did {} on {}",
+                    clean::text(&audit.actor),
+                    clean::text(&audit.action),
+                    who
+                );
+                info(app, &text);
+            }
+        }
+    }
+}
