@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 
 use super::call::CallPlan;
 use super::scenario::{Scenario, ScenarioSet};
-use super::Inner;
+use super::shared::Inner;
 use crate::core::model::{Direction, QueueItem};
 
 const FLOOR_SALT: u64 = 0xf100_2000_0000_0001;

@@ -9,104 +9,32 @@
 //! (what the parties say in reaction to supervisors), `floor` (arrivals and dial choice).
 
 mod call;
+mod config;
 mod floor;
 pub mod scenario;
+mod shared;
 pub mod speech;
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 
 use crate::core::action::{Action, Capability};
 use crate::core::ingest::{EventSink, IngestEnvelope};
 use crate::core::model::{Call, Lead, QueueItem};
 use crate::core::provider::{DialStarted, Provider, ProviderError, WebhookError, WebhookRequest};
 
-use call::{CallEnv, CallPlan, CallTask, Command};
+use call::{CallPlan, Command};
+pub use config::SimConfig;
 pub use scenario::{Scenario, ScenarioError, ScenarioSet};
-
-#[derive(Debug, Clone)]
-pub struct SimConfig {
-    pub org: String,
-    /// Integration (registry) name, "simulator" by default.
-    pub integration: String,
-    pub seed: u64,
-    /// New calls per simulated minute.
-    pub calls_per_minute: f64,
-    /// Time compression factor (2.0 = twice as fast).
-    pub speed: f64,
-    /// Upper bound on simultaneous simulated calls.
-    pub max_concurrent: usize,
-    /// Scenario directory; the built-in scenarios when `None`.
-    pub scenarios_dir: Option<PathBuf>,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        SimConfig {
-            org: "demo".into(),
-            integration: "simulator".into(),
-            seed: 1,
-            // With calls of one to two minutes this keeps a couple of dozen calls live.
-            calls_per_minute: 24.0,
-            speed: 1.0,
-            max_concurrent: 48,
-            scenarios_dir: None,
-        }
-    }
-}
+use shared::Inner;
 
 /// How long `perform` waits for a call task to carry out an action.
 const ACTION_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// State shared by the simulator handle, its floor task and its call tasks.
-pub(crate) struct Inner {
-    config: SimConfig,
-    scenarios: ScenarioSet,
-    sink: Arc<dyn EventSink>,
-    /// Live calls by provider call id.
-    calls: Mutex<HashMap<String, mpsc::Sender<Command>>>,
-    /// Signalled whenever a call ends (the floor waits for a free line).
-    freed: Notify,
-    /// Distinguishes this run's ids from earlier runs' (the gateway dedupes by id forever).
-    nonce: String,
-    dials: AtomicU64,
-    manual: AtomicU64,
-    shutdown: watch::Receiver<bool>,
-}
-
-impl Inner {
-    fn live(&self) -> usize {
-        self.calls.lock().map(|c| c.len()).unwrap_or(0)
-    }
-
-    /// Starts a call task for `plan` on the current runtime.
-    fn spawn(self: &Arc<Self>, plan: CallPlan) {
-        let (tx, rx) = mpsc::channel(16);
-        let id = plan.provider_call_id.clone();
-        if let Ok(mut calls) = self.calls.lock() {
-            calls.insert(id.clone(), tx);
-        }
-        let env = CallEnv {
-            sink: self.sink.clone(),
-            speed: self.config.speed,
-            shutdown: self.shutdown.clone(),
-        };
-        let inner = self.clone();
-        tokio::spawn(async move {
-            CallTask::new(env, plan, rx).run().await;
-            if let Ok(mut calls) = inner.calls.lock() {
-                calls.remove(&id);
-            }
-            inner.freed.notify_waiters();
-        });
-    }
-}
 
 /// The simulated provider. Dropping it (or [`Simulator::stop`]) stops every call.
 pub struct Simulator {
