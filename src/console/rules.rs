@@ -44,7 +44,3 @@ pub fn check_role(action: Action, role: Option<Role>) -> Result<(), String> {
 fn connected(role: Option<Role>) -> Result<Role, String> {
     role.ok_or_else(|| "not connected to the gateway yet".to_string())
 }
-
-pub fn role_name(r: Role) -> &'static str {
-    r.as_str()
-}

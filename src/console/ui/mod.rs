@@ -113,7 +113,7 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
     if let (Some(actor), Some(role)) = (&app.session.actor, app.session.role) {
         left.push(sep.clone());
         left.push(Span::styled(
-            format!("{actor} ({})", rules::role_name(role)),
+            format!("{actor} ({})", role.as_str()),
             t.base(),
         ));
     }
