@@ -623,9 +623,177 @@ async fn tail_follow_prints_every_line_once_across_a_cut_and_a_restart() {
         ]
     );
     for e in &entries {
-        assert_eq!(e["callId"], id.as_str());
+        assert_eq!(e["call_id"], id.as_str());
         assert_eq!(e["number"], "+15550003333");
         assert_eq!(e["speaker"], "caller");
         assert!(e["position"].is_u64() && e["at"].is_string(), "{e}");
     }
+}
+
+/// A private tmux server (own socket, no user config), killed however the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn capture(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "hl"]).stdout).into_owned()
+    }
+
+    fn wait_screen(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.capture();
+            if pred(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen shows:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn tmux_or_skip() -> bool {
+    let available = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tmux is not installed and CI is set: the terminal test must run in CI"
+        );
+        eprintln!("SKIPPED (CI unset): tmux is not installed; the terminal test needs it");
+    }
+    available
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_follow_on_a_terminal_revises_the_partial_in_place() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let control = control_stand_in().await;
+    let config = write_config(dir.path(), &control);
+    let (_gw, url) = start_gateway(dir.path(), &config, "127.0.0.1:0");
+    ingest(
+        &url,
+        "stack",
+        json!([
+            started("p1", "pc", "+15550004444", "Pia"),
+            said("p2", "pc", "u0", "transcript.final", "first words"),
+        ]),
+    )
+    .await;
+    let id = call_id(&url, "+15550004444").await;
+
+    let tmux = Tmux {
+        socket: format!("cw-headless-{}", std::process::id()),
+    };
+    let status = dir.path().join("exit-status");
+    let shell = format!(
+        "CALLWATCH_URL='{url}' CALLWATCH_TOKEN='{TOKEN}' NO_COLOR=1 '{}' tail {} -f; echo $? > '{}'; sleep 30",
+        bin(),
+        &id[..8],
+        status.display()
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "hl",
+        "-x",
+        "100",
+        "-y",
+        "20",
+        &shell,
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux.wait_screen("the first line", |s| s.contains("caller: first words"));
+
+    ingest(
+        &url,
+        "stack",
+        json!([said("p3", "pc", "u1", "transcript.partial", "I would li")]),
+    )
+    .await;
+    tmux.wait_screen("the partial", |s| s.contains("caller: I would li …"));
+    ingest(
+        &url,
+        "stack",
+        json!([said(
+            "p4",
+            "pc",
+            "u1",
+            "transcript.partial",
+            "I would like a hu"
+        )]),
+    )
+    .await;
+    let screen = tmux.wait_screen("the revised partial", |s| s.contains("I would like a hu …"));
+    assert!(
+        !screen.contains("I would li …"),
+        "revised in place:\n{screen}"
+    );
+
+    ingest(
+        &url,
+        "stack",
+        json!([
+            said("p5", "pc", "u1", "transcript.final", "I would like a human please"),
+            {"id": "p6", "type": "call.ended", "provider_call_id": "pc", "outcome": "completed"},
+        ]),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !status.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "tail -f did not exit:\n{}",
+            tmux.capture()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&status).unwrap_or_default().trim(),
+        "0"
+    );
+    let screen = tmux.capture();
+    let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "one line per utterance, no partial left:\n{screen}"
+    );
+    assert!(lines[0].ends_with("caller: first words"), "{screen}");
+    assert!(
+        lines[1].ends_with("caller: I would like a human please"),
+        "{screen}"
+    );
 }

@@ -20,7 +20,6 @@ use crate::core::protocol::StreamEvent;
 
 /// One `--json` line: a final transcript entry and the call it belongs to.
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct JsonLine<'a> {
     call_id: &'a str,
     number: &'a str,
