@@ -202,3 +202,45 @@ async fn dispatch(cli: &Cli) -> Option<CmdResult> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, code: &str) -> ClientError {
+        ClientError::Api {
+            status,
+            code: code.into(),
+            message: "line one\nline two \u{1b}[2J".into(),
+            field: None,
+        }
+    }
+
+    #[test]
+    fn gateway_answers_map_to_distinct_exit_codes_and_one_clean_line() {
+        let cases = [
+            (api(401, "unauthorized"), Exit::Auth),
+            (api(403, "forbidden"), Exit::Auth),
+            (api(404, "not_found"), Exit::NotFound),
+            (api(409, "conflict"), Exit::Conflict),
+            (api(422, "unsupported"), Exit::Unsupported),
+            (api(422, "invalid"), Exit::Usage),
+            (api(429, "rate_limited"), Exit::Failure),
+            (api(502, "upstream_failed"), Exit::Failure),
+            (
+                ClientError::Unreachable {
+                    url: "http://127.0.0.1:1".into(),
+                    detail: "refused".into(),
+                },
+                Exit::Unreachable,
+            ),
+        ];
+        for (err, exit) in cases {
+            let e = CommandError::from(err);
+            assert_eq!(e.exit, exit, "{e}");
+            assert!(!e.message.contains('\n') && !e.message.contains('\u{1b}'));
+        }
+        let closed = CommandError::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert_eq!(closed.message, CLOSED_PIPE);
+    }
+}
