@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -400,10 +401,11 @@ async fn reading_and_acting_commands_print_json_tables_and_exit_codes() {
     assert!(stdout(&o).contains(".TH callwatch"));
 }
 
-/// A TCP relay to the gateway whose connections can be cut on demand.
+/// A TCP relay to the gateway whose connections can be cut, and new ones refused, on demand.
 struct Relay {
     addr: SocketAddr,
     conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    blocked: Arc<AtomicBool>,
 }
 
 impl Relay {
@@ -411,9 +413,14 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
         let addr = listener.local_addr().expect("addr");
         let conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let blocked = Arc::new(AtomicBool::new(false));
         let list = conns.clone();
+        let refuse = blocked.clone();
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                if refuse.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection close at once
+                }
                 let task = tokio::spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(upstream).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
@@ -424,7 +431,21 @@ impl Relay {
                 }
             }
         });
-        Relay { addr, conns }
+        Relay {
+            addr,
+            conns,
+            blocked,
+        }
+    }
+
+    /// Drops every open connection and refuses new ones until [`Relay::open`].
+    fn block(&self) {
+        self.blocked.store(true, Ordering::SeqCst);
+        self.cut();
+    }
+
+    fn open(&self) {
+        self.blocked.store(false, Ordering::SeqCst);
     }
 
     /// Drops every open connection (the listener stays).
@@ -540,26 +561,39 @@ async fn tail_follow_prints_every_line_once_across_a_cut_and_a_restart() {
     one.wait_for("line one");
     all.wait_for("line one");
 
-    // A cut connection: what happens meanwhile is replayed on reconnect.
-    relay.cut();
+    // A cut connection: what was committed meanwhile is replayed on reconnect.
+    relay.block();
     ingest(
         &url,
         "stack",
         json!([said("t5", "tc", "u2", "transcript.final", "line two")]),
     )
     .await;
+    std::thread::sleep(Duration::from_millis(300));
+    relay.open();
     one.wait_for("line two");
     all.wait_for("line two");
 
-    // A gateway restart on the same port and database: a new epoch and a fresh snapshot.
+    // A gateway restart on the same port and database while the followers are cut off: a
+    // new epoch, so what was said meanwhile comes in the fresh snapshot, then live again.
+    relay.block();
     drop(gw);
     let (_gw, url2) = start_gateway(dir.path(), &config, &upstream.to_string());
     assert_eq!(url2, url);
     ingest(
         &url,
         "stack",
+        json!([said("t6", "tc", "u3", "transcript.final", "line three")]),
+    )
+    .await;
+    std::thread::sleep(Duration::from_millis(300));
+    relay.open();
+    one.wait_for("line three");
+    all.wait_for("line three");
+    ingest(
+        &url,
+        "stack",
         json!([
-            said("t6", "tc", "u3", "transcript.final", "line three"),
             said("t7", "tc", "u4", "transcript.partial", "PARTIAL four"),
             said("t8", "tc", "u4", "transcript.final", "line four"),
         ]),
