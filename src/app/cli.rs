@@ -1,4 +1,5 @@
-//! Command line: `callwatch` (console), `callwatch serve` (gateway), `callwatch demo`.
+//! Command line: `callwatch` (console), `callwatch serve` (gateway), `callwatch demo`, and
+//! the headless commands (`calls`, `tail`, `takeover`...).
 //! Only this module knows clap; it turns arguments into the libraries' plain options.
 
 use std::net::SocketAddr;
@@ -27,6 +28,170 @@ pub enum Command {
     Serve(ServeArgs),
     /// Gateway + call simulator + console in one process, on a loopback port.
     Demo(DemoArgs),
+    /// List the active calls.
+    Calls(CallsArgs),
+    /// One call with its transcript.
+    Show(ShowArgs),
+    /// Print a call's transcript; -f follows it live until the call ends.
+    Tail(TailArgs),
+    /// Past and present calls, newest first.
+    History(HistoryArgs),
+    /// Take a call over from the AI.
+    Takeover(TakeoverArgs),
+    /// Pause the AI on a call.
+    Pause(IdArg),
+    /// Let the AI speak again.
+    Resume(IdArg),
+    /// Say something to the caller.
+    Say(TextArgs),
+    /// Whisper an instruction to the AI.
+    Instruct(TextArgs),
+    /// Hang up a call.
+    End(IdArg),
+    /// The outbound queue: list (default), add, cancel, dial-now.
+    Queue(QueueArgs),
+    /// Call counts, rates and costs of the org.
+    Analytics(JsonArg),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to standard output.
+    Man,
+}
+
+/// A call as its id, a unique prefix of the id, or the caller's phone number.
+const CALL_ID_HELP: &str = "Call id, a unique prefix of it, or the caller's number";
+
+#[derive(Debug, Clone, Args)]
+pub struct JsonArg {
+    /// Print JSON (docs/HEADLESS.md documents its shape).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CallsArgs {
+    /// Only calls in this state (ringing, in_progress, ai_paused, taken_over).
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only calls of this provider (case-insensitive).
+    #[arg(long)]
+    pub provider: Option<String>,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    #[arg(help = CALL_ID_HELP)]
+    pub id: String,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TailArgs {
+    #[arg(help = CALL_ID_HELP, required_unless_present = "all", conflicts_with = "all")]
+    pub id: Option<String>,
+    /// Every call of the org, each line prefixed with its call.
+    #[arg(long)]
+    pub all: bool,
+    /// Follow live: keeps printing until the call ends (with --all, until interrupted).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// One JSON object per final entry and line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// Search caller names, numbers and transcript text.
+    #[arg(long = "q", value_name = "TEXT")]
+    pub q: Option<String>,
+    /// Only calls started within this long ago: 90s, 30m, 2h, 7d.
+    #[arg(long, value_name = "AGE")]
+    pub since: Option<String>,
+    /// active, ended, all (default) or a call state.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// At most this many calls (1-500).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IdArg {
+    #[arg(help = CALL_ID_HELP)]
+    pub id: String,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TakeoverArgs {
+    #[arg(help = CALL_ID_HELP)]
+    pub id: String,
+    /// Why a human takes over (recorded in the audit log).
+    #[arg(long)]
+    pub reason: String,
+    #[arg(long)]
+    pub notes: Option<String>,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TextArgs {
+    #[arg(help = CALL_ID_HELP)]
+    pub id: String,
+    /// The text; several words are joined with spaces.
+    #[arg(required = true, num_args = 1..)]
+    pub text: Vec<String>,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct QueueArgs {
+    #[command(subcommand)]
+    pub command: Option<QueueCommand>,
+    /// Print JSON (docs/HEADLESS.md documents its shape).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum QueueCommand {
+    /// The queued calls (the default).
+    List,
+    /// Queue an outbound call.
+    Add(QueueAddArgs),
+    /// Cancel a queued call (id or unique prefix).
+    Cancel { id: String },
+    /// Dial a queued call now (id or unique prefix).
+    DialNow { id: String },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct QueueAddArgs {
+    /// The number to dial, e.g. +15551234567.
+    pub number: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub campaign: Option<String>,
+    #[arg(long)]
+    pub script: Option<String>,
+    /// Dial at this RFC 3339 time instead of as soon as possible.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -35,13 +200,13 @@ pub struct ConsoleArgs {
     #[arg(long, global = true, env = "CALLWATCH_CONFIG")]
     pub config: Option<PathBuf>,
     /// Gateway base URL, e.g. http://127.0.0.1:7878.
-    #[arg(long, env = "CALLWATCH_URL")]
+    #[arg(long, global = true, env = "CALLWATCH_URL")]
     pub url: Option<String>,
     /// API token (prefer CALLWATCH_TOKEN or --token-file: arguments show up in `ps`).
-    #[arg(long, env = "CALLWATCH_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "CALLWATCH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// File holding the API token.
-    #[arg(long, env = "CALLWATCH_TOKEN_FILE")]
+    #[arg(long, global = true, env = "CALLWATCH_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     /// Colour theme: dark, light or mono.
     #[arg(long)]

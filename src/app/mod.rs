@@ -3,12 +3,14 @@
 //! other; `serve --simulate` and `demo` are assembled here.
 
 pub mod cli;
+mod commands;
 mod demo;
 pub mod logging;
 pub mod paths;
 mod serve;
 mod simulated;
 
+pub use commands::{exit_code, CommandError, Exit};
 pub use serve::{serve, start_gateway, ServeOptions};
 pub use simulated::SimulatorOptions;
 
@@ -16,6 +18,9 @@ use cli::{Cli, Command};
 
 /// Runs what the command line asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(result) = commands::run(&cli).await {
+        return result.map_err(anyhow::Error::new);
+    }
     let console = cli.console.options();
     match cli.command {
         Some(Command::Serve(args)) => {
@@ -31,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Some(Command::Demo(args)) => demo::run(console, args.db, args.sim.floor()).await,
+        Some(_) => Ok(()), // the headless commands ran above
         None => {
             let config = crate::console::config::load(&console)?;
             let _log = logging::init_optional(config.log_file.as_deref());

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, SecondsFormat, Utc};
+
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -10,7 +12,8 @@ use super::error::ClientError;
 use crate::core::action::Action;
 use crate::core::model::{Analytics, Call, QueueItem, TranscriptEntry};
 use crate::core::protocol::{
-    ActionResponse, ApiError, CallList, Health, QueueList, TakeoverRequest, TextRequest, Transcript,
+    ActionResponse, ApiError, CallList, Health, InitiateRequest, QueueList, TakeoverRequest,
+    TextRequest, Transcript,
 };
 
 /// Bodies larger than this are not read into memory (a misconfigured URL could point at
@@ -164,7 +167,19 @@ impl RestClient {
 
     /// History of calls (`status`, `q` search names, numbers and transcript text).
     pub async fn calls(&self, query: &HistoryQuery) -> Result<CallList, ClientError> {
+        self.calls_since(query, None).await
+    }
+
+    /// [`Self::calls`] limited to calls created at or after `from`.
+    pub async fn calls_since(
+        &self,
+        query: &HistoryQuery,
+        from: Option<DateTime<Utc>>,
+    ) -> Result<CallList, ClientError> {
         let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(from) = from {
+            params.push(("from", from.to_rfc3339_opts(SecondsFormat::Millis, true)));
+        }
         if let Some(s) = &query.status {
             params.push(("status", s.clone()));
         }
@@ -253,6 +268,15 @@ impl RestClient {
     }
 
     // ---- queue actions ----
+
+    /// Queues an outbound call.
+    pub async fn initiate(&self, request: &InitiateRequest) -> Result<QueueItem, ClientError> {
+        self.send(
+            self.request(Method::POST, "/api/calls/initiate")
+                .json(request),
+        )
+        .await
+    }
 
     /// Cancels a queue item. Returns the item when the gateway sends it back.
     pub async fn cancel_queue_item(&self, id: &str) -> Result<Option<QueueItem>, ClientError> {
