@@ -353,6 +353,16 @@ mod tests {
     }
 
     #[test]
+    fn fts_phrase_quotes_user_text() {
+        assert_eq!(fts_phrase("hi"), None);
+        assert_eq!(fts_phrase("a OR b").as_deref(), Some("\"a OR b\""));
+        assert_eq!(
+            fts_phrase(r#"say "x"*"#).as_deref(),
+            Some(r#""say ""x""*""#)
+        );
+    }
+
+    #[test]
     fn like_pattern_escapes_wildcards() {
         assert_eq!(like_pattern("50%_a"), "%50\\%\\_a%");
     }
