@@ -744,8 +744,12 @@ async fn ingest_signatures_replays_and_org_isolation() {
     let (s, v) = gw.ingest_as("acme-voice", SECRET, &ev, -301).await;
     assert_eq!(s, 401);
     assert!(v["message"].as_str().unwrap().contains("window"), "{v}");
-    let (s, _) = gw.ingest_as("nobody", SECRET, &ev, 0).await;
+    let (s, v) = gw.ingest_as("nobody", SECRET, &ev, 0).await;
     assert_eq!(s, 401);
+    // The same words as a wrong secret: the answer does not tell which names exist.
+    assert_eq!(v["message"], "signature does not match");
+    let (_, v) = gw.ingest_as("nobody", SECRET, &ev, -301).await;
+    assert!(v["message"].as_str().unwrap().contains("window"), "{v}");
     let r = gw
         .http
         .post(format!("{}/api/ingest", gw.url))
@@ -828,7 +832,24 @@ async fn ingest_signatures_replays_and_org_isolation() {
         .store
         .webhook_counts()
         .unwrap();
-    assert_eq!((ok, err), (3, 7));
+    // Only verified deliveries are logged (the 422 and the 400); the six refused before
+    // verification are counters, readable by an admin.
+    assert_eq!((ok, err), (3, 2));
+    let (s, v) = gw.get(ADMIN, "/api/webhook-log/rejected").await;
+    assert_eq!(s, 200, "{v}");
+    let count = |integration: &str, reason: &str| {
+        v["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["integration"] == integration && r["reason"] == reason)
+            .map(|r| r["count"].as_u64().unwrap())
+    };
+    assert_eq!(count("acme-voice", "bad_signature"), Some(2), "{v}");
+    assert_eq!(count("acme-voice", "stale"), Some(1), "{v}");
+    assert_eq!(count("acme-voice", "missing_signature"), Some(1), "{v}");
+    assert_eq!(count("unknown", "unknown_integration"), Some(2), "{v}");
+    assert_eq!(gw.get(SUP, "/api/webhook-log/rejected").await.0, 403);
 
     // Org isolation: globex cannot see or touch acme's call, nor hear of it.
     let id = after["calls"][0]["id"].as_str().unwrap().to_string();

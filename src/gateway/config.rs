@@ -36,6 +36,35 @@ pub struct GatewayConfig {
     pub stream: StreamSettings,
     #[serde(default)]
     pub server: ServerSettings,
+    #[serde(default)]
+    pub store: StoreSettings,
+}
+
+/// How SQLite commits (docs/CONFIGURATION.md, `[gateway.store]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    pub synchronous: Synchronous,
+}
+
+/// SQLite's `synchronous` in WAL mode. `normal`: a commit is durable against a crash of
+/// the process, but the last commits may be lost on power loss or an OS crash; `full`:
+/// every commit is on disk before it is acknowledged, at the cost of one fsync per commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    #[default]
+    Normal,
+    Full,
+}
+
+impl Synchronous {
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
 }
 
 /// Connection hygiene and TLS (docs/PROTOCOL.md, "Limits and timeouts").
@@ -52,6 +81,13 @@ pub struct ServerSettings {
     /// and `--tls-key` win.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Origins (`https://ops.example.com`) a browser may open the websocket stream from.
+    /// Empty: only the gateway's own origin and clients that send no `Origin` (non-browser).
+    pub allowed_origins: Vec<String>,
+    /// The server pings each websocket client this often...
+    pub ws_ping_secs: u64,
+    /// ...and closes one that has sent nothing (not even a pong) for this long.
+    pub ws_pong_timeout_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -61,6 +97,9 @@ impl Default for ServerSettings {
             max_connections: 0,
             tls_cert: None,
             tls_key: None,
+            allowed_origins: Vec::new(),
+            ws_ping_secs: 20,
+            ws_pong_timeout_secs: 60,
         }
     }
 }
@@ -134,6 +173,17 @@ pub struct Limits {
     pub max_ws_frame_bytes: usize,
     /// Actions (POST/DELETE on calls and the queue) per token per minute; bursts up to this.
     pub actions_per_minute: u32,
+    /// Verified ingest deliveries (`/api/ingest`, `/webhooks/...`) per integration per
+    /// minute; bursts up to this.
+    pub ingest_per_minute_per_integration: u32,
+    /// Ingest requests per source address per minute, counted before the body is read.
+    pub ingest_per_minute_per_address: u32,
+    /// Concurrent history searches (`GET /api/calls`) per token; beyond it 429.
+    pub max_concurrent_searches: usize,
+    /// Webhook log rows kept: the newest this many...
+    pub webhook_log_max_rows: u64,
+    /// ...and none older than this many days.
+    pub webhook_log_days: u32,
 }
 
 impl Default for Limits {
@@ -142,6 +192,11 @@ impl Default for Limits {
             max_body_bytes: 1024 * 1024,
             max_ws_frame_bytes: 64 * 1024,
             actions_per_minute: 120,
+            ingest_per_minute_per_integration: 60_000,
+            ingest_per_minute_per_address: 60_000,
+            max_concurrent_searches: 4,
+            webhook_log_max_rows: 100_000,
+            webhook_log_days: 30,
         }
     }
 }
@@ -359,6 +414,30 @@ impl GatewayConfig {
             self.limits.actions_per_minute >= 1,
             "limits.actions_per_minute must be at least 1"
         );
+        anyhow::ensure!(
+            self.limits.ingest_per_minute_per_integration >= 1
+                && self.limits.ingest_per_minute_per_address >= 1,
+            "limits.ingest_per_minute_per_integration and _per_address must be at least 1"
+        );
+        anyhow::ensure!(
+            self.limits.max_concurrent_searches >= 1,
+            "limits.max_concurrent_searches must be at least 1"
+        );
+        anyhow::ensure!(
+            self.limits.webhook_log_max_rows >= 1 && self.limits.webhook_log_days >= 1,
+            "limits.webhook_log_max_rows and limits.webhook_log_days must be at least 1"
+        );
+        anyhow::ensure!(
+            self.server.ws_ping_secs >= 1
+                && self.server.ws_pong_timeout_secs > self.server.ws_ping_secs,
+            "server.ws_pong_timeout_secs must be longer than server.ws_ping_secs (at least 1)"
+        );
+        for o in &self.server.allowed_origins {
+            anyhow::ensure!(
+                o.starts_with("http://") || o.starts_with("https://"),
+                "server.allowed_origins: {o:?} must be an origin such as https://ops.example.com"
+            );
+        }
         anyhow::ensure!(
             self.queue.max_attempts >= 1,
             "queue.max_attempts must be at least 1"

@@ -8,7 +8,6 @@ use crate::gateway::engine::Gateway;
 
 /// Event ids are remembered this long: a sender retrying later than this is not de-duplicated.
 pub const INGEST_ID_RETENTION_DAYS: i64 = 7;
-pub const WEBHOOK_LOG_RETENTION_DAYS: i64 = 30;
 
 const DEBOUNCE: Duration = Duration::from_millis(250);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -22,9 +21,11 @@ pub async fn run(gw: Arc<Gateway>) {
         }
         if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             last_prune = Some(Instant::now());
+            let days = i64::from(gw.config.limits.webhook_log_days);
+            let rows = gw.config.limits.webhook_log_max_rows;
             let pruned = gw
                 .store
-                .write(|w| w.prune(INGEST_ID_RETENTION_DAYS, WEBHOOK_LOG_RETENTION_DAYS))
+                .write(move |w| w.prune(INGEST_ID_RETENTION_DAYS, days, rows))
                 .await;
             match pruned {
                 Ok((ids, logs)) if ids + logs > 0 => {

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod guard;
 pub mod hub;
 pub mod ingest;
 pub mod maintenance;
@@ -132,7 +133,7 @@ pub async fn prepare(options: GatewayOptions) -> anyhow::Result<PreparedGateway>
     // Opening, migrating and loading live calls is SQLite work: off the async workers.
     let gw = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<Gateway>> {
         private_database_files(&db_path)?;
-        let store = store::Store::open(&db_path)?;
+        let store = store::Store::open_with(&db_path, config.store.synchronous)?;
         Ok(Gateway::new(config, store, rx)?)
     })
     .await??;

@@ -15,6 +15,7 @@ use crate::core::protocol::{CallList, Health, QueueList, Transcript};
 use crate::gateway::api::error::{ApiFailure, ApiResult};
 use crate::gateway::auth::{Permission, Principal};
 use crate::gateway::engine::Gateway;
+use crate::gateway::guard::RejectedCount;
 use crate::gateway::store::{is_status_filter, CallFilter, WebhookRecord};
 
 pub async fn healthz(State(gw): State<Arc<Gateway>>) -> Json<Health> {
@@ -114,7 +115,20 @@ pub async fn history(
         limit,
         cursor,
     };
-    // Searches can scan transcripts: they run on a pooled reader, off the async workers.
+    // Searches run on a pooled reader, off the async workers and the writer; the cap keeps
+    // one token from taking every reader.
+    let Some(_slot) = gw.guard.search_slot(&who.name) else {
+        let mut f = ApiFailure::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "this token already runs {} history searches; try again in 1 s",
+                gw.config.limits.max_concurrent_searches
+            ),
+        );
+        f.retry_after_secs = Some(1);
+        return Err(f);
+    };
     let (calls, next) = gw.history(&who.org, filter).await?;
     Ok(Json(CallList {
         calls,
@@ -226,5 +240,21 @@ pub async fn webhook_log(
         .clamp(1, 1000);
     Ok(Json(WebhookList {
         entries: gw.webhook_log(&who.org, limit).await?,
+    }))
+}
+
+#[derive(serde::Serialize)]
+pub struct RejectedList {
+    pub rejected: Vec<RejectedCount>,
+}
+
+/// Counters of deliveries refused before verification (since the gateway started).
+pub async fn webhook_rejected(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+) -> ApiResult<Json<RejectedList>> {
+    who.require(Permission::Admin, "read the webhook log")?;
+    Ok(Json(RejectedList {
+        rejected: gw.guard.rejected_for(&who.org),
     }))
 }

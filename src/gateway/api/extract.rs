@@ -1,5 +1,6 @@
-//! Who is asking: the bearer token (header, or `?token=` for websocket/SSE clients that
-//! cannot set headers) resolved to a [`Principal`] through the gateway's token table.
+//! Who is asking: the bearer token (header, or `?token=` on the websocket stream and the
+//! SSE transcript only, for clients that cannot set headers) resolved to a [`Principal`]
+//! through the gateway's token table.
 
 use std::sync::Arc;
 
@@ -10,22 +11,51 @@ use crate::gateway::api::error::ApiFailure;
 use crate::gateway::auth::Principal;
 use crate::gateway::engine::Gateway;
 
-fn token_from_parts(parts: &Parts) -> Option<String> {
-    if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
-        let value = value.to_str().ok()?.trim();
-        let (scheme, rest) = value.split_once(' ')?;
-        if scheme.eq_ignore_ascii_case("bearer") {
-            return Some(rest.trim().to_string());
-        }
-        return None;
+enum Found {
+    Token(String),
+    None,
+    /// `?token=` where only the header is accepted.
+    QueryNotAllowed,
+}
+
+/// Where a browser cannot set headers: the websocket stream and the SSE transcript. A
+/// token in any other URL would end up in proxies' and browsers' histories.
+fn query_token_allowed(parts: &Parts) -> bool {
+    let path = parts.uri.path();
+    if path == "/api/stream" {
+        return true;
     }
-    // For websocket/SSE clients that cannot set headers. Never logged.
-    let query = parts.uri.query()?;
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-        .ok()?
-        .into_iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v)
+    let sse = parts
+        .headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    sse && path.starts_with("/api/calls/") && path.ends_with("/transcript")
+}
+
+fn token_from_parts(parts: &Parts) -> Found {
+    if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+        let bearer = value.to_str().ok().and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| rest.trim().to_string())
+        });
+        return bearer.map_or(Found::None, Found::Token);
+    }
+    // Never logged.
+    let Some(query) = parts.uri.query() else {
+        return Found::None;
+    };
+    let token = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "token"))
+        .map(|(_, v)| v);
+    match token {
+        None => Found::None,
+        Some(_) if !query_token_allowed(parts) => Found::QueryNotAllowed,
+        Some(t) => Found::Token(t),
+    }
 }
 
 impl FromRequestParts<Arc<Gateway>> for Principal {
@@ -35,10 +65,19 @@ impl FromRequestParts<Arc<Gateway>> for Principal {
         parts: &mut Parts,
         gw: &Arc<Gateway>,
     ) -> Result<Self, Self::Rejection> {
-        let Some(token) = token_from_parts(parts) else {
-            return Err(ApiFailure::unauthorized(
-                "missing API token: send `Authorization: Bearer <token>`",
-            ));
+        let token = match token_from_parts(parts) {
+            Found::Token(t) => t,
+            Found::None => {
+                return Err(ApiFailure::unauthorized(
+                    "missing API token: send `Authorization: Bearer <token>`",
+                ))
+            }
+            Found::QueryNotAllowed => {
+                return Err(ApiFailure::unauthorized(
+                    "?token= is accepted only on /api/stream and the SSE transcript; \
+                     send `Authorization: Bearer <token>`",
+                ))
+            }
         };
         gw.tokens
             .lookup(&token)

@@ -1,11 +1,16 @@
 //! `POST /api/ingest` (custom integrations, named by `Callwatch-Integration`) and
 //! `POST /webhooks/{integration}` (any integration's own webhook format). Both verify the
 //! raw body through the integration's provider, log the delivery, and apply the events.
+//! Deliveries that fail verification are only counted (see `gateway::guard`): an
+//! unauthenticated caller cannot make the gateway store anything.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{ConnectInfo, OriginalUri, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
@@ -14,6 +19,7 @@ use crate::gateway::api::body::RawBody;
 use crate::gateway::api::error::{ApiFailure, ApiResult};
 use crate::gateway::engine::{Gateway, IngestOutcome};
 use crate::gateway::error::EngineError;
+use crate::gateway::guard::RejectReason;
 use crate::gateway::ingest::INTEGRATION_HEADER;
 use crate::gateway::store::{WebhookLog, MAX_LOGGED_PAYLOAD};
 
@@ -28,6 +34,7 @@ pub async fn ingest(
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_string())
     else {
+        gw.guard.reject(None, RejectReason::UnknownIntegration);
         return Err(ApiFailure::unauthorized(
             "missing Callwatch-Integration header naming the sending integration",
         ));
@@ -45,6 +52,27 @@ pub async fn webhook(
     handle(gw, name, uri.to_string(), headers, body).await
 }
 
+/// Before the body is read: the per-address ingest rate limit (429 + Retry-After).
+pub async fn admit(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        if let Err(wait) = gw.guard.admit_address(peer.ip()) {
+            gw.guard.reject(None, RejectReason::RateLimited);
+            return too_many("ingest requests from this address", wait).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn too_many(what: &str, wait: u64) -> ApiFailure {
+    let mut f = ApiFailure::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many {what}; try again in {wait} s"),
+    );
+    f.retry_after_secs = Some(wait);
+    f
+}
+
 async fn handle(
     gw: Arc<Gateway>,
     name: String,
@@ -52,24 +80,15 @@ async fn handle(
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    // Unauthenticated deliveries keep only the start of their payload: enough to debug,
-    // too little for anyone to fill the database.
-    const UNVERIFIED_KEEP: usize = 2048;
-    let unverified = &body[..body.len().min(UNVERIFIED_KEEP)];
     let Some(target) = gw.registry.webhook(&name) else {
-        let shown: String = name.chars().take(100).collect();
-        log(
-            &gw,
-            None,
-            &shown,
-            None,
-            unverified,
-            Some("unknown integration"),
-        )
-        .await;
-        return Err(ApiFailure::unauthorized(format!(
-            "no integration named {shown:?} is configured on this gateway"
-        )));
+        // Answer exactly as a known integration with a wrong secret would (same checks,
+        // same words), so the answer does not tell whether the name exists.
+        let now = chrono::Utc::now().timestamp();
+        let err = crate::gateway::ingest::verify(gw.guard.decoy_secret(), &headers, &body, now)
+            .err()
+            .unwrap_or(WebhookError::BadSignature);
+        gw.guard.reject(None, RejectReason::UnknownIntegration);
+        return Err(ApiFailure::unauthorized(err.to_string()));
     };
     let base = gw
         .config
@@ -86,17 +105,18 @@ async fn handle(
     let envelopes = match target.provider.parse_webhook(&request) {
         Ok(e) => e,
         Err(err) => {
-            let kept = if matches!(err, WebhookError::Malformed(_)) {
-                &body[..]
-            } else {
-                unverified
-            };
+            if let Some(reason) = RejectReason::of(&err) {
+                // Unverified: counted, never stored (docs/PROTOCOL.md, "Refused deliveries").
+                gw.guard.reject(Some((&name, &target.org)), reason);
+                tracing::debug!(integration = %name, error = %err, "webhook refused");
+                return Err(ApiFailure::unauthorized(err.to_string()));
+            }
             log(
                 &gw,
                 Some(&target.org),
                 &name,
                 None,
-                kept,
+                &body,
                 Some(&err.to_string()),
             )
             .await;
@@ -107,6 +127,11 @@ async fn handle(
             });
         }
     };
+    if let Err(wait) = gw.guard.admit_integration(&name) {
+        gw.guard
+            .reject(Some((&name, &target.org)), RejectReason::RateLimited);
+        return Err(too_many("deliveries for this integration", wait));
+    }
     let events: Vec<String> = envelopes
         .iter()
         .map(|e| {

@@ -50,8 +50,15 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/audit", get(calls::audit))
         .route("/api/webhook-log", get(calls::webhook_log))
         .route("/api/stream", get(stream::stream))
-        .route("/api/ingest", post(ingest::ingest))
-        .route("/webhooks/{integration}", post(ingest::webhook))
+        .route("/api/webhook-log/rejected", get(calls::webhook_rejected))
+        .route(
+            "/api/ingest",
+            post(ingest::ingest).layer(middleware::from_fn_with_state(gw.clone(), ingest::admit)),
+        )
+        .route(
+            "/webhooks/{integration}",
+            post(ingest::webhook).layer(middleware::from_fn_with_state(gw.clone(), ingest::admit)),
+        )
         .fallback(|| async { ApiFailure::not_found("no such endpoint; see docs/PROTOCOL.md") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(json_errors))

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use chrono::Utc;
 use futures::{SinkExt, StreamExt};
@@ -19,12 +20,44 @@ use crate::gateway::hub::encode;
 /// A client that does not take a frame within this time is dropped (its socket is stuck).
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A browser page may open the stream only from an allowed origin: the gateway's own, or
+/// one listed in `[gateway.server] allowed_origins`. Clients that send no `Origin` are not
+/// browsers (a page cannot omit it) and are let through.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiFailure> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin
+        .to_str()
+        .unwrap_or_default()
+        .trim()
+        .trim_end_matches('/');
+    let listed = allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin));
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let same = origin
+        .split_once("://")
+        .zip(host)
+        .is_some_and(|((_, authority), host)| authority.eq_ignore_ascii_case(host.trim()));
+    if listed || same {
+        return Ok(());
+    }
+    let shown: String = origin.chars().take(200).collect();
+    Err(ApiFailure::forbidden(format!(
+        "websocket connections from origin {shown:?} are not allowed; \
+         list it in [gateway.server] allowed_origins"
+    )))
+}
+
 pub async fn stream(
     State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
     who: Principal,
     Query(q): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
+    origin_allowed(&headers, &gw.config.server.allowed_origins)?;
     who.require(Permission::Read, "watch the event stream")?;
     let since = match q.get("since").filter(|s| !s.is_empty()) {
         None => None,
@@ -122,6 +155,13 @@ async fn run(gw: Arc<Gateway>, who: Principal, position: Option<(String, u64)>, 
     tracing::info!(org = %who.org, actor = %who.name, resumed, "stream client connected");
     let mut beat = tokio::time::interval(Duration::from_secs(heartbeat_secs));
     beat.tick().await;
+    // Any frame from the client (a pong above all) proves it is there; one silent for
+    // longer than the pong timeout is closed, so dead peers do not hold a connection.
+    let server = &gw.config.server;
+    let mut ping = tokio::time::interval(Duration::from_secs(server.ws_ping_secs));
+    ping.tick().await;
+    let pong_timeout = Duration::from_secs(server.ws_pong_timeout_secs);
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.changed() => {
@@ -149,38 +189,52 @@ async fn run(gw: Arc<Gateway>, who: Principal, position: Option<(String, u64)>, 
                     }
                 }
             },
-            msg = incoming.next() => match msg {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientFrame>(&text) {
-                    Ok(ClientFrame::Resync) => {
-                        // The client asked: a fresh snapshot, no resync notice needed.
-                        let (start, seq, new_rx) = gw.attach(&who.org, None, Some(ResyncReason::NewClient));
-                        rx = new_rx;
-                        match conn.start(start, seq).await {
-                            Some(s) => last = s,
-                            None => break,
+            _ = ping.tick() => {
+                if last_heard.elapsed() > pong_timeout {
+                    tracing::info!(org = %who.org, actor = %who.name, "stream client did not answer pings; closing");
+                    let _ = tokio::time::timeout(Duration::from_secs(1), conn.socket.send(Message::Close(None))).await;
+                    break;
+                }
+                let sent = tokio::time::timeout(SEND_TIMEOUT, conn.socket.send(Message::Ping(Vec::new().into()))).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    break;
+                }
+            }
+            msg = incoming.next() => {
+                last_heard = tokio::time::Instant::now();
+                match msg {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                    Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientFrame>(&text) {
+                        Ok(ClientFrame::Resync) => {
+                            // The client asked: a fresh snapshot, no resync notice needed.
+                            let (start, seq, new_rx) = gw.attach(&who.org, None, Some(ResyncReason::NewClient));
+                            rx = new_rx;
+                            match conn.start(start, seq).await {
+                                Some(s) => last = s,
+                                None => break,
+                            }
                         }
-                    }
-                    Ok(ClientFrame::Ping) => {
-                        let hb = ServerFrame::Heartbeat { epoch: gw.epoch.to_string(), seq: last, at: Utc::now() };
-                        if !conn.frame(&hb).await {
-                            break;
+                        Ok(ClientFrame::Ping) => {
+                            let hb = ServerFrame::Heartbeat { epoch: gw.epoch.to_string(), seq: last, at: Utc::now() };
+                            if !conn.frame(&hb).await {
+                                break;
+                            }
                         }
-                    }
-                    Err(e) => {
-                        let err = ServerFrame::Error { message: format!("unknown client frame: {e}") };
-                        if !conn.frame(&err).await {
-                            break;
+                        Err(e) => {
+                            let err = ServerFrame::Error { message: format!("unknown client frame: {e}") };
+                            if !conn.frame(&err).await {
+                                break;
+                            }
                         }
-                    }
-                },
-                Some(Ok(_)) => {}
-            },
+                    },
+                    Some(Ok(_)) => {}
+                }
+            }
             _ = beat.tick() => {
                 // `seq` is the last event delivered on this connection, so a client can
                 // compare it with what it has.
                 let hb = ServerFrame::Heartbeat { epoch: gw.epoch.to_string(), seq: last, at: Utc::now() };
-                if !conn.frame(&hb).await || conn.socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                if !conn.frame(&hb).await {
                     break;
                 }
             }

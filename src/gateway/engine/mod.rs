@@ -30,6 +30,7 @@ use crate::core::protocol::StreamEvent;
 use crate::gateway::auth::TokenTable;
 use crate::gateway::config::GatewayConfig;
 use crate::gateway::error::{EngineError, EngineResult};
+use crate::gateway::guard::Guard;
 use crate::gateway::hub::Hub;
 use crate::gateway::providers::Registry;
 use crate::gateway::ratelimit::RateLimiter;
@@ -66,6 +67,7 @@ pub struct Gateway {
     pub tokens: TokenTable,
     pub registry: Registry,
     pub limiter: RateLimiter,
+    pub guard: Guard,
     pub http: reqwest::Client,
     pub queue_wakeup: Notify,
     pub analytics_wakeup: Notify,
@@ -88,6 +90,7 @@ impl Gateway {
             epoch: uuid::Uuid::new_v4().to_string().into(),
             tokens: TokenTable::new(&config.tokens),
             limiter: RateLimiter::new(config.limits.actions_per_minute),
+            guard: Guard::new(&config.limits),
             registry: Registry::default(),
             http,
             queue_wakeup: Notify::new(),

@@ -78,7 +78,7 @@ impl Gateway {
         let org = org.to_string();
         Ok(self
             .store
-            .read(move |r| r.list_calls(&org, &filter))
+            .search(move |r| r.list_calls(&org, &filter))
             .await?)
     }
 

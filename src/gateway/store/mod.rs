@@ -16,6 +16,7 @@
 
 mod read;
 mod schema;
+mod search;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::core::model::{AuditEntry, Call, QueueItem, TranscriptEntry};
+use crate::gateway::config::Synchronous;
 
 pub use read::{is_status_filter, Reads};
 pub use write::{Writes, MAX_LOGGED_PAYLOAD};
@@ -150,6 +152,7 @@ struct Shared {
     writer: Mutex<Connection>,
     idle_readers: Mutex<Vec<Connection>>,
     reader_returned: Condvar,
+    searches: search::SearchPool,
 }
 
 /// A reader taken from the pool; goes back on drop.
@@ -177,6 +180,11 @@ impl Store {
     /// Opens (creating if needed) the database, migrates it, and opens the reader pool.
     /// Blocking.
     pub fn open(path: &Path) -> StoreResult<Store> {
+        Self::open_with(path, Synchronous::default())
+    }
+
+    /// [`Store::open`] with the commit durability chosen in `[gateway.store]`.
+    pub fn open_with(path: &Path, synchronous: Synchronous) -> StoreResult<Store> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -198,7 +206,10 @@ impl Store {
                 mode,
             });
         }
-        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous={}; PRAGMA foreign_keys=ON;",
+            synchronous.pragma()
+        ))?;
         write::migrate(&mut conn)?;
         // Readers open after the writer switched to WAL and migrated: they see the schema.
         let mut readers = Vec::with_capacity(READERS);
@@ -216,6 +227,7 @@ impl Store {
                 writer: Mutex::new(conn),
                 idle_readers: Mutex::new(readers),
                 reader_returned: Condvar::new(),
+                searches: search::SearchPool::start(),
             }),
         })
     }
@@ -291,6 +303,12 @@ impl Store {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
+    /// The writer's `PRAGMA synchronous` (1 = NORMAL, 2 = FULL). Blocking.
+    pub fn synchronous(&self) -> StoreResult<i64> {
+        let conn = lock(&self.shared.writer);
+        Ok(conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+    }
+
     /// Queue items, newest first. Blocking; kept for synchronous callers (async code uses
     /// [`Store::read`]).
     pub fn list_queue(&self, org: &str, all: bool, limit: usize) -> StoreResult<Vec<QueueItem>> {
@@ -350,5 +368,35 @@ mod tests {
         writer.execute_batch("ROLLBACK").unwrap();
         drop(writer);
         assert_eq!(store.list_queue("o", false, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn webhook_log_keeps_the_newest_rows_and_recent_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let entry = |n: usize| WebhookLog {
+            org: Some("o".into()),
+            integration: "i".into(),
+            provider: "custom".into(),
+            event: Some(format!("e{n}")),
+            payload: b"{}".to_vec(),
+            error: None,
+        };
+        for n in 0..10 {
+            store.write_blocking(|w| w.log_webhook(&entry(n))).unwrap();
+        }
+        let (_, pruned) = store.write_blocking(|w| w.prune(7, 30, 4)).unwrap();
+        assert_eq!(pruned, 6);
+        let kept = store.read_blocking(|r| r.list_webhooks("o", 100)).unwrap();
+        let events: Vec<_> = kept.iter().filter_map(|k| k.event.clone()).collect();
+        assert_eq!(events, ["e9", "e8", "e7", "e6"]);
+        // Rows older than the retention in days go whatever their number.
+        let writer = lock(&store.shared.writer);
+        writer
+            .execute("UPDATE webhook_log SET at_ms = 0 WHERE event = 'e6'", [])
+            .unwrap();
+        drop(writer);
+        let (_, pruned) = store.write_blocking(|w| w.prune(7, 30, 100)).unwrap();
+        assert_eq!(pruned, 1);
     }
 }

@@ -33,6 +33,16 @@ fn like_pattern(q: &str) -> String {
     out
 }
 
+/// The user's text as one FTS5 phrase: quoted, with `"` doubled, so operators (`OR`,
+/// `NEAR`, `*`, `^`, `col:`) and quotes are searched for literally. `None` when the text is
+/// too short for the trigram index (fewer than three characters).
+fn fts_phrase(q: &str) -> Option<String> {
+    if q.chars().count() < 3 {
+        return None;
+    }
+    Some(format!("\"{}\"", q.replace('"', "\"\"")))
+}
+
 impl<'c> Reads<'c> {
     pub fn new(conn: &'c Connection) -> Self {
         Reads { conn }
@@ -191,13 +201,27 @@ impl<'c> Reads<'c> {
             }
         }
         if let Some(q) = filter.q.as_deref().filter(|q| !q.trim().is_empty()) {
-            let pat = like_pattern(q.trim());
-            sql.push_str(
-                " AND (search LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM transcript_entries t
-                   WHERE t.call_id = calls.id AND t.text LIKE ? ESCAPE '\\'))",
-            );
-            args.push(pat.clone().into());
-            args.push(pat.into());
+            let q = q.trim();
+            if let Some(phrase) = fts_phrase(q) {
+                // Both indexes answer "which rows contain this substring" without a scan.
+                sql.push_str(
+                    " AND (calls.rowid IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)
+                       OR calls.id IN (SELECT t.call_id FROM transcript_entries t
+                         WHERE t.rowid IN (SELECT rowid FROM transcript_fts
+                                           WHERE transcript_fts MATCH ?)))",
+                );
+                args.push(phrase.clone().into());
+                args.push(phrase.into());
+            } else {
+                // Trigrams cannot find one or two characters: those still scan.
+                let pat = like_pattern(q);
+                sql.push_str(
+                    " AND (search LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM transcript_entries t
+                       WHERE t.call_id = calls.id AND t.text LIKE ? ESCAPE '\\'))",
+                );
+                args.push(pat.clone().into());
+                args.push(pat.into());
+            }
         }
         if let Some(from) = filter.from {
             sql.push_str(" AND created_ms >= ?");
@@ -326,6 +350,16 @@ mod tests {
             assert!(is_status_filter(s.as_str()));
         }
         assert!(!is_status_filter("bogus"));
+    }
+
+    #[test]
+    fn fts_phrase_quotes_user_text() {
+        assert_eq!(fts_phrase("hi"), None);
+        assert_eq!(fts_phrase("a OR b").as_deref(), Some("\"a OR b\""));
+        assert_eq!(
+            fts_phrase(r#"say "x"*"#).as_deref(),
+            Some(r#""say ""x""*""#)
+        );
     }
 
     #[test]

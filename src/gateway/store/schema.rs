@@ -2,9 +2,10 @@
 //! applied versions are recorded in `schema_migrations`. Never edit a released migration:
 //! append a new one.
 
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE calls (
     id               TEXT PRIMARY KEY,
     org              TEXT NOT NULL,
@@ -69,4 +70,45 @@ CREATE TABLE ingest_event_ids (
     PRIMARY KEY (org, integration, event_id)
 );
 "#,
-)];
+    ),
+    (3, SEARCH_INDEX),
+];
+
+/// Full-text indexes for history search (`q`), so a search reads an index instead of
+/// scanning every transcript line. Trigram tokens keep the old meaning of `q` (a
+/// case-insensitive substring of the caller's details or of any transcript line). External
+/// content: the text lives once, in its table; triggers keep the index in the same
+/// transaction as the row, and the rebuilds index what was stored before this migration.
+const SEARCH_INDEX: &str = r#"
+CREATE VIRTUAL TABLE calls_fts USING fts5(
+    search, content='calls', content_rowid='rowid', tokenize='trigram'
+);
+CREATE TRIGGER calls_fts_insert AFTER INSERT ON calls BEGIN
+    INSERT INTO calls_fts(rowid, search) VALUES (new.rowid, new.search);
+END;
+CREATE TRIGGER calls_fts_delete AFTER DELETE ON calls BEGIN
+    INSERT INTO calls_fts(calls_fts, rowid, search) VALUES ('delete', old.rowid, old.search);
+END;
+CREATE TRIGGER calls_fts_update AFTER UPDATE OF search ON calls BEGIN
+    INSERT INTO calls_fts(calls_fts, rowid, search) VALUES ('delete', old.rowid, old.search);
+    INSERT INTO calls_fts(rowid, search) VALUES (new.rowid, new.search);
+END;
+INSERT INTO calls_fts(calls_fts) VALUES ('rebuild');
+
+CREATE VIRTUAL TABLE transcript_fts USING fts5(
+    text, content='transcript_entries', content_rowid='rowid', tokenize='trigram'
+);
+CREATE TRIGGER transcript_fts_insert AFTER INSERT ON transcript_entries BEGIN
+    INSERT INTO transcript_fts(rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER transcript_fts_delete AFTER DELETE ON transcript_entries BEGIN
+    INSERT INTO transcript_fts(transcript_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END;
+CREATE TRIGGER transcript_fts_update AFTER UPDATE OF text ON transcript_entries BEGIN
+    INSERT INTO transcript_fts(transcript_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO transcript_fts(rowid, text) VALUES (new.rowid, new.text);
+END;
+INSERT INTO transcript_fts(transcript_fts) VALUES ('rebuild');
+
+CREATE INDEX webhook_log_at ON webhook_log(at_ms);
+"#;

@@ -85,11 +85,13 @@ impl<'c> Writes<'c> {
         Ok(())
     }
 
-    /// Forgets ingest event ids and webhook log rows older than the given ages.
+    /// Forgets ingest event ids and webhook log rows older than the given ages, and
+    /// webhook log rows beyond the newest `webhook_log_max_rows`.
     pub fn prune(
         &mut self,
         ingest_ids_days: i64,
         webhook_log_days: i64,
+        webhook_log_max_rows: u64,
     ) -> StoreResult<(usize, usize)> {
         let now = Utc::now();
         let ids = self.conn.execute(
@@ -100,7 +102,13 @@ impl<'c> Writes<'c> {
             "DELETE FROM webhook_log WHERE at_ms < ?1",
             [ms(now - chrono::Duration::days(webhook_log_days))],
         )?;
-        Ok((ids, logs))
+        // Ids only grow, so everything at or below the (max_rows+1)-th newest id goes.
+        let extra = self.conn.execute(
+            "DELETE FROM webhook_log WHERE id <= (SELECT id FROM webhook_log
+                 ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+            [i64::try_from(webhook_log_max_rows).unwrap_or(i64::MAX)],
+        )?;
+        Ok((ids, logs + extra))
     }
 }
 

@@ -1,0 +1,181 @@
+//! What keeps unauthenticated and expensive traffic cheap: counters of refused webhook
+//! deliveries (in memory, bounded: nothing an unauthenticated caller sends is stored),
+//! ingest rate limits per integration and per source address, and a per-token cap on
+//! concurrent history searches.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::core::provider::WebhookError;
+use crate::gateway::config::Limits;
+use crate::gateway::ratelimit::RateLimiter;
+
+/// The integration key for deliveries naming no configured integration. One key for all
+/// of them, so made-up names cannot grow the table.
+pub const UNKNOWN_INTEGRATION: &str = "unknown";
+
+/// Why a delivery was refused before it was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    UnknownIntegration,
+    MissingSignature,
+    BadSignature,
+    Stale,
+    RateLimited,
+}
+
+impl RejectReason {
+    pub fn of(err: &WebhookError) -> Option<RejectReason> {
+        match err {
+            WebhookError::MissingSignature(_) => Some(RejectReason::MissingSignature),
+            WebhookError::BadSignature => Some(RejectReason::BadSignature),
+            WebhookError::Stale { .. } => Some(RejectReason::Stale),
+            // A verified but malformed body is logged like any verified delivery.
+            WebhookError::Malformed(_) => None,
+        }
+    }
+}
+
+/// One counter row of `GET /api/webhook-log/rejected`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RejectedCount {
+    pub integration: String,
+    pub reason: RejectReason,
+    pub count: u64,
+    /// Unix milliseconds of the last refusal.
+    pub last_at_ms: i64,
+}
+
+/// (integration, reason) -> (org of the integration, count, last refusal in unix ms).
+type Counters = BTreeMap<(String, RejectReason), (Option<String>, u64, i64)>;
+
+pub struct Guard {
+    /// A secret no integration has: deliveries naming no integration are checked against
+    /// it, so they get the same answer (and take the same time) as a wrong signature.
+    decoy_secret: String,
+    rejected: Mutex<Counters>,
+    per_integration: RateLimiter,
+    per_address: RateLimiter,
+    searches_per_token: usize,
+    searches: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// Source addresses remembered by the per-address limiter before idle ones are forgotten.
+const MAX_ADDRESSES: usize = 10_000;
+
+impl Guard {
+    pub fn new(limits: &Limits) -> Guard {
+        Guard {
+            decoy_secret: format!("decoy-{}", uuid::Uuid::new_v4()),
+            rejected: Mutex::new(BTreeMap::new()),
+            per_integration: RateLimiter::new(limits.ingest_per_minute_per_integration),
+            per_address: RateLimiter::new(limits.ingest_per_minute_per_address)
+                .with_max_keys(MAX_ADDRESSES),
+            searches_per_token: limits.max_concurrent_searches.max(1),
+            searches: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a refused delivery. `known` is (integration, org) when the name is a
+    /// registered integration; any other name counts as "unknown", so the table has at most
+    /// (integrations + 1) x reasons rows whatever callers send.
+    pub fn reject(&self, known: Option<(&str, &str)>, reason: RejectReason) {
+        let (key, org) = match known {
+            Some((name, org)) => (name.to_string(), Some(org.to_string())),
+            None => (UNKNOWN_INTEGRATION.to_string(), None),
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut map = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = map.entry((key, reason)).or_insert((org, 0, now));
+        slot.1 = slot.1.saturating_add(1);
+        slot.2 = now;
+    }
+
+    /// The counters an admin of `org` may see: its integrations', and the shared
+    /// "unknown" row (which names nothing).
+    pub fn rejected_for(&self, org: &str) -> Vec<RejectedCount> {
+        let map = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .filter(|(_, (owner, _, _))| owner.as_deref().is_none_or(|o| o == org))
+            .map(|((name, reason), (_, count, at))| RejectedCount {
+                integration: name.clone(),
+                reason: *reason,
+                count: *count,
+                last_at_ms: *at,
+            })
+            .collect()
+    }
+
+    pub fn decoy_secret(&self) -> &str {
+        &self.decoy_secret
+    }
+
+    /// Before the body is read: one request from `addr`, or the seconds to wait.
+    pub fn admit_address(&self, addr: IpAddr) -> Result<(), u64> {
+        self.per_address.check(&addr.to_string())
+    }
+
+    /// After verification: one delivery for `integration`, or the seconds to wait. Charged
+    /// only for verified deliveries, so nobody can spend an integration's budget by
+    /// claiming its name.
+    pub fn admit_integration(&self, integration: &str) -> Result<(), u64> {
+        self.per_integration.check(integration)
+    }
+
+    /// A search slot for `token_name`, held until the permit drops; `None` when the token
+    /// already runs its maximum of concurrent searches.
+    pub fn search_slot(&self, token_name: &str) -> Option<OwnedSemaphorePermit> {
+        let sem = {
+            let mut map = self.searches.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(token_name.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.searches_per_token)))
+                .clone()
+        };
+        sem.try_acquire_owned().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::config::GatewayConfig;
+
+    #[test]
+    fn counters_are_bounded_and_scoped_by_org() {
+        let g = Guard::new(&GatewayConfig::default().limits);
+        for _ in 0..1000 {
+            g.reject(None, RejectReason::UnknownIntegration);
+        }
+        g.reject(Some(("a", "o1")), RejectReason::BadSignature);
+        g.reject(Some(("a", "o1")), RejectReason::BadSignature);
+        g.reject(Some(("b", "o2")), RejectReason::Stale);
+        let seen = g.rejected_for("o1");
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(seen.iter().any(|r| r.integration == UNKNOWN_INTEGRATION
+            && r.reason == RejectReason::UnknownIntegration
+            && r.count == 1000));
+        assert!(seen.iter().any(|r| r.integration == "a"
+            && r.reason == RejectReason::BadSignature
+            && r.count == 2));
+        assert!(!seen.iter().any(|r| r.integration == "b"));
+    }
+
+    #[test]
+    fn search_slots_per_token() {
+        let mut c = GatewayConfig::default();
+        c.limits.max_concurrent_searches = 2;
+        let g = Guard::new(&c.limits);
+        let a = g.search_slot("t");
+        let b = g.search_slot("t");
+        assert!(a.is_some() && b.is_some());
+        assert!(g.search_slot("t").is_none());
+        assert!(g.search_slot("other").is_some());
+        drop(a);
+        assert!(g.search_slot("t").is_some());
+    }
+}
