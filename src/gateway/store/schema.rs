@@ -2,9 +2,10 @@
 //! applied versions are recorded in `schema_migrations`. Never edit a released migration:
 //! append a new one.
 
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE calls (
     id               TEXT PRIMARY KEY,
     org              TEXT NOT NULL,
@@ -69,4 +70,22 @@ CREATE TABLE ingest_event_ids (
     PRIMARY KEY (org, integration, event_id)
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Answers to action requests sent with an Idempotency-Key, per org and token.
+CREATE TABLE idempotency_keys (
+    org          TEXT NOT NULL,
+    token        TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status       INTEGER NOT NULL,
+    body         BLOB NOT NULL,
+    at_ms        INTEGER NOT NULL,
+    PRIMARY KEY (org, token, key)
+);
+CREATE INDEX idempotency_keys_at ON idempotency_keys(at_ms);
+"#,
+    ),
+];
