@@ -169,7 +169,7 @@ impl Gateway {
 
     /// Commits what the provider's answer means for the call, with the audit entry.
     /// Blocking.
-    fn record_action(
+    pub(super) fn record_action(
         &self,
         who: &Principal,
         call_id: &str,

@@ -12,6 +12,8 @@
 mod actions;
 pub mod claims;
 mod ingest;
+#[cfg(test)]
+mod machine_tests;
 pub mod memory;
 pub mod plan;
 #[cfg(test)]
