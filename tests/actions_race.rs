@@ -248,11 +248,13 @@ async fn simultaneous_takeovers(n: usize) {
     for (i, (s, v, _)) in answers.iter().enumerate() {
         if i != ok[0] {
             assert_eq!(*s, StatusCode::CONFLICT, "{v}");
-            assert_eq!(v["error"], "busy", "{v}");
-            assert_eq!(
-                v["message"],
-                format!("{winner} is already taking over this call")
-            );
+            // "busy" while the winner's action is in progress; on a machine slow enough to
+            // start a request after it was committed, the call's state refuses it instead.
+            let expected = match v["error"].as_str() {
+                Some("busy") => format!("{winner} is already taking over this call"),
+                _ => format!("the call is already taken over by {winner}"),
+            };
+            assert_eq!(v["message"], expected, "{v}");
         }
     }
     assert_eq!(gw.control.actions(), ["takeover"], "one provider request");
@@ -320,15 +322,18 @@ async fn pausing_twice_at_once_reaches_the_stack_once() {
         [StatusCode::OK, StatusCode::CONFLICT],
         "{a:?} {b:?}"
     );
-    let busy = if a.0 == StatusCode::CONFLICT {
+    let refused = if a.0 == StatusCode::CONFLICT {
         &a.1
     } else {
         &b.1
     };
-    assert_eq!(
-        busy["message"],
-        "sam is already pausing the AI on this call"
-    );
+    // "busy" while the first pause is in progress; on a machine slow enough to start the
+    // second request after the first was committed, the call's state refuses it instead.
+    let expected = match refused["error"].as_str() {
+        Some("busy") => "sam is already pausing the AI on this call",
+        _ => "the AI is already paused",
+    };
+    assert_eq!(refused["message"], expected, "{refused}");
     assert_eq!(gw.control.actions(), ["pause_ai"]);
     assert_eq!(gw.call_by_pcid("pause-race").await["state"], "ai_paused");
     gw.shutdown().await;
