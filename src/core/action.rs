@@ -130,6 +130,18 @@ impl ActionKind {
         }
     }
 
+    /// Completes "sam is already ... this call".
+    pub fn doing(self) -> &'static str {
+        match self {
+            ActionKind::TakeOver => "taking over",
+            ActionKind::PauseAi => "pausing the AI on",
+            ActionKind::ResumeAi => "resuming the AI on",
+            ActionKind::Say => "speaking on",
+            ActionKind::Instruct => "instructing the AI on",
+            ActionKind::End => "ending",
+        }
+    }
+
     /// Completes "the agent role may not ...".
     pub fn what(self) -> &'static str {
         match self {

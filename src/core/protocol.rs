@@ -131,8 +131,9 @@ pub enum ClientFrame {
 /// Every non-2xx answer of the REST API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {
-    /// Machine-readable: "unauthorized", "forbidden", "not_found", "conflict", "invalid",
-    /// "unsupported", "rate_limited", "too_large", "upstream_failed", "internal".
+    /// Machine-readable: "unauthorized", "forbidden", "not_found", "conflict", "busy",
+    /// "invalid", "idempotency_key_reused", "unsupported", "rate_limited", "too_large",
+    /// "upstream_failed", "internal", "unavailable" (docs/PROTOCOL.md has the table).
     pub error: String,
     /// A sentence a person understands, e.g. "the AI is not paused, so it cannot be resumed".
     pub message: String,

@@ -13,6 +13,10 @@ pub enum EngineError {
     /// The request does not fit the current state (an ended call, a dialed queue item).
     #[error("{0}")]
     Conflict(String),
+    /// Another action on the same call is in progress ("sam is already taking over this
+    /// call"); nothing was performed, so retrying later is safe.
+    #[error("{0}")]
+    Busy(String),
     #[error("{0}")]
     Forbidden(String),
     /// The stack carrying the call cannot do this.

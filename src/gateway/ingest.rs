@@ -37,6 +37,51 @@ pub fn signature_header(secret: &str, t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", sign(secret, t, body))
 }
 
+fn malformed(why: &str) -> WebhookError {
+    WebhookError::MissingSignature(format!("Callwatch-Signature is malformed: {why}"))
+}
+
+/// Parses `t=<unix seconds>,v1=<hex>[,v1=<hex>...]` strictly: exactly one `t`, at least one
+/// `v1`, every part `name=value` with a known name. Lenient parsing let a duplicated `t=`
+/// through (the last one won), so a proxy or attacker appending parts changed what was
+/// checked.
+pub fn parse_signature(value: &str) -> Result<(i64, Vec<Vec<u8>>), WebhookError> {
+    let mut t: Option<i64> = None;
+    let mut sigs: Vec<Vec<u8>> = Vec::new();
+    for part in value.split(',') {
+        let Some((name, v)) = part.trim().split_once('=') else {
+            return Err(malformed("every part must be name=value"));
+        };
+        match name {
+            "t" => {
+                if t.is_some() {
+                    return Err(malformed("t= appears more than once"));
+                }
+                let secs = v
+                    .parse()
+                    .map_err(|_| malformed("t= is not a unix timestamp"))?;
+                t = Some(secs);
+            }
+            "v1" => {
+                let bytes = hex::decode(v).map_err(|_| malformed("v1= is not hex"))?;
+                if bytes.len() != 32 {
+                    return Err(malformed("v1= is not a 64-digit HMAC-SHA256"));
+                }
+                sigs.push(bytes);
+            }
+            _ => return Err(malformed("only t= and v1= are allowed")),
+        }
+    }
+    let t =
+        t.ok_or_else(|| WebhookError::MissingSignature("no t= in Callwatch-Signature".into()))?;
+    if sigs.is_empty() {
+        return Err(WebhookError::MissingSignature(
+            "no v1= in Callwatch-Signature".into(),
+        ));
+    }
+    Ok((t, sigs))
+}
+
 /// Checks the signature header over the raw body. Several `v1=` values are allowed (secret
 /// rotation); one must match.
 pub fn verify(
@@ -50,30 +95,7 @@ pub fn verify(
         .ok_or_else(|| WebhookError::MissingSignature("no Callwatch-Signature header".into()))?
         .to_str()
         .map_err(|_| WebhookError::MissingSignature("Callwatch-Signature is not ASCII".into()))?;
-    let mut t: Option<i64> = None;
-    let mut sigs: Vec<Vec<u8>> = Vec::new();
-    for part in value.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", v)) => {
-                t = Some(v.parse().map_err(|_| {
-                    WebhookError::MissingSignature("t= is not a unix timestamp".into())
-                })?)
-            }
-            Some(("v1", v)) => {
-                if let Ok(bytes) = hex::decode(v) {
-                    sigs.push(bytes);
-                }
-            }
-            _ => {}
-        }
-    }
-    let t =
-        t.ok_or_else(|| WebhookError::MissingSignature("no t= in Callwatch-Signature".into()))?;
-    if sigs.is_empty() {
-        return Err(WebhookError::MissingSignature(
-            "no hex v1= in Callwatch-Signature".into(),
-        ));
-    }
+    let (t, sigs) = parse_signature(value)?;
     if now.abs_diff(t) > WINDOW_SECS {
         return Err(WebhookError::Stale {
             window_secs: WINDOW_SECS,
@@ -133,7 +155,37 @@ mod tests {
             verify("s", &HeaderMap::new(), body, now),
             Err(WebhookError::MissingSignature(_))
         ));
-        let rotated = format!("{ok},v1=00ff");
+        let rotated = format!("{ok},v1={}", "00".repeat(32));
         assert!(verify("s", &headers(&rotated), body, now).is_ok());
+    }
+
+    #[test]
+    fn the_header_is_parsed_strictly() {
+        let body = b"{}";
+        let now = 1_700_000_000;
+        let ok = signature_header("s", now, body);
+        let sig = sign("s", now, body);
+        let refused = [
+            format!("t={now},t={now},v1={sig}"),
+            format!("t={},{ok}", now + 1),
+            format!("t={now}"),
+            format!("v1={sig}"),
+            format!("t={now},v1={sig},v1=zz"),
+            format!("t={now},v1={sig},v1=00ff"),
+            format!("t={now},v1={sig},v0=abc"),
+            format!("t={now},v1={sig},"),
+            format!("t={now};v1={sig}"),
+            format!("t=soon,v1={sig}"),
+        ];
+        for v in refused {
+            assert!(
+                matches!(
+                    verify("s", &headers(&v), body, now),
+                    Err(WebhookError::MissingSignature(_))
+                ),
+                "{v} must be refused"
+            );
+        }
+        assert!(verify("s", &headers(&format!(" t={now} , v1={sig} ")), body, now).is_ok());
     }
 }

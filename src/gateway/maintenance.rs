@@ -9,6 +9,9 @@ use crate::gateway::engine::Gateway;
 /// Event ids are remembered this long: a sender retrying later than this is not de-duplicated.
 pub const INGEST_ID_RETENTION_DAYS: i64 = 7;
 
+/// Answers to `Idempotency-Key` requests are replayed for this long.
+pub const IDEMPOTENCY_KEY_HOURS: i64 = 24;
+
 const DEBOUNCE: Duration = Duration::from_millis(250);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -33,6 +36,16 @@ pub async fn run(gw: Arc<Gateway>) {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "pruning failed"),
+            }
+            let expired = chrono::Utc::now() - chrono::Duration::hours(IDEMPOTENCY_KEY_HOURS);
+            match gw
+                .store
+                .write(move |w| w.prune_idempotency_keys(expired))
+                .await
+            {
+                Ok(0) => {}
+                Ok(keys) => tracing::info!(keys, "pruned expired idempotency keys"),
+                Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
             }
         }
         tokio::select! {

@@ -70,6 +70,8 @@ pub async fn pause(
     State(gw): State<Arc<Gateway>>,
     who: Principal,
     Path(id): Path<String>,
+    // Read (and ignored) so that the body limit holds here too: 413, nothing performed.
+    RawBody(_): RawBody,
 ) -> ApiResult<Json<ActionResponse>> {
     act(&gw, &who, &id, Action::PauseAi).await
 }
@@ -78,6 +80,8 @@ pub async fn resume(
     State(gw): State<Arc<Gateway>>,
     who: Principal,
     Path(id): Path<String>,
+    // Read (and ignored) so that the body limit holds here too: 413, nothing performed.
+    RawBody(_): RawBody,
 ) -> ApiResult<Json<ActionResponse>> {
     act(&gw, &who, &id, Action::ResumeAi).await
 }
@@ -110,6 +114,8 @@ pub async fn end(
     State(gw): State<Arc<Gateway>>,
     who: Principal,
     Path(id): Path<String>,
+    // Read (and ignored) so that the body limit holds here too: 413, nothing performed.
+    RawBody(_): RawBody,
 ) -> ApiResult<Json<ActionResponse>> {
     act(&gw, &who, &id, Action::End).await
 }
@@ -183,6 +189,7 @@ pub async fn cancel(
     State(gw): State<Arc<Gateway>>,
     who: Principal,
     Path(id): Path<String>,
+    RawBody(_): RawBody,
 ) -> ApiResult<Json<QueueItem>> {
     who.require(Permission::Queue, "cancel queued calls")?;
     limit(&gw, &who)?;
@@ -196,6 +203,7 @@ pub async fn dial_now(
     State(gw): State<Arc<Gateway>>,
     who: Principal,
     Path(id): Path<String>,
+    RawBody(_): RawBody,
 ) -> ApiResult<Json<QueueItem>> {
     who.require(Permission::Queue, "dial queued calls")?;
     limit(&gw, &who)?;

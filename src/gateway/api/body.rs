@@ -31,6 +31,7 @@ impl FromRequest<Arc<Gateway>> for RawBody {
     }
 }
 
+/// Parses a JSON object body (every action body is one).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ApiFailure::bad_request("the request needs a JSON body"));
@@ -40,6 +41,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
         return Err(ApiFailure::bad_request(format!(
             "the body is not valid JSON: {e}"
         )));
+    }
+    // serde reads a struct from a JSON array too (`["why", "notes"]` as a takeover), so a
+    // body that is not an object would be acted on with its fields taken by position.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiFailure::invalid(
+            "body",
+            "the body must be a JSON object, such as {\"text\": \"...\"}",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -71,4 +80,33 @@ pub fn parse_optional<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<Option<T>>
         return Ok(None);
     }
     parse(bytes).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use axum::http::StatusCode;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Text {
+        #[allow(dead_code)]
+        text: String,
+    }
+
+    #[test]
+    fn only_objects_are_accepted() {
+        for (body, status) in [
+            (&br#"["hello"]"#[..], StatusCode::UNPROCESSABLE_ENTITY),
+            (br#" "hello""#, StatusCode::UNPROCESSABLE_ENTITY),
+            (b"42", StatusCode::UNPROCESSABLE_ENTITY),
+            (b"null", StatusCode::UNPROCESSABLE_ENTITY),
+            (b"[", StatusCode::BAD_REQUEST),
+            (b"", StatusCode::BAD_REQUEST),
+            (br#"{"text": 1}"#, StatusCode::UNPROCESSABLE_ENTITY),
+        ] {
+            let got = parse::<Text>(body).map(|_| ()).map_err(|f| f.status);
+            assert_eq!(got, Err(status), "{}", String::from_utf8_lossy(body));
+        }
+        assert!(parse::<Text>(br#" {"text": "hi"}"#).is_ok());
+    }
 }

@@ -87,6 +87,7 @@ impl From<EngineError> for ApiFailure {
         match err {
             EngineError::NotFound(m) => ApiFailure::not_found(m),
             EngineError::Conflict(m) => ApiFailure::conflict(m),
+            EngineError::Busy(m) => ApiFailure::new(StatusCode::CONFLICT, "busy", m),
             EngineError::Forbidden(m) => ApiFailure::forbidden(m),
             EngineError::Unsupported { message } => ApiFailure::unsupported(message),
             EngineError::Invalid { field, message } => ApiFailure::invalid(field, message),

@@ -6,6 +6,7 @@ mod body;
 mod calls;
 pub mod error;
 mod extract;
+mod idempotency;
 mod ingest;
 mod sse;
 mod stream;
@@ -27,17 +28,11 @@ pub use actions::normalise_phone;
 
 pub fn router(gw: Arc<Gateway>) -> Router {
     let limit = gw.config.limits.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(calls::healthz))
-        .route("/api/calls", get(calls::history))
-        .route("/api/calls/active", get(calls::active))
-        .route("/api/calls/analytics", get(calls::analytics))
-        .route("/api/calls/queue", get(calls::queue))
+    // Actions take an Idempotency-Key.
+    let actions = Router::new()
         .route("/api/calls/initiate", post(actions::initiate))
         .route("/api/calls/queue/{id}", delete(actions::cancel))
         .route("/api/calls/queue/{id}/dial-now", post(actions::dial_now))
-        .route("/api/calls/{id}", get(calls::get_call))
-        .route("/api/calls/{id}/transcript", get(calls::transcript))
         .route("/api/calls/{id}/takeover", post(actions::takeover))
         .route(
             "/api/calls/{id}/pause-ai",
@@ -47,6 +42,18 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/calls/{id}/instruct", post(actions::instruct))
         .route("/api/calls/{id}/end", post(actions::end))
         .route("/api/calls/{id}/summary", post(actions::summary))
+        .route_layer(middleware::from_fn_with_state(
+            gw.clone(),
+            idempotency::layer,
+        ));
+    Router::new()
+        .route("/healthz", get(calls::healthz))
+        .route("/api/calls", get(calls::history))
+        .route("/api/calls/active", get(calls::active))
+        .route("/api/calls/analytics", get(calls::analytics))
+        .route("/api/calls/queue", get(calls::queue))
+        .route("/api/calls/{id}", get(calls::get_call))
+        .route("/api/calls/{id}/transcript", get(calls::transcript))
         .route("/api/audit", get(calls::audit))
         .route("/api/webhook-log", get(calls::webhook_log))
         .route("/api/stream", get(stream::stream))
@@ -59,10 +66,30 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             "/webhooks/{integration}",
             post(ingest::webhook).layer(middleware::from_fn_with_state(gw.clone(), ingest::admit)),
         )
+        .merge(actions)
         .fallback(|| async { ApiFailure::not_found("no such endpoint; see docs/PROTOCOL.md") })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(limit, declared_length))
         .layer(middleware::from_fn(json_errors))
         .with_state(gw)
+}
+
+/// A declared body over the limit is refused on every route, also those that never read a
+/// body (the extractors enforce the limit on bodies without a length as they read them).
+async fn declared_length(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiFailure::too_large(limit).into_response();
+    }
+    next.run(req).await
 }
 
 /// Errors produced outside our handlers (405, extractor rejections without a body) get the

@@ -11,6 +11,7 @@ use crate::core::model::{outcome, AuditEntry, Call};
 use crate::core::protocol::ActionResponse;
 use crate::core::provider::{Provider, ProviderError};
 use crate::gateway::auth::Principal;
+use crate::gateway::engine::claims::Holder;
 use crate::gateway::engine::retry::queue_after_end;
 use crate::gateway::engine::{Gateway, OrgState};
 use crate::gateway::error::{EngineError, EngineResult};
@@ -95,22 +96,40 @@ impl Gateway {
         failure
     }
 
-    /// Checks state and capability, has the provider carry the action out, then records
-    /// the new state and the audit entry (also when the provider failed).
+    /// Claims the call, checks state and capability, has the provider carry the action
+    /// out, then records the new state and the audit entry (also when the provider failed)
+    /// and releases the claim. A call another action holds is refused without asking the
+    /// provider.
     pub async fn call_action(
         self: &Arc<Self>,
         who: &Principal,
         call_id: &str,
         action: Action,
     ) -> EngineResult<ActionResponse> {
-        let (w, id, a) = (who.clone(), call_id.to_string(), action.clone());
-        let (call, provider) = self
-            .blocking(move |gw| gw.prepare_action(&w, &id, &a))
-            .await?;
-        let performed = provider.perform(&call, &action, &who.name).await;
-        let (w, id) = (who.clone(), call_id.to_string());
-        self.blocking(move |gw| gw.record_action(&w, &id, &action, performed))
-            .await
+        let holder = Holder {
+            actor: who.name.clone(),
+            kind: action.kind(),
+        };
+        let claim = self
+            .claims
+            .claim(&who.org, call_id, holder)
+            .map_err(|current| EngineError::Busy(current.busy_message()))?;
+        // Its own task: a client that disconnects mid-action must not cut the work between
+        // the provider's answer and the commit (the claim would be released with the stack
+        // changed and the gateway not knowing).
+        let gw = self.clone();
+        let (who, call_id) = (who.clone(), call_id.to_string());
+        tokio::spawn(async move {
+            let _claim = claim;
+            let (w, id, a) = (who.clone(), call_id.clone(), action.clone());
+            let (call, provider) = gw
+                .blocking(move |gw| gw.prepare_action(&w, &id, &a))
+                .await?;
+            let performed = provider.perform(&call, &action, &who.name).await;
+            gw.blocking(move |gw| gw.record_action(&who, &call_id, &action, performed))
+                .await
+        })
+        .await?
     }
 
     /// The call and the provider to act through, or the (audited) refusal. Blocking.
@@ -150,7 +169,7 @@ impl Gateway {
 
     /// Commits what the provider's answer means for the call, with the audit entry.
     /// Blocking.
-    fn record_action(
+    pub(super) fn record_action(
         &self,
         who: &Principal,
         call_id: &str,

@@ -10,7 +10,10 @@
 //! stream attach) run directly on the async runtime.
 
 mod actions;
+pub mod claims;
 mod ingest;
+#[cfg(test)]
+mod machine_tests;
 pub mod memory;
 pub mod plan;
 #[cfg(test)]
@@ -72,6 +75,10 @@ pub struct Gateway {
     pub queue_wakeup: Notify,
     pub analytics_wakeup: Notify,
     pub shutdown: watch::Receiver<bool>,
+    /// Calls with an action in progress (see `claims.rs`).
+    pub claims: claims::Claims,
+    /// Idempotency keys whose first request is being answered.
+    pub keys_in_flight: claims::KeysInFlight,
     orgs: Mutex<HashMap<String, Arc<Org>>>,
 }
 
@@ -96,6 +103,8 @@ impl Gateway {
             queue_wakeup: Notify::new(),
             analytics_wakeup: Notify::new(),
             shutdown,
+            claims: claims::Claims::default(),
+            keys_in_flight: claims::KeysInFlight::default(),
             orgs: Mutex::new(HashMap::new()),
             store,
             config,

@@ -74,6 +74,50 @@ fn refused(message: impl Into<String>) -> EngineError {
     EngineError::invalid("event", message)
 }
 
+/// What a `call.status` event does to a call in a given state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Apply,
+    /// Nothing to change (a repeat, or a late status of an ended call).
+    Ignore,
+    /// Refused with this reason (recorded in the webhook log).
+    Refuse(&'static str),
+}
+
+/// The transition table for `call.status` (docs/PROTOCOL.md has it as a table). States only
+/// move forward: queued -> ringing -> live (in_progress / ai_paused / taken_over) -> ended.
+/// Within "live" the AI may be paused and resumed, and a human may join, but a status
+/// never undoes a takeover (only a supervisor owns that). `ended` comes only from
+/// `call.ended`, which carries the outcome; a status saying "ended" would end the call
+/// without one.
+pub fn status_transition(from: CallState, to: CallState) -> Transition {
+    use CallState::*;
+    fn rank(s: CallState) -> u8 {
+        match s {
+            Queued => 0,
+            Ringing => 1,
+            InProgress | AiPaused | TakenOver => 2,
+            Ended => 3,
+        }
+    }
+    if from == Ended {
+        return Transition::Ignore;
+    }
+    if to == Ended {
+        return Transition::Refuse("a call ends only through a call.ended event");
+    }
+    if from == to {
+        return Transition::Ignore;
+    }
+    if rank(to) < rank(from) {
+        return Transition::Refuse("calls never move backwards");
+    }
+    if from == TakenOver {
+        return Transition::Refuse("a status never undoes a supervisor's takeover");
+    }
+    Transition::Apply
+}
+
 /// The changes `env` makes. `new_id` names new calls and transcript entries.
 pub fn plan_ingest(
     st: &OrgState,
@@ -106,22 +150,24 @@ pub fn plan_ingest(
     let mut analytics_changed = false;
     match &env.event {
         IngestEvent::CallStarted { .. } => {}
-        IngestEvent::CallStatus { status, .. } => {
-            if call.state.is_active() && call.state != *status {
-                if *status == CallState::Ended {
-                    end_call(&mut call, outcome::COMPLETED, None, at);
-                    queue_after_end(st, &call, &mut batch, policy, now);
-                    analytics_changed = true;
-                } else {
-                    call.state = *status;
-                    if *status == CallState::InProgress && call.started_at.is_none() {
-                        call.started_at = Some(at);
-                    }
+        IngestEvent::CallStatus { status, .. } => match status_transition(call.state, *status) {
+            Transition::Apply => {
+                call.state = *status;
+                if *status == CallState::InProgress && call.started_at.is_none() {
+                    call.started_at = Some(at);
                 }
                 call.updated_at = now;
                 batch.calls.push(call);
             }
-        }
+            Transition::Ignore => {}
+            Transition::Refuse(why) => {
+                return Err(refused(format!(
+                    "call.status {} refused for a call that is {}: {why}",
+                    status.as_str(),
+                    call.state.as_str()
+                )))
+            }
+        },
         IngestEvent::TranscriptPartial {
             utterance_id,
             speaker,
@@ -329,7 +375,10 @@ fn call_started(
     }
     // A repeat may advance a ringing call but never undoes a supervisor's change.
     if let Some(s) = state {
-        if matches!(call.state, CallState::Queued | CallState::Ringing) && *s != CallState::Ended {
+        let forward = status_transition(call.state, *s) == Transition::Apply;
+        if *s != CallState::Ended
+            && (is_new || (forward && matches!(call.state, CallState::Queued | CallState::Ringing)))
+        {
             call.state = *s;
         }
     }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::memory::OrgState;
-use super::plan::{plan_ingest, validate, Plan, Source, Stored};
+use super::plan::{plan_ingest, status_transition, validate, Plan, Source, Stored, Transition};
 use super::retry::retry_or_give_up;
 use crate::core::ingest::IngestEnvelope;
 use crate::core::model::{
@@ -262,16 +262,19 @@ fn planning_table() {
                 json!({"type": "call.status", "provider_call_id": "p1", "status": "in_progress"}),
             )
         },
+        // Changed on purpose: `ended` comes only through call.ended (with an outcome).
         Row {
-            expect: Ok((
-                &["c2 ended completed q=q2"],
-                &[],
-                &["q2 Done attempts=1"],
-                true,
-            )),
+            expect: Err("a call ends only through a call.ended event"),
             ..row(
-                "status ended finishes the queue item",
+                "status ended is refused",
                 json!({"type": "call.status", "provider_call_id": "p2", "status": "ended"}),
+            )
+        },
+        Row {
+            expect: Err("call.status ringing refused for a call that is in_progress"),
+            ..row(
+                "status moving backwards is refused",
+                json!({"type": "call.status", "provider_call_id": "p1", "status": "ringing"}),
             )
         },
         Row {
@@ -558,4 +561,58 @@ fn retry_policy() {
         later.scheduled_at.map(|t| (t - now()).num_seconds()),
         Some(25)
     );
+}
+
+#[test]
+fn status_transition_table() {
+    use CallState::*;
+    // Rows: from; columns: to, in the order below. A = apply, I = ignore, R = refuse.
+    let order = [Queued, Ringing, InProgress, AiPaused, TakenOver, Ended];
+    let table = [
+        (Queued, "IAAAAR"),
+        (Ringing, "RIAAAR"),
+        (InProgress, "RRIAAR"),
+        (AiPaused, "RRAIAR"),
+        (TakenOver, "RRRRIR"),
+        (Ended, "IIIIII"),
+    ];
+    for (from, row) in table {
+        for (to, want) in order.iter().zip(row.chars()) {
+            let got = match status_transition(from, *to) {
+                Transition::Apply => 'A',
+                Transition::Ignore => 'I',
+                Transition::Refuse(_) => 'R',
+            };
+            assert_eq!(got, want, "{} -> {}", from.as_str(), to.as_str());
+        }
+    }
+}
+
+#[test]
+fn a_repeated_start_never_moves_a_call_backwards() {
+    let mut st = OrgState::default();
+    st.upsert_call(&call("c1", "p1", CallState::Ringing));
+    let env = IngestEnvelope {
+        id: "e".into(),
+        occurred_at: None,
+        event: serde_json::from_value(json!({"type": "call.started", "provider_call_id": "p1",
+            "direction": "inbound", "from": "+1555", "to": "+1666", "state": "queued"}))
+        .unwrap(),
+    };
+    let src = Source {
+        org: "o",
+        integration: "int",
+        display: "Int",
+    };
+    let plan = plan_ingest(
+        &st,
+        src,
+        &env,
+        &Stored::default(),
+        &QueuePolicy::default(),
+        &mut || "x".into(),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(plan.batch.calls[0].state, CallState::Ringing);
 }

@@ -14,6 +14,7 @@
 //! before the gateway answers 2xx, so an acknowledged write survives a crash (WAL with
 //! synchronous=NORMAL loses nothing on a process kill).
 
+mod idempotency;
 mod read;
 mod schema;
 mod search;
@@ -28,6 +29,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::core::model::{AuditEntry, Call, QueueItem, TranscriptEntry};
 use crate::gateway::config::Synchronous;
 
+pub use idempotency::StoredAnswer;
 pub use read::{is_status_filter, Reads};
 pub use write::{Writes, MAX_LOGGED_PAYLOAD};
 

@@ -71,6 +71,23 @@ CREATE TABLE ingest_event_ids (
 );
 "#,
     ),
+    (
+        2,
+        r#"
+-- Answers to action requests sent with an Idempotency-Key, per org and token.
+CREATE TABLE idempotency_keys (
+    org          TEXT NOT NULL,
+    token        TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status       INTEGER NOT NULL,
+    body         BLOB NOT NULL,
+    at_ms        INTEGER NOT NULL,
+    PRIMARY KEY (org, token, key)
+);
+CREATE INDEX idempotency_keys_at ON idempotency_keys(at_ms);
+"#,
+    ),
     (3, SEARCH_INDEX),
 ];
 
