@@ -438,12 +438,16 @@ async fn actions_queue_and_analytics_through_the_real_gateway() {
                 .any(|a| a.action == action && a.ok && a.call_id.as_deref() == Some(id.as_str())),
             "no audit entry for {action}: {entries:?}"
         );
-        assert!(
-            env.events().iter().any(
-                |(_, e)| matches!(e, StreamEvent::ActionAudited { audit } if audit.action == action)
-            ),
-            "{action} not in the stream"
-        );
+        // The REST answer can beat the stream frame to the test: wait for the frame.
+        until(&format!("{action} in the stream"), || async {
+            env.events()
+                .iter()
+                .any(|(_, e)| {
+                    matches!(e, StreamEvent::ActionAudited { audit } if audit.action == action)
+                })
+                .then_some(())
+        })
+        .await;
     }
     assert!(env
         .events()
