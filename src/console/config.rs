@@ -80,7 +80,7 @@ pub fn load(args: &ConsoleOptions) -> anyhow::Result<ConsoleConfig> {
         ),
         None => match &args.default_config {
             Some(p) if p.exists() => Some(
-                std::fs::read_to_string(&p)
+                std::fs::read_to_string(p)
                     .with_context(|| format!("cannot read the config file {}", p.display()))?,
             ),
             _ => None,
