@@ -44,7 +44,6 @@ pub use engine::Gateway;
 
 use crate::core::ingest::EventSink;
 use crate::core::provider::Provider;
-use crate::gateway::providers::custom::CustomProvider;
 
 pub struct GatewayOptions {
     pub config: GatewayConfig,
@@ -137,8 +136,11 @@ pub async fn prepare(options: GatewayOptions) -> anyhow::Result<PreparedGateway>
     })
     .await??;
     for integration in &gw.config.integrations {
-        let provider = Arc::new(CustomProvider::new(integration, gw.http.clone()));
-        let display = provider.display_name().to_string();
+        let (provider, display) = providers::build(
+            integration,
+            gw.config.public_url.as_deref(),
+            gw.http.clone(),
+        );
         gw.registry
             .register_webhook(&integration.org, &display, provider);
     }

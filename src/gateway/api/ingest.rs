@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::core::provider::{WebhookError, WebhookRequest};
 use crate::gateway::api::body::RawBody;
 use crate::gateway::api::error::{ApiFailure, ApiResult};
+use crate::gateway::config::IntegrationKind;
 use crate::gateway::engine::{Gateway, IngestOutcome};
 use crate::gateway::error::EngineError;
 use crate::gateway::ingest::INTEGRATION_HEADER;
@@ -42,6 +43,80 @@ pub async fn webhook(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    handle(gw, name, uri.to_string(), headers, body).await
+}
+
+/// `POST /webhooks/{integration}/{callback}`: the same, for providers that send several
+/// kinds of callback (Twilio's status and recording callbacks).
+pub async fn webhook_callback(
+    State(gw): State<Arc<Gateway>>,
+    Path((name, _callback)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    handle(gw, name, uri.to_string(), headers, body).await
+}
+
+/// `POST /api/calls/status` and `/api/calls/recording`: Twilio callbacks at the paths
+/// earlier versions documented. The integration is named by `?integration=`, or is the
+/// only Twilio integration configured.
+pub async fn twilio_callback(
+    State(gw): State<Arc<Gateway>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let named = uri.query().and_then(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == "integration")
+            .map(|(_, v)| v)
+    });
+    let name = match named {
+        Some(n) => n,
+        None => {
+            let twilio: Vec<&str> = gw
+                .config
+                .integrations
+                .iter()
+                .filter(|i| i.kind == IntegrationKind::Twilio)
+                .map(|i| i.name.as_str())
+                .collect();
+            match twilio.as_slice() {
+                [one] => one.to_string(),
+                [] => {
+                    log(
+                        &gw,
+                        None,
+                        "twilio",
+                        None,
+                        &body[..body.len().min(2048)],
+                        Some("no Twilio integration"),
+                    )
+                    .await;
+                    return Err(ApiFailure::unauthorized(
+                        "no Twilio integration is configured on this gateway",
+                    ));
+                }
+                _ => {
+                    log(
+                        &gw,
+                        None,
+                        "twilio",
+                        None,
+                        &body[..body.len().min(2048)],
+                        Some("ambiguous Twilio integration"),
+                    )
+                    .await;
+                    return Err(ApiFailure::unauthorized(
+                        "several Twilio integrations are configured: add ?integration=NAME to the callback URL",
+                    ));
+                }
+            }
+        }
+    };
     handle(gw, name, uri.to_string(), headers, body).await
 }
 
@@ -86,7 +161,10 @@ async fn handle(
     let envelopes = match target.provider.parse_webhook(&request) {
         Ok(e) => e,
         Err(err) => {
-            let kept = if matches!(err, WebhookError::Malformed(_)) {
+            let kept = if matches!(
+                err,
+                WebhookError::Malformed(_) | WebhookError::UnknownEvent(_)
+            ) {
                 &body[..]
             } else {
                 unverified
@@ -103,6 +181,9 @@ async fn handle(
             tracing::warn!(integration = %name, error = %err, "webhook refused");
             return Err(match err {
                 WebhookError::Malformed(m) => ApiFailure::bad_request(m),
+                unknown @ WebhookError::UnknownEvent(_) => {
+                    ApiFailure::invalid("event", format!("{}: {unknown}", target.display))
+                }
                 other => ApiFailure::unauthorized(other.to_string()),
             });
         }
@@ -186,7 +267,7 @@ async fn log(
         .integrations
         .iter()
         .find(|i| i.name == integration)
-        .map(|_| "custom")
+        .map(|i| i.kind.as_str())
         .unwrap_or("unknown");
     let entry = WebhookLog {
         org: org.map(String::from),

@@ -52,6 +52,12 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/stream", get(stream::stream))
         .route("/api/ingest", post(ingest::ingest))
         .route("/webhooks/{integration}", post(ingest::webhook))
+        .route(
+            "/webhooks/{integration}/{callback}",
+            post(ingest::webhook_callback),
+        )
+        .route("/api/calls/status", post(ingest::twilio_callback))
+        .route("/api/calls/recording", post(ingest::twilio_callback))
         .fallback(|| async { ApiFailure::not_found("no such endpoint; see docs/PROTOCOL.md") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(json_errors))
