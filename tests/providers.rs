@@ -168,27 +168,31 @@ struct Gw {
     running: Option<RunningGateway>,
     url: String,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Gw {
     async fn start(api: &str) -> Gw {
-        let dir = tempfile::tempdir().unwrap();
-        let running = start(GatewayOptions::new(config(api), dir.path().join("cw.db")))
+        Self::start_in(api, tempfile::tempdir().unwrap())
             .await
-            .unwrap();
-        Gw {
+            .unwrap()
+    }
+
+    async fn start_in(api: &str, dir: tempfile::TempDir) -> anyhow::Result<Gw> {
+        let running = start(GatewayOptions::new(config(api), dir.path().join("cw.db"))).await?;
+        Ok(Gw {
             url: running.url(),
             running: Some(running),
             http: reqwest::Client::new(),
-            _dir: dir,
-        }
+            dir,
+        })
     }
 
-    async fn stop(mut self) {
+    async fn stop(mut self) -> tempfile::TempDir {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
         }
+        self.dir
     }
 
     async fn get(&self, path: &str) -> Value {
@@ -1242,4 +1246,98 @@ fn duplicated_reordered_and_replayed_deliveries_converge() {
         })
         .unwrap();
     rt.block_on(gw.stop());
+}
+
+// ------------------------------------------------------------ credentials ----
+
+#[tokio::test]
+async fn org_credentials_are_sealed_at_rest_used_by_the_adapter_and_never_returned() {
+    const NEW_KEY: &str = "key_from_the_api_0123456789";
+    // The vault key comes from the environment; no other test in this binary stores
+    // credentials, so setting it here changes nothing for them.
+    std::env::set_var(
+        callwatch::gateway::credentials::KEY_ENV,
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    );
+    let api = StandIn::start().await;
+    let gw = Gw::start(&api.url).await;
+    let put = |token: &'static str, body: Value| {
+        let (http, url) = (
+            gw.http.clone(),
+            format!("{}/api/integrations/retell/credentials", gw.url),
+        );
+        async move {
+            let r = http
+                .put(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    assert_eq!(put(SUP, json!({"api_key": NEW_KEY})).await.0, 403);
+    assert_eq!(put(ADMIN, json!({"api_key": ""})).await.0, 422);
+    assert_eq!(put(ADMIN, json!({"token": "x"})).await.0, 400);
+    let (s, v) = put(ADMIN, json!({"api_key": NEW_KEY})).await;
+    assert_eq!(
+        (s, v.clone()),
+        (200, json!({"integration": "retell", "stored": ["api_key"]}))
+    );
+    let r = gw
+        .http
+        .put(format!("{}/api/integrations/nope/credentials", gw.url))
+        .bearer_auth(ADMIN)
+        .json(&json!({"api_key": "k"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // The adapter uses it at once.
+    let (s, v) = gw.retell("call_started", json!({"call_id": "cr-1", "call_status": "ongoing", "direction": "inbound", "from_number": "+1", "to_number": "+2"})).await;
+    assert_eq!(s, 200, "{v}");
+    let id = gw.call("cr-1").await["id"].as_str().unwrap().to_string();
+    api.take();
+    assert_eq!(gw.act(&id, "end", json!({})).await.0, 200);
+    assert_eq!(
+        api.take()[0].headers["authorization"],
+        format!("Bearer {NEW_KEY}")
+    );
+    let dir = gw.stop().await;
+    // Nowhere in the database files in the clear.
+    for name in ["cw.db", "cw.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.path().join(name)) {
+            assert!(
+                !bytes
+                    .windows(NEW_KEY.len())
+                    .any(|w| w == NEW_KEY.as_bytes()),
+                "{name}"
+            );
+        }
+    }
+    // After a restart the stored key is used again.
+    let gw = Gw::start_in(&api.url, dir).await.unwrap();
+    gw.retell("call_started", json!({"call_id": "cr-2", "call_status": "ongoing", "direction": "inbound", "from_number": "+1", "to_number": "+2"})).await;
+    let id = gw.call("cr-2").await["id"].as_str().unwrap().to_string();
+    api.take();
+    assert_eq!(gw.act(&id, "end", json!({})).await.0, 200);
+    assert_eq!(
+        api.take()[0].headers["authorization"],
+        format!("Bearer {NEW_KEY}")
+    );
+    let dir = gw.stop().await;
+    // A different key cannot open them: the gateway refuses to start, saying why.
+    std::env::set_var(
+        callwatch::gateway::credentials::KEY_ENV,
+        "AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    );
+    let err = Gw::start_in(&api.url, dir).await.err().expect("refused");
+    assert!(
+        format!("{err:#}").contains("cannot be decrypted"),
+        "{err:#}"
+    );
 }

@@ -4,6 +4,7 @@
 mod actions;
 mod body;
 mod calls;
+mod credentials;
 pub mod error;
 mod extract;
 mod ingest;
@@ -17,7 +18,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use crate::gateway::api::error::ApiFailure;
@@ -55,6 +56,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route(
             "/webhooks/{integration}/{callback}",
             post(ingest::webhook_callback),
+        )
+        .route(
+            "/api/integrations/{name}/credentials",
+            put(credentials::put),
         )
         .route("/api/calls/status", post(ingest::twilio_callback))
         .route("/api/calls/recording", post(ingest::twilio_callback))

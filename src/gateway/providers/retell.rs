@@ -21,7 +21,7 @@ pub const QUEUE_ITEM_KEY: &str = "callwatch_queue_item_id";
 
 pub struct RetellProvider {
     name: String,
-    /// Retell signs with the account's API key.
+    /// The API key with the webhook badge: Retell signs webhooks with it.
     key: String,
     api: ProviderApi,
     from_number: Option<String>,
@@ -31,14 +31,16 @@ pub struct RetellProvider {
 impl RetellProvider {
     pub fn new(config: &IntegrationConfig, http: reqwest::Client) -> Self {
         let mut api = ProviderApi::new(config, API_BASE, http);
-        let key = config
-            .api_key
-            .clone()
-            .unwrap_or_else(|| config.secret.clone());
-        api.key = Some(key.clone());
+        // API calls use api_key when set, else the same key as the webhooks.
+        api.key = Some(
+            config
+                .api_key
+                .clone()
+                .unwrap_or_else(|| config.secret.clone()),
+        );
         RetellProvider {
             name: config.name.clone(),
-            key,
+            key: config.secret.clone(),
             api,
             from_number: config.from_number.clone(),
             agent_id: config.agent_id.clone(),

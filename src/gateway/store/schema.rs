@@ -2,9 +2,10 @@
 //! applied versions are recorded in `schema_migrations`. Never edit a released migration:
 //! append a new one.
 
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE calls (
     id               TEXT PRIMARY KEY,
     org              TEXT NOT NULL,
@@ -69,4 +70,19 @@ CREATE TABLE ingest_event_ids (
     PRIMARY KEY (org, integration, event_id)
 );
 "#,
-)];
+    ),
+    (
+        5,
+        r#"
+-- Provider credentials set through the API, AES-256-GCM sealed (see gateway/credentials.rs).
+CREATE TABLE provider_credentials (
+    org         TEXT NOT NULL,
+    integration TEXT NOT NULL,
+    nonce       BLOB NOT NULL,
+    sealed      BLOB NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    PRIMARY KEY (org, integration)
+);
+"#,
+    ),
+];
