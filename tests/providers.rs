@@ -1341,3 +1341,68 @@ async fn org_credentials_are_sealed_at_rest_used_by_the_adapter_and_never_return
         "{err:#}"
     );
 }
+
+// ------------------------------------------------------------------ queue ----
+
+#[tokio::test]
+async fn the_queue_dials_through_vapi_and_its_webhook_links_the_call_to_the_item() {
+    let api = StandIn::start().await;
+    let gw = Gw::start(&api.url).await;
+    let r = gw
+        .http
+        .post(format!("{}/api/calls/initiate", gw.url))
+        .bearer_auth(SUP)
+        .json(&json!({"leadName": "Kim", "phoneNumber": "+15550102030", "campaignId": "renewals"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let qid = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The scheduler (first integration that can dial: Vapi) calls POST /call.
+    let mut dial = None;
+    for _ in 0..100 {
+        if let Some(seen) = api.take().into_iter().find(|s| s.path == "/call") {
+            dial = Some(seen);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dial = dial.expect("the queue dialled through Vapi");
+    let body: Value = serde_json::from_str(&dial.body).unwrap();
+    assert_eq!(body["customer"]["number"], "+15550102030");
+    assert_eq!(body["metadata"]["callwatch_queue_item_id"], qid.as_str());
+    // Vapi reports the call with the metadata it was given.
+    let mut call = vapi_call("vapi-new", &format!("{}/control/q", api.url));
+    call["type"] = json!("outboundPhoneCall");
+    call["metadata"] = json!({"callwatch_queue_item_id": qid});
+    let (s, v) = gw
+        .vapi(json!({"type": "status-update", "status": "in-progress", "call": call}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let c = gw.call("vapi-new").await;
+    assert_eq!(
+        (
+            c["queue_item_id"].as_str(),
+            c["direction"].as_str(),
+            c["campaign"].as_str()
+        ),
+        (Some(qid.as_str()), Some("outbound"), Some("renewals"))
+    );
+    assert_eq!(c["to"], "+15551230001");
+    let q = gw.get("/api/calls/queue").await;
+    let item = q["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == qid.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (item["state"].clone(), item["call_id"].clone()),
+        (json!("dialing"), c["id"].clone())
+    );
+    gw.stop().await;
+}
