@@ -411,6 +411,11 @@ async fn vapi_server_messages_become_a_call_with_transcript_alerts_and_report() 
         "artifact": {"recordingUrl": "https://vapi.example/rec.wav", "transcript": "...", "messages": []},
     })).await;
     assert_eq!(s, 200);
+    // A final replayed after the report is still a duplicate.
+    let (s, v) = gw
+        .vapi(json!({"type": "transcript", "role": "user", "transcriptType": "final", "transcript": "Hi, I want to cancel.", "call": call, "timestamp": at + 4000}))
+        .await;
+    assert_eq!((s, v["duplicate"].clone()), (200, json!(true)));
     let ended = gw.call("vapi-1").await;
     assert_eq!(ended["state"], "ended");
     assert_eq!(ended["outcome"], "completed");

@@ -38,6 +38,18 @@ pub fn digest(parts: &[&[u8]]) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
+/// Most calls an adapter keeps per-call memory for (ordering, utterances, control URLs).
+/// Beyond it the memory is dropped: a flood of call ids cannot grow it without bound, and
+/// what is lost only matters for deliveries that straggle in after that many other calls.
+pub const MAX_REMEMBERED_CALLS: usize = 50_000;
+
+/// Makes room in a per-call map before an insert.
+pub fn bound<K: Eq + std::hash::Hash, V>(map: &mut std::collections::HashMap<K, V>) {
+    if map.len() >= MAX_REMEMBERED_CALLS {
+        map.clear();
+    }
+}
+
 /// Constant-time equality (lengths are not secret).
 pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))

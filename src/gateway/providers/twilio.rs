@@ -163,6 +163,9 @@ impl TwilioProvider {
     /// Whether a status of this rank is newer than every status applied to the call.
     fn is_newest(&self, sid: &str, rank: u64) -> bool {
         let mut newest = self.newest.lock().unwrap_or_else(|e| e.into_inner());
+        if !newest.contains_key(sid) {
+            common::bound(&mut newest);
+        }
         let seen = newest.entry(sid.to_string()).or_insert(0);
         if rank > *seen {
             *seen = rank;

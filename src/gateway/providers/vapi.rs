@@ -92,9 +92,11 @@ impl VapiProvider {
     /// The utterance id for a transcript message, advancing the turn on a final.
     fn utterance(&self, call: &str, role: &str, is_final: bool, digest: &str) -> String {
         let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
-        let t = turns
-            .entry((call.to_string(), role.to_string()))
-            .or_default();
+        let key = (call.to_string(), role.to_string());
+        if !turns.contains_key(&key) {
+            common::bound(&mut turns);
+        }
+        let t = turns.entry(key).or_default();
         let n = if !is_final {
             t.open
         } else if let Some(n) = t.finals.get(digest) {
@@ -108,11 +110,13 @@ impl VapiProvider {
         format!("{call}:{role}:{n}")
     }
 
+    /// An ended call takes no more actions. Its utterance memory stays (bounded), so a
+    /// final transcript replayed after the report is still a duplicate.
     fn forget(&self, call: &str) {
-        self.turns
+        self.control
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|(c, _), _| c != call);
+            .remove(call);
     }
 
     async fn control_url(&self, call: &Call) -> Result<String, ProviderError> {
@@ -142,10 +146,11 @@ impl VapiProvider {
     }
 
     fn remember(&self, call: &str, url: &str) {
-        self.control
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(call.to_string(), url.to_string());
+        let mut control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        if !control.contains_key(call) {
+            common::bound(&mut control);
+        }
+        control.insert(call.to_string(), url.to_string());
     }
 }
 
