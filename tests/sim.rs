@@ -143,6 +143,7 @@ fn call_for(id: &str) -> Call {
         takeover: None,
         alerts: vec![],
         queue_item_id: None,
+        capabilities: None,
         updated_at: now,
     }
 }

@@ -23,7 +23,18 @@ pub fn call_action(action: Action) -> Option<ActionKind> {
 pub fn check(action: Action, call: &Call, role: Option<Role>) -> Result<(), String> {
     let role = connected(role)?;
     match call_action(action) {
-        Some(kind) => kind.check(call, role).map_err(|r| r.to_string()),
+        Some(kind) => {
+            kind.check(call, role).map_err(|r| r.to_string())?;
+            // The gateway's 422 sentence, before any dialog opens.
+            match &call.capabilities {
+                Some(caps) if !caps.contains(&kind.capability()) => Err(format!(
+                    "{} cannot {}",
+                    call.provider,
+                    kind.capability().describe()
+                )),
+                _ => Ok(()),
+            }
+        }
         None => check_role(action, Some(role)),
     }
 }

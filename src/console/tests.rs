@@ -437,3 +437,26 @@ fn themes_mono_has_no_colour_and_builtins_stay_within_16_colours() {
         }
     }
 }
+
+/// Calls from several providers side by side; a key the selected call's provider cannot
+/// carry out is refused on the status line with the gateway's sentence, no dialog.
+#[test]
+fn calls_from_three_providers_and_a_key_their_stack_cannot_do() {
+    use crate::core::action::Capability;
+    // Wide enough for the provider column (the first to go on narrower terminals).
+    let mut app = fixtures::app(180, 30);
+    let mut call = fixtures::calls().remove(0);
+    call.provider = "Retell".into();
+    call.capabilities = Some([Capability::Instruct, Capability::End, Capability::Dial].into());
+    update(
+        &mut app,
+        Msg::Stream(StreamMsg::Event {
+            seq: 11,
+            event: Box::new(StreamEvent::CallUpdated { call }),
+        }),
+    );
+    select(&mut app, "c1");
+    key(&mut app, 'p');
+    assert!(app.dialog().is_none());
+    insta::assert_snapshot!(draw(&app).backend());
+}

@@ -92,6 +92,12 @@ pub enum IngestEvent {
         provider_call_id: String,
         kind: String,
     },
+    /// A recording of the call is available (the call may still be live, or ended).
+    #[serde(rename = "call.recording")]
+    CallRecording {
+        provider_call_id: String,
+        recording_url: String,
+    },
     #[serde(rename = "call.ended")]
     CallEnded {
         provider_call_id: String,
@@ -130,6 +136,9 @@ impl IngestEvent {
                 provider_call_id, ..
             }
             | IngestEvent::CallAlertCleared {
+                provider_call_id, ..
+            }
+            | IngestEvent::CallRecording {
                 provider_call_id, ..
             }
             | IngestEvent::CallEnded {

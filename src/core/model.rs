@@ -172,6 +172,11 @@ pub struct Call {
     /// Queue item this call was dialed from, if any.
     #[serde(default)]
     pub queue_item_id: Option<String>,
+    /// What the call's voice stack can do, as its integration declares: the console refuses
+    /// other keys up front. Absent from calls recorded before the gateway sent it (then
+    /// every action is offered and the gateway answers 422 when it cannot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<std::collections::BTreeSet<crate::core::action::Capability>>,
     pub updated_at: DateTime<Utc>,
 }
 

@@ -39,6 +39,10 @@ pub enum WebhookError {
     Stale { window_secs: u64 },
     #[error("malformed payload: {0}")]
     Malformed(String),
+    /// A type the provider does not document (answered 422, logged). Types it documents
+    /// that callwatch has no use for are accepted and ignored instead.
+    #[error("unknown event type {0:?}")]
+    UnknownEvent(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,7 +72,8 @@ pub trait Provider: Send + Sync {
 
     fn capabilities(&self) -> BTreeSet<Capability>;
 
-    /// Verify and parse a webhook. Unknown event types yield `Ok(vec![])`, never an error.
+    /// Verify and parse a webhook. Event types the provider documents but callwatch does not
+    /// use yield `Ok(vec![])`; types it does not document are `UnknownEvent`.
     fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<IngestEnvelope>, WebhookError>;
 
     /// Carry out an action on a live call at the provider. `by` is the actor (token name).

@@ -160,6 +160,7 @@ mod tests {
             }),
             alerts: vec![],
             queue_item_id: None,
+            capabilities: None,
             updated_at: now,
         }
     }

@@ -130,6 +130,57 @@ impl std::fmt::Debug for TokenConfig {
 pub enum IntegrationKind {
     /// callwatch's own normalised events on `POST /api/ingest`; actions to `control_url`.
     Custom,
+    Vapi,
+    Retell,
+    Twilio,
+    Bland,
+    #[serde(rename = "elevenlabs")]
+    ElevenLabs,
+    Synthflow,
+    Dograh,
+}
+
+impl IntegrationKind {
+    /// The name in config files and the webhook log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationKind::Custom => "custom",
+            IntegrationKind::Vapi => "vapi",
+            IntegrationKind::Retell => "retell",
+            IntegrationKind::Twilio => "twilio",
+            IntegrationKind::Bland => "bland",
+            IntegrationKind::ElevenLabs => "elevenlabs",
+            IntegrationKind::Synthflow => "synthflow",
+            IntegrationKind::Dograh => "dograh",
+        }
+    }
+
+    /// The provider's display name, used when `display_name` is absent.
+    pub fn display(self) -> Option<&'static str> {
+        Some(match self {
+            IntegrationKind::Custom => return None,
+            IntegrationKind::Vapi => "Vapi",
+            IntegrationKind::Retell => "Retell",
+            IntegrationKind::Twilio => "Twilio",
+            IntegrationKind::Bland => "Bland",
+            IntegrationKind::ElevenLabs => "ElevenLabs",
+            IntegrationKind::Synthflow => "Synthflow",
+            IntegrationKind::Dograh => "Dograh",
+        })
+    }
+}
+
+/// How Vapi authenticates its server messages (the credential set on the server URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookAuth {
+    /// `X-Vapi-Secret: <secret>` (Vapi's legacy server URL secret).
+    #[default]
+    Secret,
+    /// `Authorization: Bearer <secret>`.
+    Bearer,
+    /// `X-Vapi-Signature: <hex HMAC-SHA256(secret, raw body)>`.
+    Hmac,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -149,8 +200,58 @@ pub struct IntegrationConfig {
     #[serde(default)]
     pub display_name: Option<String>,
     /// What the stack can do; all actions when absent (and a control_url is set).
+    /// Custom integrations only: a provider kind declares its own.
     #[serde(default)]
     pub capabilities: Option<BTreeSet<Capability>>,
+    /// Key for the provider's REST API (Vapi private key, Retell and Bland API keys,
+    /// ElevenLabs key). Retell signs webhooks with it too, so it defaults to `secret` there;
+    /// Twilio uses `secret` (the auth token).
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// The provider's API base URL; its public one when absent (tests point it at a local
+    /// stand-in).
+    #[serde(default)]
+    pub api_base: Option<String>,
+    /// Twilio: the account SID (`AC...`) for the Calls API.
+    #[serde(default)]
+    pub account_sid: Option<String>,
+    /// Outbound dialling: the number (Twilio, Retell, Bland) or phone number id (Vapi)
+    /// calls are placed from.
+    #[serde(default)]
+    pub from_number: Option<String>,
+    /// Outbound dialling: the assistant / agent id (Vapi assistantId, Retell
+    /// override_agent_id, Bland pathway or task is not covered), Twilio: the TwiML URL the
+    /// call runs.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Vapi: how its server messages are authenticated.
+    #[serde(default)]
+    pub webhook_auth: WebhookAuth,
+    /// How long a call to the provider's API may take before the action fails (10 s).
+    #[serde(default)]
+    pub api_timeout_secs: Option<u64>,
+}
+
+impl IntegrationConfig {
+    /// An integration with only the required settings (builder for the demo and tests).
+    pub fn new(name: &str, kind: IntegrationKind, org: &str, secret: &str) -> Self {
+        IntegrationConfig {
+            name: name.into(),
+            kind,
+            org: org.into(),
+            secret: secret.into(),
+            control_url: None,
+            display_name: None,
+            capabilities: None,
+            api_key: None,
+            api_base: None,
+            account_sid: None,
+            from_number: None,
+            agent_id: None,
+            webhook_auth: WebhookAuth::Secret,
+            api_timeout_secs: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for IntegrationConfig {
@@ -160,6 +261,8 @@ impl std::fmt::Debug for IntegrationConfig {
             .field("kind", &self.kind)
             .field("org", &self.org)
             .field("control_url", &self.control_url)
+            .field("api_base", &self.api_base)
+            .field("account_sid", &self.account_sid)
             .finish_non_exhaustive()
     }
 }
@@ -331,15 +434,15 @@ impl GatewayConfig {
         secret: &str,
         control_url: Option<&str>,
     ) -> Self {
-        self.integrations.push(IntegrationConfig {
-            name: name.into(),
-            kind: IntegrationKind::Custom,
-            org: org.into(),
-            secret: secret.into(),
-            control_url: control_url.map(Into::into),
-            display_name: None,
-            capabilities: None,
-        });
+        let mut integration = IntegrationConfig::new(name, IntegrationKind::Custom, org, secret);
+        integration.control_url = control_url.map(Into::into);
+        self.integrations.push(integration);
+        self
+    }
+
+    /// Adds an integration of a provider kind (builder for tests).
+    pub fn with_integration(mut self, integration: IntegrationConfig) -> Self {
+        self.integrations.push(integration);
         self
     }
 
@@ -398,13 +501,21 @@ impl GatewayConfig {
                 "integration {:?} has an empty secret",
                 i.name
             );
-            if let Some(url) = &i.control_url {
-                anyhow::ensure!(
-                    url.starts_with("http://") || url.starts_with("https://"),
-                    "integration {:?}: control_url must be an http(s) URL",
-                    i.name
-                );
+            for (key, url) in [("control_url", &i.control_url), ("api_base", &i.api_base)] {
+                if let Some(url) = url {
+                    anyhow::ensure!(
+                        url.starts_with("http://") || url.starts_with("https://"),
+                        "integration {:?}: {key} must be an http(s) URL",
+                        i.name
+                    );
+                }
             }
+            anyhow::ensure!(
+                i.kind == IntegrationKind::Custom || i.capabilities.is_none(),
+                "integration {:?}: capabilities can only be set on a custom integration; a {} integration declares its own",
+                i.name,
+                i.kind.as_str()
+            );
         }
         anyhow::ensure!(
             self.limits.max_body_bytes >= 1024,

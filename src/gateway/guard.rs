@@ -35,8 +35,8 @@ impl RejectReason {
             WebhookError::MissingSignature(_) => Some(RejectReason::MissingSignature),
             WebhookError::BadSignature => Some(RejectReason::BadSignature),
             WebhookError::Stale { .. } => Some(RejectReason::Stale),
-            // A verified but malformed body is logged like any verified delivery.
-            WebhookError::Malformed(_) => None,
+            // A verified but malformed or unknown body is logged like any verified delivery.
+            WebhookError::Malformed(_) | WebhookError::UnknownEvent(_) => None,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod credentials;
 pub mod engine;
 pub mod error;
 pub mod guard;
@@ -45,7 +46,6 @@ pub use engine::Gateway;
 
 use crate::core::ingest::EventSink;
 use crate::core::provider::Provider;
-use crate::gateway::providers::custom::CustomProvider;
 
 pub struct GatewayOptions {
     pub config: GatewayConfig,
@@ -131,15 +131,22 @@ pub async fn prepare(options: GatewayOptions) -> anyhow::Result<PreparedGateway>
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (config, rx) = (options.config, shutdown_rx.clone());
     // Opening, migrating and loading live calls is SQLite work: off the async workers.
-    let gw = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<Gateway>> {
+    let (gw, stored) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         private_database_files(&db_path)?;
         let store = store::Store::open_with(&db_path, config.store.synchronous)?;
-        Ok(Gateway::new(config, store, rx)?)
+        let rows = store.read_latest_blocking(|r| r.sealed_credentials())?;
+        let gw = Gateway::new(config, store, rx)?;
+        let vault = credentials::Vault::from_env()?;
+        Ok((gw, credentials::open_all(&rows, vault.as_ref())?))
     })
     .await??;
     for integration in &gw.config.integrations {
-        let provider = Arc::new(CustomProvider::new(integration, gw.http.clone()));
-        let display = provider.display_name().to_string();
+        // Keys an org set through the API win over the config file's.
+        let effective = stored
+            .get(&(integration.org.clone(), integration.name.clone()))
+            .map_or_else(|| integration.clone(), |c| c.apply(integration));
+        let (provider, display) =
+            providers::build(&effective, gw.config.public_url.as_deref(), gw.http.clone());
         gw.registry
             .register_webhook(&integration.org, &display, provider);
     }

@@ -68,6 +68,7 @@ pub fn call(s: CallSpec) -> Call {
         takeover: None,
         alerts: vec![],
         queue_item_id: None,
+        capabilities: None,
         updated_at: now,
     }
 }

@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::core::provider::{WebhookError, WebhookRequest};
 use crate::gateway::api::body::RawBody;
 use crate::gateway::api::error::{ApiFailure, ApiResult};
+use crate::gateway::config::IntegrationKind;
 use crate::gateway::engine::{Gateway, IngestOutcome};
 use crate::gateway::error::EngineError;
 use crate::gateway::guard::RejectReason;
@@ -73,6 +74,65 @@ fn too_many(what: &str, wait: u64) -> ApiFailure {
     f
 }
 
+/// `POST /webhooks/{integration}/{callback}`: the same, for providers that send several
+/// kinds of callback (Twilio's status and recording callbacks).
+pub async fn webhook_callback(
+    State(gw): State<Arc<Gateway>>,
+    Path((name, _callback)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    handle(gw, name, uri.to_string(), headers, body).await
+}
+
+/// `POST /api/calls/status` and `/api/calls/recording`: Twilio callbacks at the paths
+/// earlier versions documented. The integration is named by `?integration=`, or is the
+/// only Twilio integration configured.
+pub async fn twilio_callback(
+    State(gw): State<Arc<Gateway>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let named = uri.query().and_then(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == "integration")
+            .map(|(_, v)| v)
+    });
+    let name = match named {
+        Some(n) => n,
+        None => {
+            let twilio: Vec<&str> = gw
+                .config
+                .integrations
+                .iter()
+                .filter(|i| i.kind == IntegrationKind::Twilio)
+                .map(|i| i.name.as_str())
+                .collect();
+            match twilio.as_slice() {
+                [one] => one.to_string(),
+                [] => {
+                    // Unauthenticated: counted, never stored.
+                    gw.guard.reject(None, RejectReason::UnknownIntegration);
+                    return Err(ApiFailure::unauthorized(
+                        "no Twilio integration is configured on this gateway",
+                    ));
+                }
+                _ => {
+                    gw.guard.reject(None, RejectReason::UnknownIntegration);
+                    return Err(ApiFailure::unauthorized(
+                        "several Twilio integrations are configured: add ?integration=NAME to the callback URL",
+                    ));
+                }
+            }
+        }
+    };
+    handle(gw, name, uri.to_string(), headers, body).await
+}
+
 async fn handle(
     gw: Arc<Gateway>,
     name: String,
@@ -123,6 +183,9 @@ async fn handle(
             tracing::warn!(integration = %name, error = %err, "webhook refused");
             return Err(match err {
                 WebhookError::Malformed(m) => ApiFailure::bad_request(m),
+                unknown @ WebhookError::UnknownEvent(_) => {
+                    ApiFailure::invalid("event", format!("{}: {unknown}", target.display))
+                }
                 other => ApiFailure::unauthorized(other.to_string()),
             });
         }
@@ -211,7 +274,7 @@ async fn log(
         .integrations
         .iter()
         .find(|i| i.name == integration)
-        .map(|_| "custom")
+        .map(|i| i.kind.as_str())
         .unwrap_or("unknown");
     let entry = WebhookLog {
         org: org.map(String::from),

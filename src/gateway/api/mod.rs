@@ -4,6 +4,7 @@
 mod actions;
 mod body;
 mod calls;
+mod credentials;
 pub mod error;
 mod extract;
 mod idempotency;
@@ -18,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use crate::gateway::api::error::ApiFailure;
@@ -58,18 +59,25 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/webhook-log", get(calls::webhook_log))
         .route("/api/stream", get(stream::stream))
         .route("/api/webhook-log/rejected", get(calls::webhook_rejected))
+        .route("/api/ingest", post(ingest::ingest))
+        .route("/webhooks/{integration}", post(ingest::webhook))
         .route(
-            "/api/ingest",
-            post(ingest::ingest).layer(middleware::from_fn_with_state(gw.clone(), ingest::admit)),
+            "/webhooks/{integration}/{callback}",
+            post(ingest::webhook_callback),
         )
         .route(
-            "/webhooks/{integration}",
-            post(ingest::webhook).layer(middleware::from_fn_with_state(gw.clone(), ingest::admit)),
+            "/api/integrations/{name}/credentials",
+            put(credentials::put),
         )
+        .route("/api/calls/status", post(ingest::twilio_callback))
+        .route("/api/calls/recording", post(ingest::twilio_callback))
         .merge(actions)
         .fallback(|| async { ApiFailure::not_found("no such endpoint; see docs/PROTOCOL.md") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(limit, declared_length))
+        // Outermost after logging: a flood of deliveries from one address is told to back
+        // off before anything else is looked at, the declared size included.
+        .layer(middleware::from_fn_with_state(gw.clone(), ingest::admit))
         .layer(middleware::from_fn(json_errors))
         .with_state(gw)
 }

@@ -51,6 +51,13 @@ impl Gateway {
             &mut || uuid::Uuid::new_v4().to_string(),
             Utc::now(),
         )?;
+        // The console refuses keys the call's stack cannot carry out before any dialog opens.
+        if let Some(provider) = self.registry.get(org, integration) {
+            let caps = provider.capabilities();
+            for call in &mut plan.batch.calls {
+                call.capabilities = Some(caps.clone());
+            }
+        }
         plan.batch.ingest_id = Some((org.to_string(), integration.to_string(), env.id.clone()));
         self.commit(&mut inner, plan.batch, plan.analytics_changed)?;
         Ok(IngestOutcome::Applied)

@@ -262,6 +262,13 @@ pub fn plan_ingest(
                 batch.calls.push(call);
             }
         }
+        IngestEvent::CallRecording { recording_url, .. } => {
+            if call.recording_url.as_deref() != Some(recording_url.as_str()) {
+                call.recording_url = Some(recording_url.clone());
+                call.updated_at = now;
+                batch.calls.push(call);
+            }
+        }
         IngestEvent::CallEnded {
             outcome: result,
             cost,
@@ -356,6 +363,7 @@ fn call_started(
         takeover: None,
         alerts: Vec::new(),
         queue_item_id: None,
+        capabilities: None,
         updated_at: at,
     });
     call.direction = *direction;

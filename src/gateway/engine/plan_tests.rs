@@ -45,6 +45,7 @@ fn call(id: &str, pcid: &str, state: CallState) -> Call {
         takeover: None,
         alerts: Vec::new(),
         queue_item_id: None,
+        capabilities: None,
         updated_at: now() - Duration::minutes(5),
     }
 }

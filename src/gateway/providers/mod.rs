@@ -1,11 +1,40 @@
 //! The provider registry: which integrations an org has, and which one a webhook is for.
 
+pub mod bland;
+pub mod common;
 pub mod custom;
+pub mod dograh;
+pub mod elevenlabs;
+pub mod retell;
+pub mod synthflow;
+pub mod twilio;
+pub mod vapi;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::core::provider::{Capability, Provider};
+use crate::gateway::config::{IntegrationConfig, IntegrationKind};
+
+/// The adapter for a configured integration, and the display name of its calls.
+pub fn build(
+    config: &IntegrationConfig,
+    public_url: Option<&str>,
+    http: reqwest::Client,
+) -> (Arc<dyn Provider>, String) {
+    let display = common::display_name(config);
+    let provider: Arc<dyn Provider> = match config.kind {
+        IntegrationKind::Custom => Arc::new(custom::CustomProvider::new(config, http)),
+        IntegrationKind::Vapi => Arc::new(vapi::VapiProvider::new(config, http)),
+        IntegrationKind::Retell => Arc::new(retell::RetellProvider::new(config, http)),
+        IntegrationKind::Twilio => Arc::new(twilio::TwilioProvider::new(config, public_url, http)),
+        IntegrationKind::Bland => Arc::new(bland::BlandProvider::new(config, http)),
+        IntegrationKind::ElevenLabs => Arc::new(elevenlabs::ElevenLabsProvider::new(config)),
+        IntegrationKind::Synthflow => Arc::new(synthflow::SynthflowProvider::new(config)),
+        IntegrationKind::Dograh => Arc::new(dograh::DograhProvider::new(config)),
+    };
+    (provider, display)
+}
 
 #[derive(Clone)]
 pub struct WebhookTarget {

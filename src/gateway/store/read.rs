@@ -60,6 +60,15 @@ impl<'c> Reads<'c> {
             .is_some())
     }
 
+    /// Every stored sealed credential: (org, integration, nonce, sealed).
+    pub fn sealed_credentials(&self) -> StoreResult<Vec<crate::gateway::credentials::SealedRow>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT org, integration, nonce, sealed FROM provider_credentials")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// Webhook deliveries of an org, newest first.
     pub fn list_webhooks(&self, org: &str, limit: usize) -> StoreResult<Vec<WebhookRecord>> {
         let conn = self.conn;

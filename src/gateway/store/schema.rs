@@ -89,6 +89,20 @@ CREATE INDEX idempotency_keys_at ON idempotency_keys(at_ms);
 "#,
     ),
     (3, SEARCH_INDEX),
+    (
+        4,
+        r#"
+-- Provider credentials set through the API, AES-256-GCM sealed (see gateway/credentials.rs).
+CREATE TABLE provider_credentials (
+    org         TEXT NOT NULL,
+    integration TEXT NOT NULL,
+    nonce       BLOB NOT NULL,
+    sealed      BLOB NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    PRIMARY KEY (org, integration)
+);
+"#,
+    ),
 ];
 
 /// Full-text indexes for history search (`q`), so a search reads an index instead of

@@ -85,6 +85,24 @@ impl<'c> Writes<'c> {
         Ok(())
     }
 
+    /// Stores (or replaces) an integration's sealed credentials.
+    pub fn put_credentials(
+        &mut self,
+        org: &str,
+        integration: &str,
+        nonce: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO provider_credentials (org, integration, nonce, sealed, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (org, integration) DO UPDATE
+             SET nonce = excluded.nonce, sealed = excluded.sealed, updated_ms = excluded.updated_ms",
+            params![org, integration, nonce, sealed, ms(Utc::now())],
+        )?;
+        Ok(())
+    }
+
     /// Forgets ingest event ids and webhook log rows older than the given ages, and
     /// webhook log rows beyond the newest `webhook_log_max_rows`.
     pub fn prune(

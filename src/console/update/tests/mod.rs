@@ -689,3 +689,31 @@ fn every_way_out_is_one_effect_and_drawing_is_a_message() {
     assert!(update(&mut app, Msg::Drawn).is_empty());
     assert!(!app.is_dirty(), "a drawn frame leaves nothing to redraw");
 }
+
+#[test]
+fn keys_the_calls_provider_cannot_carry_out_are_refused_before_any_dialog() {
+    use crate::core::action::Capability;
+    let mut app = fixtures::app(120, 30);
+    let mut call = fixtures::calls().remove(0);
+    assert_eq!(call.id, "c1");
+    call.provider = "Retell".into();
+    call.capabilities = Some([Capability::Instruct, Capability::End].into());
+    event(&mut app, 11, StreamEvent::CallUpdated { call });
+    select(&mut app, "c1");
+    assert!(key(&mut app, 'p').is_empty());
+    assert!(
+        status(&app).1.ends_with("Retell cannot pause the AI"),
+        "{:?}",
+        app.status
+    );
+    assert!(key(&mut app, 't').is_empty());
+    assert!(
+        status(&app).1.ends_with("Retell cannot take over the call"),
+        "{:?}",
+        app.status
+    );
+    assert!(app.dialog().is_none());
+    // What it can do still opens its dialog.
+    key(&mut app, 'i');
+    assert!(app.dialog().is_some(), "instruct is supported");
+}
