@@ -1081,6 +1081,20 @@ async fn a_lagging_stream_client_is_told_to_resync() {
                                         lines += 1;
                                     }
                                 }
+                                // Still lagging while the burst goes on: told again, with a
+                                // newer snapshot to continue from.
+                                ServerFrame::Resync { reason } => {
+                                    assert_eq!(reason, ResyncReason::Lagged);
+                                    match next_real(&mut ws).await {
+                                        ServerFrame::Snapshot { snapshot } => {
+                                            seen = snapshot.seq;
+                                            lines = snapshot.calls[0].transcript.len() as u64;
+                                        }
+                                        f => panic!(
+                                            "resync must be followed by a snapshot, got {f:?}"
+                                        ),
+                                    }
+                                }
                                 f => panic!("after the snapshot: {f:?}"),
                             }
                         }
