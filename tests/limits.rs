@@ -219,9 +219,14 @@ async fn history(http: &reqwest::Client, url: &str, q: &str) -> (u16, Value) {
 fn ids(v: &Value) -> Vec<String> {
     let mut out: Vec<String> = v["calls"]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("not a call list: {v}"))
         .iter()
-        .map(|c| c["provider_call_id"].as_str().unwrap().to_string())
+        .map(|c| {
+            c["provider_call_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{c}"))
+                .to_string()
+        })
         .collect();
     out.sort();
     out

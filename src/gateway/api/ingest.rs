@@ -53,8 +53,22 @@ pub async fn webhook(
     handle(gw, name, uri.to_string(), headers, body).await
 }
 
-/// Before the body is read: the per-address ingest rate limit (429 + Retry-After).
+/// Where providers deliver: the paths the per-address ingest limit applies to.
+fn is_delivery(req: &Request) -> bool {
+    let path = req.uri().path();
+    req.method() == axum::http::Method::POST
+        && (path == "/api/ingest"
+            || path.starts_with("/webhooks/")
+            || path == "/api/calls/status"
+            || path == "/api/calls/recording")
+}
+
+/// Before the body is read: the per-address ingest rate limit (429 + Retry-After) on the
+/// delivery paths; every other request passes untouched.
 pub async fn admit(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
+    if !is_delivery(&req) {
+        return next.run(req).await;
+    }
     if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
         if let Err(wait) = gw.guard.admit_address(peer.ip()) {
             gw.guard.reject(None, RejectReason::RateLimited);

@@ -218,7 +218,17 @@ pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
             known: newest,
         });
     }
-    for (version, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
+    // Every known migration not yet recorded runs, in order: not only those above the
+    // highest recorded, so a database never misses one numbered below another it has.
+    let applied: std::collections::HashSet<i64> = {
+        let mut stmt = conn.prepare("SELECT version FROM schema_migrations")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (version, sql) in schema::MIGRATIONS
+        .iter()
+        .filter(|m| !applied.contains(&m.0))
+    {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)
             .map_err(|source| StoreError::Migration {
