@@ -608,14 +608,9 @@ async fn call_status_never_moves_a_call_backwards_nor_ends_it() {
             "status": "ringing"}),
         )
         .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    assert!(
-        v["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("never move backwards"),
-        "{v}"
-    );
+    // A late delivery: answered 200, and nothing moves backwards.
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(gw.call_by_pcid("status").await["state"], "in_progress");
     let (s, v) = gw
         .ingest(json!({"id": "end-by-status", "type": "call.status",
             "provider_call_id": "status", "status": "ended"}))
@@ -637,10 +632,6 @@ async fn call_status_never_moves_a_call_backwards_nor_ends_it() {
         .iter()
         .filter_map(|e| e["error"].as_str().map(String::from))
         .collect();
-    assert!(
-        errors.iter().any(|e| e.contains("never move backwards")),
-        "{errors:?}"
-    );
     assert!(
         errors
             .iter()

@@ -466,7 +466,18 @@ async fn vapi_hmac_and_refusals_are_4xx_logged_and_the_gateway_keeps_serving() {
         .await;
     assert_eq!(s, 401);
     assert!(v["message"].as_str().unwrap().contains("signature"), "{v}");
-    assert_eq!(gw.last_webhook().await["error"], "signature does not match");
+    // Unverified deliveries are counted per integration and reason, never stored.
+    let rejected = gw.get("/api/webhook-log/rejected").await;
+    assert!(
+        rejected["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["integration"] == "vapi-hmac"
+                && r["reason"] == "bad_signature"
+                && r["count"] == 1),
+        "{rejected}"
+    );
     // Wrong shared secret on the secret-header integration.
     let (s, _) = gw
         .post(

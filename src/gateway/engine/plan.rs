@@ -87,9 +87,11 @@ pub enum Transition {
 /// The transition table for `call.status` (docs/PROTOCOL.md has it as a table). States only
 /// move forward: queued -> ringing -> live (in_progress / ai_paused / taken_over) -> ended.
 /// Within "live" the AI may be paused and resumed, and a human may join, but a status
-/// never undoes a takeover (only a supervisor owns that). `ended` comes only from
+/// never undoes a takeover (only a supervisor owns that). A status that would move a call
+/// backwards is a late delivery (providers do not promise order): it changes nothing and is
+/// answered 200, so redeliveries in any order converge. `ended` comes only from
 /// `call.ended`, which carries the outcome; a status saying "ended" would end the call
-/// without one.
+/// without one, and is refused.
 pub fn status_transition(from: CallState, to: CallState) -> Transition {
     use CallState::*;
     fn rank(s: CallState) -> u8 {
@@ -109,11 +111,8 @@ pub fn status_transition(from: CallState, to: CallState) -> Transition {
     if from == to {
         return Transition::Ignore;
     }
-    if rank(to) < rank(from) {
-        return Transition::Refuse("calls never move backwards");
-    }
-    if from == TakenOver {
-        return Transition::Refuse("a status never undoes a supervisor's takeover");
+    if rank(to) < rank(from) || from == TakenOver {
+        return Transition::Ignore;
     }
     Transition::Apply
 }
