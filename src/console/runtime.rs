@@ -40,6 +40,8 @@ pub async fn run(config: ConsoleConfig) -> anyhow::Result<()> {
         config.mask_numbers,
         config.warnings.clone(),
     );
+    app.set_linger_secs(i64::from(config.linger_secs));
+    app.set_bell(config.alert_bell.clone());
     let mut terminal = init_terminal(config.mouse)
         .map_err(|e| anyhow::anyhow!("callwatch needs an interactive terminal: {e}"))?;
     let result = event_loop(&mut terminal, &mut app, &config, client, stream_rx).await;
@@ -204,6 +206,23 @@ fn run_effects(app: &mut App, msg: Msg, client: &RestClient, done: &mpsc::Sender
     for effect in update(app, msg) {
         match effect {
             Effect::Quit => quit = true,
+            Effect::Bell => {
+                // BEL to the terminal; a failed write only loses the ring.
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+            }
+            Effect::Export { id, path, contents } => {
+                let done = done.clone();
+                tokio::spawn(async move {
+                    let result = tokio::fs::write(&path, contents)
+                        .await
+                        .map(|()| Reply::Written {
+                            path: path.display().to_string(),
+                        })
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()));
+                    let _ = done.send(Msg::Done { id, result }).await;
+                });
+            }
             Effect::Request { id, request } => {
                 let client = client.clone();
                 let done = done.clone();
@@ -245,6 +264,10 @@ pub async fn execute(client: &RestClient, request: Request) -> Result<Reply, Cli
                 calls: list.calls,
                 next_cursor: list.next_cursor,
             }
+        }
+        Request::Audit { call_id } => {
+            let entries = client.audit(Some(&call_id), 50).await?;
+            Reply::Audit { call_id, entries }
         }
         Request::Open { call_id } => {
             let (call, transcript) =

@@ -17,6 +17,8 @@ pub enum InputKind {
     Filter,
     Search,
     History,
+    /// `:` k9s-style: screens, filters, sort, export (with Tab completion).
+    Command,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +27,8 @@ pub struct LineInput {
     pub text: String,
     /// Value to restore on Esc.
     pub before: String,
+    /// What Tab would complete to, shown beside the input.
+    pub hint: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,11 +6,12 @@ use chrono::{DateTime, Utc};
 
 use super::{dialog, fit, info, keep_visible, set_status, start, Effect, Request};
 use crate::console::app::{
-    customer_number, App, CallView, LiveCalls, Modal, Screen, SortKey, StatusKind, TranscriptView,
+    App, CallView, LiveCalls, Modal, Screen, SortKey, StatusKind, TranscriptView,
 };
+use crate::console::filter;
 use crate::console::keys::Action;
 use crate::console::rules;
-use crate::console::transcript::{find_all, Transcript};
+use crate::console::transcript::Transcript;
 use crate::core::model::{Call, CallState};
 
 impl LiveCalls {
@@ -32,6 +33,34 @@ impl LiveCalls {
         if let Some(i) = self.selected_index() {
             self.top = fit(self.top, i, rows, self.order.len());
         }
+    }
+}
+
+/// Selects a call by id (the alert list jumps to it).
+pub(super) fn select_id(app: &mut App, id: &str) {
+    reorder(app);
+    if app.live.order.iter().any(|o| o == id) {
+        app.live.select(Some(id.to_string()));
+        keep_visible(app);
+    }
+}
+
+/// `v`: the call detail panel, shown beside the transcript; opening it fetches the selected
+/// call's audit trail (later entries arrive on the stream).
+pub(super) fn toggle_detail(app: &mut App, fx: &mut Vec<Effect>) {
+    app.live.detail = !app.live.detail;
+    if !app.live.detail {
+        return;
+    }
+    if app.screen != Screen::Calls {
+        app.screen = Screen::Calls;
+    }
+    if let Some(call_id) = app.live.selected.clone() {
+        let id = app.requests.id();
+        fx.push(Effect::Request {
+            id,
+            request: Request::Audit { call_id },
+        });
     }
 }
 
@@ -131,10 +160,13 @@ pub(super) fn upsert(app: &mut App, call: Call) {
     if !call.state.is_active() {
         return end(app, call);
     }
+    observe_alerts(app, &call);
     let live = &mut app.live;
+    // A call back from the dead (a late update raced its end) is live again.
+    live.lingering.remove(&call.id);
     let (key, now) = (live.sort, app.now);
     let filter = &live.filter;
-    let placed = |c: &Call| (matches_filter(c, filter), sort_value(c, key, now));
+    let placed = |c: &Call| (filter::matches(c, filter), sort_value(c, key, now));
     let new_place = placed(&call);
     match live.calls.get_mut(&call.id) {
         Some(v) => {
@@ -158,42 +190,75 @@ pub(super) fn upsert(app: &mut App, call: Call) {
     reorder(app);
 }
 
-/// A call that ended: off the table (the cursor stays in place), into the history.
-pub(super) fn end(app: &mut App, call: Call) {
-    let id = call.id.clone();
-    let was = app.live.calls.remove(&id).is_some();
-    super::history::ended(&mut app.history, call);
-    if was {
-        // Keep the cursor in place: select the neighbour of the removed row.
-        let live = &mut app.live;
-        let idx = live.order.iter().position(|o| o == &id);
-        live.order.retain(|o| o != &id);
-        if live.selected.as_deref() == Some(id.as_str()) {
-            let next = idx.and_then(|i| {
-                live.order
-                    .get(i.min(live.order.len().saturating_sub(1)))
-                    .cloned()
-            });
-            live.select(next);
-        }
-        reorder(app);
+/// New alerts go to the alert list (and ring the bell when configured for their kind).
+fn observe_alerts(app: &mut App, call: &Call) {
+    let fresh = app.alerts.observe(call);
+    if fresh
+        .iter()
+        .any(|k| app.bell.iter().any(|b| b == "*" || b == k))
+    {
+        app.bell_due = true;
     }
 }
 
-fn matches_filter(call: &Call, needle: &str) -> bool {
-    if needle.is_empty() {
-        return true;
+/// A call that ended: it stays in the table, dimmed with its outcome, for the linger time
+/// (its transcript stays readable), and joins the history.
+pub(super) fn end(app: &mut App, call: Call) {
+    observe_alerts(app, &call);
+    super::history::ended(&mut app.history, call.clone());
+    let id = call.id.clone();
+    if app.live.linger_secs > 0 {
+        if let Some(v) = app.live.calls.get_mut(&id) {
+            v.call = call;
+            let until = app.now + chrono::Duration::seconds(app.live.linger_secs);
+            app.live.lingering.entry(id).or_insert(until);
+            reorder(app);
+        }
+        return;
     }
-    let fields = [
-        call.lead.name.as_deref().unwrap_or(""),
-        customer_number(call),
-        call.campaign.as_deref().unwrap_or(""),
-        call.provider.as_str(),
-        call.intent.as_deref().unwrap_or(""),
-        call.assistant.as_deref().unwrap_or(""),
-        call.state.as_str(),
-    ];
-    fields.iter().any(|f| !find_all(f, needle).is_empty())
+    remove(app, &id);
+}
+
+/// Takes a call off the table, keeping the cursor in place.
+fn remove(app: &mut App, id: &str) {
+    app.live.lingering.remove(id);
+    if app.live.calls.remove(id).is_none() {
+        return;
+    }
+    if app.alerts.call(id).is_none() {
+        app.audit.remove(id);
+    }
+    // Keep the cursor in place: select the neighbour of the removed row.
+    let live = &mut app.live;
+    let idx = live.order.iter().position(|o| o == id);
+    live.order.retain(|o| o != id);
+    if live.selected.as_deref() == Some(id) {
+        let next = idx.and_then(|i| {
+            live.order
+                .get(i.min(live.order.len().saturating_sub(1)))
+                .cloned()
+        });
+        live.select(next);
+    }
+    reorder(app);
+}
+
+/// Ended calls whose linger time is over leave the table (on the clock's tick).
+pub(super) fn expire(app: &mut App) {
+    if app.live.lingering.is_empty() {
+        return;
+    }
+    let now = app.now;
+    let gone: Vec<String> = app
+        .live
+        .lingering
+        .iter()
+        .filter(|(_, until)| **until <= now)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in gone {
+        remove(app, &id);
+    }
 }
 
 fn sentiment_rank(s: crate::core::model::Sentiment) -> u8 {
@@ -218,6 +283,35 @@ fn state_rank(s: CallState) -> u8 {
     }
 }
 
+/// Whether the caller asked for a person (an intent or an alert saying so).
+fn wants_human(c: &Call) -> bool {
+    let human = |s: &str| {
+        let s = s.to_ascii_lowercase();
+        s.contains("human") || s.contains("agent") || s.contains("person")
+    };
+    c.intent.as_deref().is_some_and(human) || c.alerts.iter().any(|a| human(&a.kind))
+}
+
+/// "Needs attention" rank, lowest first: alerts, human requested, negative sentiment,
+/// paused, taken over, the rest; ended calls last.
+fn attention_rank(c: &Call) -> u8 {
+    if c.state == CallState::Ended {
+        6
+    } else if !c.alerts.is_empty() {
+        0
+    } else if wants_human(c) {
+        1
+    } else if c.sentiment == crate::core::model::Sentiment::Negative {
+        2
+    } else if c.state == CallState::AiPaused {
+        3
+    } else if c.state == CallState::TakenOver {
+        4
+    } else {
+        5
+    }
+}
+
 /// What a call is sorted by, computed once per call and re-sort.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum SortValue {
@@ -227,6 +321,8 @@ enum SortValue {
 
 fn sort_value(c: &Call, key: SortKey, now: DateTime<Utc>) -> SortValue {
     match key {
+        // Within a rank, the order of arrival (the longest running first) keeps rows still.
+        SortKey::Attention => SortValue::Num(i64::from(attention_rank(c))),
         SortKey::Duration => SortValue::Num((c.duration_at(now).unwrap_or(0.0) * 1000.0) as i64),
         SortKey::State => SortValue::Num(i64::from(state_rank(c.state))),
         SortKey::Sentiment => SortValue::Num(i64::from(sentiment_rank(c.sentiment))),
@@ -244,7 +340,7 @@ pub(super) fn reorder(app: &mut App) {
     let mut rows: Vec<(SortValue, DateTime<Utc>, &str)> = live
         .calls
         .values()
-        .filter(|v| matches_filter(&v.call, &live.filter))
+        .filter(|v| filter::matches(&v.call, &live.filter))
         .map(|v| {
             (
                 sort_value(&v.call, key, now),

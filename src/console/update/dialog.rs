@@ -85,6 +85,8 @@ pub(super) fn recheck(app: &mut App) {
         }
         _ => match d.call_id().and_then(|id| app.live.calls.get(id)) {
             None => Some(ENDED.to_string()),
+            // A lingering ended call is still in the table, but nothing can be done on it.
+            Some(v) if !v.call.state.is_active() => Some(ENDED.to_string()),
             Some(v) => {
                 let now = holder(&v.call);
                 let me = app.session.actor.as_deref();
