@@ -540,3 +540,44 @@ fn header_at_200_columns() {
     let app = fixtures::app(200, 16);
     insta::assert_snapshot!(draw(&app).backend());
 }
+
+/// Every call carries the sample transcript so each tile has words.
+fn wall_app(tiles: usize) -> App {
+    let mut app = fixtures::app(160, 40);
+    for id in ["c2", "c3", "c4", "c5"] {
+        for mut e in fixtures::transcript(id) {
+            e.id = format!("{id}-{}", e.position);
+            update(
+                &mut app,
+                Msg::Stream(StreamMsg::Event {
+                    seq: 0,
+                    event: Box::new(StreamEvent::TranscriptAppended { entry: e }),
+                }),
+            );
+        }
+    }
+    for _ in 0..(tiles / 2) {
+        key(&mut app, 'w');
+    }
+    assert_eq!(app.live.wall_size, tiles);
+    app
+}
+
+#[test]
+fn wall_of_2() {
+    let app = wall_app(2);
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn wall_of_4() {
+    let mut app = wall_app(4);
+    key(&mut app, 'j'); // the focus moves to the second tile
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn wall_of_6() {
+    let app = wall_app(6);
+    insta::assert_snapshot!(draw(&app).backend());
+}

@@ -111,6 +111,10 @@ pub struct LiveCalls {
     pub(in crate::console) linger_secs: i64,
     /// The call detail panel is shown beside the transcript.
     pub(in crate::console) detail: bool,
+    /// The wall: this many transcripts at once (0: off; 2, 4 or 6).
+    pub(in crate::console) wall_size: usize,
+    /// The calls on the wall, by tile; a tile keeps its call until the call leaves.
+    pub(in crate::console) wall: Vec<CallId>,
 }
 
 /// How long an ended call stays in the table by default.
@@ -130,6 +134,8 @@ impl Default for LiveCalls {
             lingering: HashMap::new(),
             linger_secs: DEFAULT_LINGER_SECS,
             detail: false,
+            wall_size: 0,
+            wall: Vec::new(),
         }
     }
 }
@@ -143,6 +149,11 @@ impl LiveCalls {
     /// Number of calls in the table (filtered or not), lingering ended ones included.
     pub fn len(&self) -> usize {
         self.calls.len()
+    }
+
+    /// The calls on the wall, by tile (empty when the wall is off).
+    pub fn wall(&self) -> &[CallId] {
+        &self.wall
     }
 
     /// Whether the detail panel is shown.

@@ -49,6 +49,7 @@ pub enum Action {
     PrevMatch,
     Timestamps,
     Details,
+    Wall,
     Command,
     MaskNumbers,
 }
@@ -160,6 +161,7 @@ pub const ACTIONS: &[ActionSpec] = {
     spec(Action::PrevMatch, "prev_match", &["N"], "previous match", "previous match", T),
     spec(Action::Timestamps, "timestamps", &["T"], "timestamps", "timestamps", T),
     spec(Action::Details, "details", &["v"], "call details", "details", C),
+    spec(Action::Wall, "wall", &["w"], "wall of 2/4/6 transcripts", "wall", C),
     spec(Action::Command, "command", &[":"], "command line", "command", G),
     spec(Action::MaskNumbers, "mask_numbers", &["m"], "mask numbers", "mask numbers", G),
     ]

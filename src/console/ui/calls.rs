@@ -218,6 +218,9 @@ fn layout_columns(app: &App, calls: &[&Call], width: usize) -> Vec<(Col, usize)>
 }
 
 pub fn render(f: &mut Frame, app: &App, body: Rect) {
+    if app.live().wall_size > 0 {
+        return super::wall::render(f, app, body);
+    }
     let areas = layout::calls(body);
     table(f, app, areas.table);
     match app.selected_call().filter(|_| app.live().detail_open()) {

@@ -10,6 +10,7 @@ mod help;
 mod history;
 mod queue;
 mod transcript;
+mod wall;
 
 use ratatui::layout::{Alignment, Rect};
 use ratatui::style::Modifier;

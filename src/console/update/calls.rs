@@ -64,7 +64,64 @@ pub(super) fn toggle_detail(app: &mut App, fx: &mut Vec<Effect>) {
     }
 }
 
+/// `w`: the wall of transcripts cycles off → 2 → 4 → 6 → off.
+pub(super) fn toggle_wall(app: &mut App) {
+    app.screen = Screen::Calls;
+    let live = &mut app.live;
+    live.wall_size = match live.wall_size {
+        0 => 2,
+        2 => 4,
+        4 => 6,
+        _ => 0,
+    };
+    if live.wall_size == 0 {
+        live.wall.clear();
+        return info(app, "wall off");
+    }
+    // The selected call takes the first tile, then the calls next to it in the table.
+    let selected = live.selected.clone();
+    live.wall.retain(|id| Some(id) != selected.as_ref());
+    if let Some(id) = selected {
+        live.wall.insert(0, id);
+    }
+    live.wall.truncate(live.wall_size);
+    refill_wall(live);
+    let n = app.live.wall_size;
+    info(app, &format!("wall of {n} transcripts"));
+}
+
+/// Keeps the wall's tiles on calls that are still in the table and fills empty tiles with
+/// the next calls in table order; a tile's call does not change while it stays.
+fn refill_wall(live: &mut LiveCalls) {
+    if live.wall_size == 0 {
+        return;
+    }
+    let calls = &live.calls;
+    live.wall.retain(|id| calls.contains_key(id));
+    for id in &live.order {
+        if live.wall.len() >= live.wall_size {
+            break;
+        }
+        if !live.wall.contains(id) {
+            live.wall.push(id.clone());
+        }
+    }
+}
+
 pub(super) fn move_selection(app: &mut App, delta: isize) {
+    if app.live.wall_size > 0 && !app.live.wall.is_empty() {
+        // On the wall, up/down move the focus between tiles.
+        let live = &mut app.live;
+        let cur = live
+            .selected
+            .as_ref()
+            .and_then(|s| live.wall.iter().position(|w| w == s))
+            .unwrap_or(0) as isize;
+        let next = (cur + delta).clamp(0, live.wall.len() as isize - 1) as usize;
+        let id = live.wall[next].clone();
+        live.select(Some(id));
+        return;
+    }
     let live = &mut app.live;
     if live.order.is_empty() {
         return;
@@ -355,6 +412,7 @@ pub(super) fn reorder(app: &mut App) {
     });
     let order: Vec<String> = rows.into_iter().map(|r| r.2.to_string()).collect();
     live.order = order;
+    refill_wall(live);
     let keep = live
         .selected
         .as_ref()

@@ -102,6 +102,7 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
             calls::action(app, action, fx)
         }
         Details => calls::toggle_detail(app, fx),
+        Wall => calls::toggle_wall(app),
         Command => input::open(app, InputKind::Command),
         DialNow | CancelQueued => queue::action(app, action, fx),
         ScrollUp => transcript::scroll(app, -transcript::SCROLL_STEP),

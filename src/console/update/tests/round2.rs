@@ -286,3 +286,39 @@ fn export_writes_the_selected_transcript() {
     assert!(fx.is_empty());
     assert_eq!(status(&app).0, StatusKind::Error);
 }
+
+#[test]
+fn wall_tiles_follow_their_calls_and_keys_act_on_the_focused_one() {
+    let mut app = fixtures::app(160, 40);
+    select(&mut app, "c1");
+    key(&mut app, 'w');
+    key(&mut app, 'w');
+    assert_eq!(app.live.wall_size, 4);
+    assert_eq!(
+        app.live.wall[0], "c1",
+        "the selected call takes the first tile"
+    );
+    let tiles = app.live.wall.clone();
+    // A re-sort does not move tiles.
+    key(&mut app, 'o');
+    assert_eq!(app.live.wall, tiles);
+    // Focus moves between tiles; call keys act on the focused tile's call.
+    key(&mut app, 'j');
+    let focused = app.live.wall[1].clone();
+    assert_eq!(app.live.selected_id(), Some(focused.as_str()));
+    key(&mut app, 's');
+    assert_eq!(
+        app.dialog().and_then(|d| d.call_id()),
+        Some(focused.as_str())
+    );
+    code(&mut app, KeyCode::Esc);
+    // A call that leaves the table frees its tile for the next call.
+    app.set_linger_secs(0);
+    end(&mut app, "c1", 11);
+    assert!(!app.live.wall.iter().any(|w| w == "c1"));
+    assert_eq!(app.live.wall.len(), 4);
+    key(&mut app, 'w');
+    key(&mut app, 'w');
+    assert_eq!(app.live.wall_size, 0);
+    assert!(app.live.wall.is_empty());
+}
