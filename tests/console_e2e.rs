@@ -1067,3 +1067,92 @@ async fn an_alert_stays_listed_after_its_call_ends_and_opens_its_history() {
     tmux.keys(&["q"]);
     assert_eq!(wait_exit_status(&dir.path().join("exit-status")), "0");
 }
+
+/// Starts a console for `token` in its own tmux server.
+fn console_in_tmux(dir: &Path, name: &str, url: &str, token: &str) -> Tmux {
+    let token_file = dir.join(format!("token-{name}"));
+    std::fs::write(&token_file, token).expect("token file");
+    let tmux = Tmux {
+        socket: format!("cw-e2e-{name}-{}", std::process::id()),
+    };
+    let console = format!(
+        "'{}' --url '{}' --token-file '{}' --log-file '{}'",
+        env!("CARGO_BIN_EXE_callwatch"),
+        url,
+        token_file.display(),
+        dir.join(format!("console-{name}.log")).display(),
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "cw",
+        "-x",
+        "170",
+        "-y",
+        "40",
+        &console,
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux.wait_screen("a connected console", |s| s.contains("● connected"));
+    tmux
+}
+
+/// Two real consoles on one gateway: each sees the other looking at the same call, and the
+/// name goes away when the other looks elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_between_two_consoles() {
+    if !tmux_or_skip() {
+        return;
+    }
+    const OTHER: &str = "cw_e2e_supervisor_two_9c2e";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[gateway.tokens]]\nname = \"ann\"\ntoken = \"{TOKEN}\"\norg = \"e2e\"\nrole = \"supervisor\"\n\n\
+             [[gateway.tokens]]\nname = \"bob\"\ntoken = \"{OTHER}\"\norg = \"e2e\"\nrole = \"supervisor\"\n"
+        ),
+    )
+    .expect("config");
+    let (_gateway, url) = start_gateway(dir.path(), &config);
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: url.clone(),
+    };
+    let ann = console_in_tmux(dir.path(), "ann", &url, TOKEN);
+    let bob = console_in_tmux(dir.path(), "bob", &url, OTHER);
+
+    // The youngest call the AI handles has the longest life ahead of it.
+    let active = api.get("/api/calls/active").await;
+    let call = active["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .filter(|c| c["state"] == "in_progress")
+        .max_by_key(|c| c["started_at"].as_str().unwrap_or_default().to_string())
+        .cloned()
+        .expect("an in-progress call");
+    let number = customer_number(&call);
+    for console in [&ann, &bob] {
+        console.keys(&["/"]);
+        console.text(&number);
+        console.keys(&["Enter"]);
+    }
+    ann.wait_screen("bob watching the same call", |s| {
+        s.contains("also watching: bob")
+    });
+    bob.wait_screen("ann watching the same call", |s| {
+        s.contains("also watching: ann")
+    });
+    // Bob looks at the queue: Ann no longer sees him on the call.
+    bob.keys(&["2"]);
+    ann.wait_screen("bob gone from the call", |s| {
+        !s.contains("also watching") && s.contains(&number)
+    });
+}

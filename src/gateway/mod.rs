@@ -22,6 +22,7 @@ pub mod error;
 pub mod hub;
 pub mod ingest;
 pub mod maintenance;
+pub mod presence;
 pub mod providers;
 pub mod queue;
 pub mod ratelimit;

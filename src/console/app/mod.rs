@@ -76,6 +76,8 @@ pub struct App {
     pub(in crate::console) audit: HashMap<CallId, VecDeque<AuditEntry>>,
     /// Alert kinds that ring the terminal bell ("*": all); empty: silent.
     pub(in crate::console) bell: Vec<String>,
+    /// Who looks at which call (from the gateway), other consoles included.
+    pub(in crate::console) presence: Vec<crate::core::protocol::Watcher>,
     /// A new alert of a belled kind arrived: `update` returns `Effect::Bell` once.
     pub(in crate::console) bell_due: bool,
     /// Help, a text input or a dialog: takes every key while open.
@@ -113,6 +115,7 @@ impl App {
             audit: HashMap::new(),
             bell: Vec::new(),
             bell_due: false,
+            presence: Vec::new(),
             modal: None,
             status: None,
             requests: Requests::default(),
@@ -132,6 +135,29 @@ impl App {
 
     pub fn alerts(&self) -> &AlertLog {
         &self.alerts
+    }
+
+    /// The call this console shows (for presence): the selected call on Calls, the open one
+    /// on History, none elsewhere.
+    pub fn shown_call(&self) -> Option<&str> {
+        match self.screen {
+            Screen::Calls => self.live.selected_id(),
+            Screen::History => self.history.detail.as_ref().map(|d| d.call.id.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Other people looking at a call right now (not this console's user).
+    pub fn also_watching(&self, call_id: &str) -> Vec<&str> {
+        let me = self.session.actor.as_deref();
+        let mut names: Vec<&str> = self
+            .presence
+            .iter()
+            .filter(|w| w.call_id == call_id && Some(w.actor.as_str()) != me)
+            .map(|w| w.actor.as_str())
+            .collect();
+        names.dedup();
+        names
     }
 
     /// The audit trail known for a call, oldest first.

@@ -361,6 +361,14 @@ fn transcript(f: &mut Frame, app: &App, area: Rect) {
     if let Some(tk) = &c.takeover {
         title.push(Span::styled(format!(" by {}", tk.by), t.fg(t.state_human)));
     }
+    // Someone else looking at the same call matters more than the number.
+    let others = app.also_watching(&c.id);
+    if !others.is_empty() {
+        title.push(Span::styled(
+            format!(" · also watching: {}", others.join(", ")),
+            t.fg(t.warn).add_modifier(Modifier::BOLD),
+        ));
+    }
     title.push(Span::styled(
         format!(" · {}", app.number(customer_number(c))),
         t.dimmed(),

@@ -70,6 +70,13 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
                 t.dimmed(),
             ));
         }
+        let others = app.also_watching(&c.id);
+        if !others.is_empty() {
+            title.push(Span::styled(
+                format!(" · also watching: {}", others.join(", ")),
+                t.fg(t.warn),
+            ));
+        }
         if !c.alerts.is_empty() {
             title.push(Span::styled(
                 format!(" ⚠ {}", c.alerts.len()),

@@ -90,6 +90,13 @@ pub(super) fn stream(app: &mut App, m: StreamMsg) {
                 error: clean::text(&error),
             };
         }
+        StreamMsg::Presence { mut watchers } => {
+            for w in &mut watchers {
+                w.actor = clean::text(&w.actor);
+                w.call_id = clean::text(&w.call_id);
+            }
+            app.presence = watchers;
+        }
         StreamMsg::AuthFailed { message } => {
             app.session.conn = Conn::AuthFailed(clean::text(&message))
         }

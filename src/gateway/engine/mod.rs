@@ -70,6 +70,8 @@ pub struct Gateway {
     pub queue_wakeup: Notify,
     pub analytics_wakeup: Notify,
     pub shutdown: watch::Receiver<bool>,
+    /// Which call each console shows (see `gateway::presence`).
+    pub presence: crate::gateway::presence::Presence,
     orgs: Mutex<HashMap<String, Arc<Org>>>,
 }
 
@@ -93,6 +95,7 @@ impl Gateway {
             queue_wakeup: Notify::new(),
             analytics_wakeup: Notify::new(),
             shutdown,
+            presence: Default::default(),
             orgs: Mutex::new(HashMap::new()),
             store,
             config,

@@ -322,3 +322,29 @@ fn wall_tiles_follow_their_calls_and_keys_act_on_the_focused_one() {
     assert_eq!(app.live.wall_size, 0);
     assert!(app.live.wall.is_empty());
 }
+
+#[test]
+fn presence_follows_the_selection_and_names_the_others() {
+    let mut app = fixtures::app(120, 30);
+    select(&mut app, "c1");
+    assert_eq!(app.shown_call(), Some("c1"));
+    key(&mut app, '2');
+    assert_eq!(app.shown_call(), None, "the Queue shows no call");
+    key(&mut app, '1');
+    update(
+        &mut app,
+        Msg::Stream(crate::client::StreamMsg::Presence {
+            watchers: vec![
+                crate::core::protocol::Watcher {
+                    actor: "dana".into(),
+                    call_id: "c1".into(),
+                },
+                crate::core::protocol::Watcher {
+                    actor: "sam".into(),
+                    call_id: "c1".into(),
+                },
+            ],
+        }),
+    );
+    assert_eq!(app.also_watching("c1"), ["dana"], "not myself");
+}
