@@ -76,6 +76,8 @@ pub struct App {
     pub(in crate::console) audit: HashMap<CallId, VecDeque<AuditEntry>>,
     /// Alert kinds that ring the terminal bell ("*": all); empty: silent.
     pub(in crate::console) bell: Vec<String>,
+    /// The latest action someone else did on each call: (who, what, when it arrived here).
+    pub(in crate::console) recent: HashMap<CallId, (String, String, DateTime<Utc>)>,
     /// Who looks at which call (from the gateway), other consoles included.
     pub(in crate::console) presence: Vec<crate::core::protocol::Watcher>,
     /// A new alert of a belled kind arrived: `update` returns `Effect::Bell` once.
@@ -116,6 +118,7 @@ impl App {
             bell: Vec::new(),
             bell_due: false,
             presence: Vec::new(),
+            recent: HashMap::new(),
             modal: None,
             status: None,
             requests: Requests::default(),

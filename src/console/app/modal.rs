@@ -77,6 +77,15 @@ pub enum Dialog {
         who: String,
         guard: Guard,
     },
+    /// Someone else acted on this call a moment ago: do `action` anyway?
+    ConfirmRecent {
+        call_id: CallId,
+        who: String,
+        action: crate::console::keys::Action,
+        /// "dana paused the AI 3 s ago" (their name, what, when).
+        news: String,
+        guard: Guard,
+    },
 }
 
 impl Dialog {
@@ -85,7 +94,8 @@ impl Dialog {
             Dialog::TakeOver { guard, .. }
             | Dialog::Text { guard, .. }
             | Dialog::ConfirmEnd { guard, .. }
-            | Dialog::ConfirmCancel { guard, .. } => guard,
+            | Dialog::ConfirmCancel { guard, .. }
+            | Dialog::ConfirmRecent { guard, .. } => guard,
         }
     }
 
@@ -94,7 +104,8 @@ impl Dialog {
             Dialog::TakeOver { guard, .. }
             | Dialog::Text { guard, .. }
             | Dialog::ConfirmEnd { guard, .. }
-            | Dialog::ConfirmCancel { guard, .. } => guard,
+            | Dialog::ConfirmCancel { guard, .. }
+            | Dialog::ConfirmRecent { guard, .. } => guard,
         }
     }
 
@@ -108,7 +119,8 @@ impl Dialog {
         match self {
             Dialog::TakeOver { call_id, .. }
             | Dialog::Text { call_id, .. }
-            | Dialog::ConfirmEnd { call_id, .. } => Some(call_id),
+            | Dialog::ConfirmEnd { call_id, .. }
+            | Dialog::ConfirmRecent { call_id, .. } => Some(call_id),
             Dialog::ConfirmCancel { .. } => None,
         }
     }
@@ -118,7 +130,8 @@ impl Dialog {
             Dialog::TakeOver { who, .. }
             | Dialog::Text { who, .. }
             | Dialog::ConfirmEnd { who, .. }
-            | Dialog::ConfirmCancel { who, .. } => who,
+            | Dialog::ConfirmCancel { who, .. }
+            | Dialog::ConfirmRecent { who, .. } => who,
         }
     }
 }

@@ -341,7 +341,9 @@ fn footer(f: &mut Frame, app: &App, area: Rect) {
     } else if app.dialog().is_some_and(|d| {
         matches!(
             d,
-            super::app::Dialog::ConfirmEnd { .. } | super::app::Dialog::ConfirmCancel { .. }
+            super::app::Dialog::ConfirmEnd { .. }
+                | super::app::Dialog::ConfirmCancel { .. }
+                | super::app::Dialog::ConfirmRecent { .. }
         )
     }) {
         // A confirmation has no fields: its own keys, the same the dialog shows.

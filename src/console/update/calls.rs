@@ -173,10 +173,46 @@ pub(super) fn action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
     }
     let call_id = call.id.clone();
     let who = app.who(call);
+    let news = recent_news(app, &call_id);
     if let Some(d) = dialog::for_call(action, call, who.clone()) {
+        // The dialog is the confirmation; the status line names who just acted.
+        if let Some(n) = news {
+            set_status(app, StatusKind::Info, format!("careful: {n}"));
+        }
         app.modal = Some(Modal::Dialog(d));
         return;
     }
+    if let Some(news) = news.filter(|_| matches!(action, Action::PauseAi | Action::ResumeAi)) {
+        app.modal = Some(Modal::Dialog(crate::console::app::Dialog::ConfirmRecent {
+            call_id,
+            who,
+            action,
+            news,
+            guard: crate::console::app::Guard::default(),
+        }));
+        return;
+    }
+    perform(app, action, call_id, who, fx);
+}
+
+/// Someone else's action on the call in the last [`RECENT_SECS`]: "dana did pause_ai 3 s ago".
+fn recent_news(app: &App, call_id: &str) -> Option<String> {
+    let (by, what, at) = app.recent.get(call_id)?;
+    let secs = (app.now - *at).num_seconds();
+    (secs <= RECENT_SECS).then(|| format!("{by} did {what} on this call {secs} s ago"))
+}
+
+/// How recent another supervisor's action must be to ask before acting.
+pub const RECENT_SECS: i64 = 10;
+
+/// Pause, resume or summarize, once allowed (and confirmed).
+pub(super) fn perform(
+    app: &mut App,
+    action: Action,
+    call_id: String,
+    who: String,
+    fx: &mut Vec<Effect>,
+) {
     match action {
         Action::PauseAi => {
             start(

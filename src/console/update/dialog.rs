@@ -146,7 +146,7 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
         // keys) until Esc. Text fields still take keys; a confirmation takes none, not even n.
         let confirm = matches!(
             dialog,
-            Dialog::ConfirmEnd { .. } | Dialog::ConfirmCancel { .. }
+            Dialog::ConfirmEnd { .. } | Dialog::ConfirmCancel { .. } | Dialog::ConfirmRecent { .. }
         );
         let yes = submit || (confirm && matches!(ev.code, KeyCode::Char('y' | 'Y')));
         if yes {
@@ -274,6 +274,24 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
                 return;
             }
         }
+        Dialog::ConfirmRecent {
+            call_id,
+            who,
+            action,
+            ..
+        } => {
+            if submit || matches!(ev.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                let (id, who, action) = (call_id.clone(), who.clone(), *action);
+                if still_allowed(app, action, &id).is_ok() {
+                    super::calls::perform(app, action, id, who, fx);
+                    return;
+                }
+            }
+            if matches!(ev.code, KeyCode::Char('n') | KeyCode::Char('N')) {
+                info(app, "cancelled");
+                return;
+            }
+        }
         Dialog::ConfirmCancel { item_id, who, .. } => {
             if submit || matches!(ev.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
                 let (id, who) = (item_id.clone(), who.clone());
@@ -351,6 +369,7 @@ fn dialog_action(d: &Dialog) -> Action {
         } => Action::Instruct,
         Dialog::ConfirmEnd { .. } => Action::EndCall,
         Dialog::ConfirmCancel { .. } => Action::CancelQueued,
+        Dialog::ConfirmRecent { action, .. } => *action,
     }
 }
 

@@ -152,6 +152,11 @@ fn apply_event(app: &mut App, event: StreamEvent) {
             // Our own actions are reported by their results; show what others do.
             let mine = app.session.actor.as_deref() == Some(audit.actor.as_str());
             if !mine && audit.ok {
+                if let Some(id) = audit.call_id.clone() {
+                    // When it arrived here, not the gateway's clock: no skew between machines.
+                    app.recent
+                        .insert(id, (audit.actor.clone(), audit.action.clone(), app.now));
+                }
                 let who = audit
                     .call_id
                     .as_ref()

@@ -348,3 +348,56 @@ fn presence_follows_the_selection_and_names_the_others() {
     );
     assert_eq!(app.also_watching("c1"), ["dana"], "not myself");
 }
+
+#[test]
+fn acting_right_after_someone_else_asks_first_naming_them() {
+    let mut app = fixtures::app(120, 30);
+    select(&mut app, "c1");
+    event(
+        &mut app,
+        11,
+        StreamEvent::ActionAudited {
+            audit: crate::core::model::AuditEntry {
+                id: 9,
+                org: "acme".into(),
+                call_id: Some("c1".into()),
+                queue_item_id: None,
+                actor: "dana".into(),
+                role: crate::core::model::Role::Supervisor,
+                action: "instruct".into(),
+                reason: None,
+                detail: serde_json::Value::Null,
+                ok: true,
+                error: None,
+                at: fixtures::t0(),
+            },
+        },
+    );
+    let fx = key(&mut app, 'p');
+    assert!(fx.is_empty(), "nothing sent before the answer: {fx:?}");
+    let Some(crate::console::app::Dialog::ConfirmRecent { news, .. }) = app.dialog() else {
+        panic!("a confirmation");
+    };
+    assert!(news.contains("dana did instruct"), "{news}");
+    assert!(key(&mut app, 'n').is_empty());
+    assert!(app.dialog().is_none());
+    key(&mut app, 'p');
+    let (_, req) = request(&key(&mut app, 'y'));
+    assert_eq!(
+        req,
+        Request::Act {
+            call_id: "c1".into(),
+            action: crate::console::update::CallAction::PauseAi
+        }
+    );
+    // Later than RECENT_SECS: no question.
+    update(
+        &mut app,
+        Msg::Tick(fixtures::t0() + chrono::Duration::seconds(11)),
+    );
+    let mut call = app.live.calls["c1"].call.clone();
+    call.state = CallState::InProgress;
+    event(&mut app, 12, StreamEvent::CallUpdated { call });
+    let fx = key(&mut app, 'p');
+    assert_eq!(fx.len(), 1, "{fx:?}");
+}
