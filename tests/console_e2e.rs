@@ -923,7 +923,7 @@ async fn a_dialog_outlives_its_call_and_keeps_the_keys() {
         "no take-over dialog opened behind: {screen}"
     );
     assert!(
-        screen.contains("sort: duration"),
+        screen.contains("sort: needs attention"),
         "the sort did not change: {screen}"
     );
     let audit = api.get("/api/audit").await;
