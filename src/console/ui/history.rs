@@ -123,7 +123,10 @@ fn list(f: &mut Frame, app: &App, body: Rect) {
                 )),
                 Cell::from(crate::console::filter::sentiment_labels(c.sentiment)[0]),
                 Cell::from(trunc(
-                    c.takeover.as_ref().map(|t| t.by.as_str()).unwrap_or_default(),
+                    c.takeover
+                        .as_ref()
+                        .map(|t| t.by.as_str())
+                        .unwrap_or_default(),
                     col_width(8),
                 )),
                 Cell::from(c.duration_secs.map(format_duration).unwrap_or_default()),
