@@ -79,8 +79,9 @@ fn build_app() -> App {
     }
     let mut app = fixtures::app(W, H);
     update(&mut app, Msg::Stream(StreamMsg::Snapshot(Box::new(snap))));
-    // Sorted by duration (the default is needs-attention): the longest call is selected.
+    // Sorted by duration (the default is needs-attention), the longest call selected.
     press(&mut app, 'o');
+    press(&mut app, 'g');
     app
 }
 
