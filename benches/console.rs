@@ -79,7 +79,56 @@ fn build_app() -> App {
     }
     let mut app = fixtures::app(W, H);
     update(&mut app, Msg::Stream(StreamMsg::Snapshot(Box::new(snap))));
+    // Sorted by duration (the default is needs-attention), the longest call selected.
+    press(&mut app, 'o');
+    press(&mut app, 'g');
     app
+}
+
+fn press(app: &mut App, c: char) {
+    update(
+        app,
+        Msg::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char(c),
+            crossterm::event::KeyModifiers::NONE,
+        )),
+    );
+}
+
+/// Median frame while every shown transcript gets a new line per frame.
+fn following_frames(
+    app: &mut App,
+    terminal: &mut Terminal<TestBackend>,
+    ids: &[String],
+) -> Duration {
+    let mut frames = Vec::new();
+    for round in 0..300u32 {
+        for id in ids {
+            let pos = app
+                .call(id)
+                .map_or(0, |v| v.transcript.entries.len() as u32);
+            let entry = fixtures::entry(
+                id,
+                pos,
+                Speaker::Ai,
+                "a new line arrives while the supervisor watches",
+                true,
+            );
+            update(
+                app,
+                Msg::Stream(StreamMsg::Event {
+                    seq: u64::from(round),
+                    event: Box::new(StreamEvent::TranscriptAppended { entry }),
+                }),
+            );
+        }
+        let t = Instant::now();
+        terminal
+            .draw(|f| callwatch::console::ui::render(f, app))
+            .expect("draw");
+        frames.push(t.elapsed());
+    }
+    median(frames)
 }
 
 fn main() {
@@ -230,14 +279,37 @@ fn main() {
         median(rates)
     };
     let in_place = call_updates(&mut app, false);
-    update(
-        &mut app,
-        Msg::Key(crossterm::event::KeyEvent::new(
-            crossterm::event::KeyCode::Char('o'),
-            crossterm::event::KeyModifiers::NONE,
-        )),
-    );
+    press(&mut app, 'o');
     let moving = call_updates(&mut app, true);
+
+    // The wall of 6 against the single transcript, in the same state: the selected call
+    // (the 100,000+-line transcript) and five more with a few hundred lines each.
+    press(&mut app, 'f');
+    let selected = app
+        .live()
+        .selected_id()
+        .map(String::from)
+        .expect("a selection");
+    let single = following_frames(&mut app, &mut terminal, std::slice::from_ref(&selected));
+    for _ in 0..3 {
+        press(&mut app, 'w');
+    }
+    let tiles: Vec<String> = app.live().wall().to_vec();
+    assert_eq!(tiles.len(), 6);
+    assert_eq!(tiles[0], selected);
+    for id in &tiles[1..] {
+        for n in 0..300u32 {
+            let entry = fixtures::entry(id, n, Speaker::Caller, "earlier words on this call", true);
+            update(
+                &mut app,
+                Msg::Stream(StreamMsg::Event {
+                    seq: 0,
+                    event: Box::new(StreamEvent::TranscriptAppended { entry }),
+                }),
+            );
+        }
+    }
+    let wall = following_frames(&mut app, &mut terminal, &tiles);
 
     println!("console benchmark ({CALLS} active calls, {LINES}-line transcript, {W}x{H} terminal)");
     println!(
@@ -251,6 +323,15 @@ fn main() {
     println!(
         "  median frame, scrolled mid-transcript:         {:>10.3} ms",
         scrolled.as_secs_f64() * 1e3
+    );
+    println!(
+        "  median frame, single transcript (same state):  {:>10.3} ms",
+        single.as_secs_f64() * 1e3
+    );
+    println!(
+        "  median frame, wall of 6 following:             {:>10.3} ms ({:.2}x the single)",
+        wall.as_secs_f64() * 1e3,
+        wall.as_secs_f64() / single.as_secs_f64()
     );
     println!(
         "  ingest through update(): median {:.0} ns/event = {:.0} events/s",

@@ -923,7 +923,7 @@ async fn a_dialog_outlives_its_call_and_keeps_the_keys() {
         "no take-over dialog opened behind: {screen}"
     );
     assert!(
-        screen.contains("sort: duration"),
+        screen.contains("sort: needs attention"),
         "the sort did not change: {screen}"
     );
     let audit = api.get("/api/audit").await;
@@ -940,4 +940,219 @@ async fn a_dialog_outlives_its_call_and_keeps_the_keys() {
     tmux.wait_screen("the dialog closed", |s| !s.contains("Say to"));
     tmux.keys(&["q"]);
     assert_eq!(wait_exit_status(&dir.path().join("exit-status")), "0");
+}
+
+/// An alert the simulator raises is listed with its message on the Alerts screen, stays there
+/// after its call ends (and has left the table), and Enter on it opens the call's history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_stays_listed_after_its_call_ends_and_opens_its_history() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path());
+    let (_gateway, url) = start_gateway(dir.path(), &config);
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: url.clone(),
+    };
+    // The console's own config: ended calls leave the table at once.
+    let console_config = dir.path().join("console.toml");
+    std::fs::write(&console_config, "[console]\nlinger_secs = 0\n").expect("console config");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, TOKEN).expect("token file");
+    let tmux = Tmux {
+        socket: format!("cw-e2e-alert-{}", std::process::id()),
+    };
+    let console = format!(
+        "'{}' --config '{}' --url '{}' --token-file '{}' --log-file '{}'; echo $? > '{}'",
+        env!("CARGO_BIN_EXE_callwatch"),
+        console_config.display(),
+        url,
+        token_file.display(),
+        dir.path().join("console.log").display(),
+        dir.path().join("exit-status").display()
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "cw",
+        "-x",
+        "180",
+        "-y",
+        "45",
+        &console,
+        ";",
+        "set-option",
+        "-t",
+        "cw",
+        "remain-on-exit",
+        "on",
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux.wait_screen("a connected console", |s| s.contains("● connected"));
+
+    // Wait for the simulator to raise an alert on a live call.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (call, message) = loop {
+        let active = api.get("/api/calls/active").await;
+        let hit = active["calls"].as_array().and_then(|calls| {
+            calls.iter().find_map(|c| {
+                let m = c["alerts"][0]["message"].as_str()?.to_string();
+                Some((c.clone(), m))
+            })
+        });
+        if let Some(hit) = hit {
+            break hit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the simulator raised no alert: {active}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let id = call["id"].as_str().expect("id").to_string();
+    tmux.keys(&["5"]);
+    tmux.wait_screen("the alert with its message", |s| {
+        s.contains("Alerts (") && s.contains(&message)
+    });
+
+    // The call ends (a supervisor elsewhere): the alert stays listed, its call shown ended.
+    let resp = api
+        .http
+        .post(format!("{url}/api/calls/{id}/end"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("end");
+    assert!(resp.status().is_success(), "end: {}", resp.status());
+    api.wait_call(&id, "the call ended", |c| c["state"] == "ended")
+        .await;
+    let screen = tmux.wait_screen("the alert kept after the call ended", |s| {
+        s.contains(&message) && s.contains("✓ ENDED")
+    });
+    // Gone from the live table (linger 0): the Calls screen no longer lists it as live.
+    assert!(screen.contains("Alerts ("), "{screen}");
+
+    // Enter on that call's alert opens its history entry. New alerts may arrive meanwhile
+    // and move the row: select it, check it is still there, else again.
+    let target = |screen: &str| {
+        screen
+            .lines()
+            .filter(|l| l.contains("⚠"))
+            .position(|l| l.contains(&message) && l.contains("✓ ENDED"))
+            .expect("the ended call's alert row")
+    };
+    let mut row = target(&screen);
+    loop {
+        tmux.keys(&["g"]);
+        for _ in 0..row {
+            tmux.keys(&["j"]);
+        }
+        let now = target(&tmux.capture());
+        if now == row {
+            break;
+        }
+        row = now;
+    }
+    tmux.keys(&["Enter"]);
+    tmux.wait_screen("the call's history entry", |s| {
+        s.contains("Outcome") && s.contains("ended_by_supervisor")
+    });
+    tmux.keys(&["q"]);
+    assert_eq!(wait_exit_status(&dir.path().join("exit-status")), "0");
+}
+
+/// Starts a console for `token` in its own tmux server.
+fn console_in_tmux(dir: &Path, name: &str, url: &str, token: &str) -> Tmux {
+    let token_file = dir.join(format!("token-{name}"));
+    std::fs::write(&token_file, token).expect("token file");
+    let tmux = Tmux {
+        socket: format!("cw-e2e-{name}-{}", std::process::id()),
+    };
+    let console = format!(
+        "'{}' --url '{}' --token-file '{}' --log-file '{}'",
+        env!("CARGO_BIN_EXE_callwatch"),
+        url,
+        token_file.display(),
+        dir.join(format!("console-{name}.log")).display(),
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "cw",
+        "-x",
+        "170",
+        "-y",
+        "40",
+        &console,
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux.wait_screen("a connected console", |s| s.contains("● connected"));
+    tmux
+}
+
+/// Two real consoles on one gateway: each sees the other looking at the same call, and the
+/// name goes away when the other looks elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_between_two_consoles() {
+    if !tmux_or_skip() {
+        return;
+    }
+    const OTHER: &str = "cw_e2e_supervisor_two_9c2e";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[gateway.tokens]]\nname = \"ann\"\ntoken = \"{TOKEN}\"\norg = \"e2e\"\nrole = \"supervisor\"\n\n\
+             [[gateway.tokens]]\nname = \"bob\"\ntoken = \"{OTHER}\"\norg = \"e2e\"\nrole = \"supervisor\"\n"
+        ),
+    )
+    .expect("config");
+    let (_gateway, url) = start_gateway(dir.path(), &config);
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: url.clone(),
+    };
+    let ann = console_in_tmux(dir.path(), "ann", &url, TOKEN);
+    let bob = console_in_tmux(dir.path(), "bob", &url, OTHER);
+
+    // The youngest call the AI handles has the longest life ahead of it.
+    let active = api.get("/api/calls/active").await;
+    let call = active["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .filter(|c| c["state"] == "in_progress")
+        .max_by_key(|c| c["started_at"].as_str().unwrap_or_default().to_string())
+        .cloned()
+        .expect("an in-progress call");
+    let number = customer_number(&call);
+    for console in [&ann, &bob] {
+        console.keys(&["/"]);
+        console.text(&number);
+        console.keys(&["Enter"]);
+    }
+    ann.wait_screen("bob watching the same call", |s| {
+        s.contains("also watching: bob")
+    });
+    bob.wait_screen("ann watching the same call", |s| {
+        s.contains("also watching: ann")
+    });
+    // Bob looks at the queue: Ann no longer sees him on the call.
+    bob.keys(&["2"]);
+    ann.wait_screen("bob gone from the call", |s| {
+        !s.contains("also watching") && s.contains(&number)
+    });
 }

@@ -1764,3 +1764,61 @@ async fn end_succeeds_when_the_hang_up_webhook_arrives_first() {
     assert_eq!(end["ok"], true, "{end}");
     gw.stop().await;
 }
+
+/// Pause, resume and take-over leave system lines in the call's transcript, which the
+/// history (the same transcript, read back from SQLite after the call ends) keeps.
+#[tokio::test]
+async fn pause_resume_and_takeover_are_system_lines_in_the_transcript() {
+    let control = control_server(StatusCode::OK).await;
+    let gw = Gw::start(base_config(Some(&control.url))).await;
+    let id = gw.start_call("pc-sys").await;
+    gw.say_line("pc-sys", 1, "Hello there").await;
+    let path = |a: &str| format!("/api/calls/{id}/{a}");
+    let (s, v) = gw.post(SUP, &path("pause-ai"), None).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = gw
+        .send(reqwest::Method::DELETE, SUP, &path("pause-ai"), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = gw
+        .post(
+            SUP,
+            &path("takeover"),
+            Some(json!({"reason": "caller asked for a human"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = gw.post(SUP, &path("end"), None).await;
+    assert_eq!(s, 200, "{v}");
+    let (_, t) = gw.get(VIEWER, &path("transcript")).await;
+    let lines: Vec<(String, String)> = t["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["speaker"].as_str().unwrap_or_default().to_string(),
+                e["text"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let system: Vec<&str> = lines
+        .iter()
+        .filter(|(s, _)| s == "system")
+        .map(|(_, t)| t.as_str())
+        .collect();
+    assert_eq!(system.len(), 3, "{lines:?}");
+    assert!(system[0].ends_with("paused the AI"), "{system:?}");
+    assert!(system[1].ends_with("resumed the AI"), "{system:?}");
+    assert!(
+        system[2].contains("took over the call: caller asked for a human"),
+        "{system:?}"
+    );
+    let positions: Vec<u64> = t["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["position"].as_u64())
+        .collect();
+    assert_eq!(positions, (0..positions.len() as u64).collect::<Vec<_>>());
+}

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::error::ClientError;
 use crate::core::action::Action;
-use crate::core::model::{Analytics, Call, QueueItem, TranscriptEntry};
+use crate::core::model::{Analytics, AuditEntry, Call, QueueItem, TranscriptEntry};
 use crate::core::protocol::{
     ActionResponse, ApiError, CallList, Health, InitiateRequest, QueueList, TakeoverRequest,
     TextRequest, Transcript,
@@ -233,6 +233,26 @@ impl RestClient {
     pub async fn analytics(&self) -> Result<Analytics, ClientError> {
         self.send(self.request(Method::GET, "/api/calls/analytics"))
             .await
+    }
+
+    /// The audit log, newest first; `call_id` narrows it to one call.
+    pub async fn audit(
+        &self,
+        call_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, ClientError> {
+        #[derive(Deserialize)]
+        struct Body {
+            entries: Vec<AuditEntry>,
+        }
+        let mut params: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+        if let Some(id) = call_id {
+            params.push(("call_id", id.to_string()));
+        }
+        let body: Body = self
+            .send(self.request(Method::GET, "/api/audit").query(&params))
+            .await?;
+        Ok(body.entries)
     }
 
     // ---- call actions ----

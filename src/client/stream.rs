@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use super::rest::normalise_base;
 use crate::core::model::Role;
 use crate::core::protocol::{
-    ApiError, ClientFrame, ResyncReason, ServerFrame, Snapshot, StreamEvent,
+    ApiError, ClientFrame, ResyncReason, ServerFrame, Snapshot, StreamEvent, Watcher,
 };
 
 /// What the stream task tells the UI.
@@ -59,6 +59,10 @@ pub enum StreamMsg {
     /// The token was refused; the task stops (retrying cannot help).
     AuthFailed {
         message: String,
+    },
+    /// Who looks at which call (after this client said what it watches).
+    Presence {
+        watchers: Vec<Watcher>,
     },
 }
 
@@ -114,9 +118,22 @@ impl StreamConfig {
 /// Owns the stream task; dropping it stops the task.
 pub struct StreamHandle {
     task: JoinHandle<()>,
+    watching: watch::Sender<Option<String>>,
 }
 
 impl StreamHandle {
+    /// Tells the gateway which call this console shows (sent now and on every reconnect).
+    /// Cheap when nothing changed (called after every message the console handles).
+    pub fn watch(&self, call_id: Option<&str>) {
+        self.watching.send_if_modified(|cur| {
+            if cur.as_deref() == call_id {
+                return false;
+            }
+            *cur = call_id.map(String::from);
+            true
+        });
+    }
+
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
     }
@@ -130,8 +147,10 @@ impl Drop for StreamHandle {
 
 /// Starts the stream task on the current tokio runtime.
 pub fn spawn_stream(config: StreamConfig, tx: mpsc::Sender<StreamMsg>) -> StreamHandle {
+    let (watching, rx) = watch::channel(None);
     StreamHandle {
-        task: tokio::spawn(run(config, tx)),
+        task: tokio::spawn(run(config, tx, rx)),
+        watching,
     }
 }
 
@@ -147,14 +166,18 @@ enum End {
     Failed { error: String, welcomed: bool },
 }
 
-async fn run(config: StreamConfig, tx: mpsc::Sender<StreamMsg>) {
+async fn run(
+    config: StreamConfig,
+    tx: mpsc::Sender<StreamMsg>,
+    mut watching: watch::Receiver<Option<String>>,
+) {
     let mut pos: Option<Position> = None;
     let mut attempt = 0u32;
     loop {
         if tx.send(StreamMsg::Connecting { attempt }).await.is_err() {
             return;
         }
-        match session(&config, &tx, &mut pos).await {
+        match session(&config, &tx, &mut pos, &mut watching).await {
             End::UiGone => return,
             End::Fatal(message) => {
                 tracing::warn!(%message, "stream stopped");
@@ -208,6 +231,7 @@ async fn session(
     config: &StreamConfig,
     tx: &mpsc::Sender<StreamMsg>,
     pos: &mut Option<Position>,
+    watching: &mut watch::Receiver<Option<String>>,
 ) -> End {
     let url = match stream_url(&config.base_url, pos.as_ref()) {
         Ok(u) => u,
@@ -275,7 +299,21 @@ async fn session(
                 welcomed,
             );
         }
-        let next = match tokio::time::timeout(silence_limit, ws.next()).await {
+        // What the console watches goes out on every connection once it named a call, then
+        // on every change (a closed channel: the console is gone, nothing more to say).
+        let received = tokio::select! {
+            r = tokio::time::timeout(silence_limit, ws.next()) => r,
+            changed = watching.changed(), if welcomed => {
+                if changed.is_ok() {
+                    let call_id = watching.borrow_and_update().clone();
+                    if let Err(e) = send_watching(&mut ws, call_id).await {
+                        return failed(e, welcomed);
+                    }
+                }
+                continue;
+            }
+        };
+        let next = match received {
             Err(_) => {
                 let what = if welcomed {
                     "no heartbeat"
@@ -329,6 +367,10 @@ async fn session(
                 ..
             } => {
                 welcomed = true;
+                // A new connection: the gateway learns again what this console shows.
+                if watching.borrow().is_some() {
+                    watching.mark_changed();
+                }
                 silence_limit = Duration::from_secs(heartbeat_secs.clamp(1, 600) * 3);
                 let resumable = resumed && pos.as_ref().is_some_and(|p| p.epoch == epoch);
                 if resumable {
@@ -397,6 +439,7 @@ async fn session(
             }
             ServerFrame::Heartbeat { .. } => None,
             ServerFrame::Error { message } => Some(StreamMsg::ServerError { message }),
+            ServerFrame::Presence { watchers } => Some(StreamMsg::Presence { watchers }),
         };
         if let Some(msg) = out {
             if tx.send(msg).await.is_err() {
@@ -404,6 +447,17 @@ async fn session(
             }
         }
     }
+}
+
+async fn send_watching<S>(ws: &mut S, call_id: Option<String>) -> Result<(), String>
+where
+    S: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    let body =
+        serde_json::to_string(&ClientFrame::Watching { call_id }).map_err(|e| e.to_string())?;
+    ws.send(Message::Text(body.into()))
+        .await
+        .map_err(|e| format!("cannot tell the gateway what this console shows: {e}"))
 }
 
 async fn request_resync<S>(ws: &mut S) -> Result<(), String>

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::core::model::{Analytics, Call, QueueItem, TranscriptEntry};
+use crate::core::model::{Analytics, AuditEntry, Call, QueueItem, TranscriptEntry};
 use crate::core::protocol::Snapshot;
 use crate::core::sanitize::{clean, clean_in_place};
 
@@ -57,6 +57,15 @@ pub fn entry(e: &mut TranscriptEntry) {
     clean_in_place(&mut e.id);
     clean_in_place(&mut e.call_id);
     clean_in_place(&mut e.text);
+}
+
+pub fn audit(a: &mut AuditEntry) {
+    clean_in_place(&mut a.actor);
+    clean_in_place(&mut a.action);
+    opt(&mut a.call_id);
+    opt(&mut a.queue_item_id);
+    opt(&mut a.reason);
+    opt(&mut a.error);
 }
 
 pub fn queue_item(q: &mut QueueItem) {

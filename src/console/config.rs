@@ -13,6 +13,7 @@ use super::theme::{Theme, ThemeName};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7878";
 pub const DEFAULT_MAX_FPS: u32 = 30;
+pub const DEFAULT_LINGER_SECS: u32 = 30;
 
 #[derive(Debug, Default, Deserialize)]
 struct FileRoot {
@@ -35,6 +36,9 @@ struct FileConsole {
     mouse: Option<bool>,
     max_fps: Option<u32>,
     log_file: Option<PathBuf>,
+    linger_secs: Option<u32>,
+    #[serde(default)]
+    alert_bell: Vec<String>,
 }
 
 /// The resolved console settings.
@@ -48,6 +52,10 @@ pub struct ConsoleConfig {
     pub mouse: bool,
     pub max_fps: u32,
     pub log_file: Option<PathBuf>,
+    /// How long an ended call stays in the table, seconds (0: leaves at once).
+    pub linger_secs: u32,
+    /// Alert kinds that ring the terminal bell ("*": every kind); empty: never.
+    pub alert_bell: Vec<String>,
     /// Shown in the UI and logged at start (duplicate keys, unknown slots...).
     pub warnings: Vec<String>,
 }
@@ -198,7 +206,19 @@ pub fn resolve(
         DEFAULT_MAX_FPS
     };
 
+    let linger_secs = f.linger_secs.unwrap_or(DEFAULT_LINGER_SECS);
+    let linger_secs = if linger_secs > 3600 {
+        warnings.push(format!(
+            "linger_secs {linger_secs} is more than 3600; using {DEFAULT_LINGER_SECS}"
+        ));
+        DEFAULT_LINGER_SECS
+    } else {
+        linger_secs
+    };
+
     Ok(ConsoleConfig {
+        linger_secs,
+        alert_bell: f.alert_bell,
         url,
         token,
         theme,

@@ -59,6 +59,20 @@ pub fn calls(body: Rect) -> Calls {
     Calls { table, transcript }
 }
 
+/// The transcript pane and the call detail panel: beside it when wide enough, else under it.
+pub fn split_detail(area: Rect) -> (Rect, Rect) {
+    let dir = if area.width >= 100 {
+        Direction::Horizontal
+    } else {
+        Direction::Vertical
+    };
+    let [a, b] = Layout::default()
+        .direction(dir)
+        .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
+        .areas(area);
+    (a, b)
+}
+
 /// Inside of a bordered block.
 pub fn inner(r: Rect) -> Rect {
     Rect::new(

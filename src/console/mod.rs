@@ -9,6 +9,7 @@
 pub mod app;
 mod clean;
 pub mod config;
+pub mod filter;
 pub mod keys;
 pub mod layout;
 pub mod rules;

@@ -40,11 +40,14 @@ pub async fn run(config: ConsoleConfig) -> anyhow::Result<()> {
         config.mask_numbers,
         config.warnings.clone(),
     );
+    app.set_linger_secs(i64::from(config.linger_secs));
+    app.set_bell(config.alert_bell.clone());
     let mut terminal = init_terminal(config.mouse)
         .map_err(|e| anyhow::anyhow!("callwatch needs an interactive terminal: {e}"))?;
-    let result = event_loop(&mut terminal, &mut app, &config, client, stream_rx).await;
+    let io = Io { client, stream };
+    let result = event_loop(&mut terminal, &mut app, &config, &io, stream_rx).await;
     restore_terminal(config.mouse);
-    drop(stream);
+    drop(io);
     tracing::info!("console stopped");
     result
 }
@@ -53,7 +56,7 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     config: &ConsoleConfig,
-    client: RestClient,
+    io: &Io,
     mut stream_rx: mpsc::Receiver<StreamMsg>,
 ) -> anyhow::Result<()> {
     let (done_tx, mut done_rx) = mpsc::channel::<Msg>(256);
@@ -69,7 +72,7 @@ async fn event_loop(
     let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
 
     if let Ok(size) = terminal.size() {
-        run_effects(app, Msg::Resize(size.width, size.height), &client, &done_tx);
+        run_effects(app, Msg::Resize(size.width, size.height), io, &done_tx);
     }
 
     // Every way out (a quit key, a signal, the terminal gone) is a `Msg` that `update` answers
@@ -86,7 +89,7 @@ async fn event_loop(
                 }
             };
             last_draw = Instant::now();
-            if run_effects(app, msg, &client, &done_tx) {
+            if run_effects(app, msg, io, &done_tx) {
                 break;
             }
         }
@@ -104,30 +107,30 @@ async fn event_loop(
         quit = tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(ev)) => match event_msg(ev) {
-                    Some(msg) => run_effects(app, msg, &client, &done_tx),
+                    Some(msg) => run_effects(app, msg, io, &done_tx),
                     None => false,
                 },
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "cannot read the terminal; leaving");
-                    run_effects(app, Msg::Quit, &client, &done_tx)
+                    run_effects(app, Msg::Quit, io, &done_tx)
                 }
-                None => run_effects(app, Msg::Quit, &client, &done_tx),
+                None => run_effects(app, Msg::Quit, io, &done_tx),
             },
             Some(m) = stream_rx.recv() => {
-                let mut quit = run_effects(app, Msg::Stream(m), &client, &done_tx);
+                let mut quit = run_effects(app, Msg::Stream(m), io, &done_tx);
                 // Drain everything already waiting: one frame for a burst of events.
                 while !quit {
                     let Ok(m) = stream_rx.try_recv() else { break };
-                    quit = run_effects(app, Msg::Stream(m), &client, &done_tx);
+                    quit = run_effects(app, Msg::Stream(m), io, &done_tx);
                 }
                 quit
             }
-            Some(m) = done_rx.recv() => run_effects(app, m, &client, &done_tx),
-            _ = clock.tick() => run_effects(app, Msg::Tick(Utc::now()), &client, &done_tx),
+            Some(m) = done_rx.recv() => run_effects(app, m, io, &done_tx),
+            _ = clock.tick() => run_effects(app, Msg::Tick(Utc::now()), io, &done_tx),
             _ = tokio::time::sleep_until(next_frame), if dirty => false,
             name = signal => {
                 tracing::info!("{name}: leaving");
-                run_effects(app, Msg::Quit, &client, &done_tx)
+                run_effects(app, Msg::Quit, io, &done_tx)
             }
         };
     }
@@ -199,13 +202,36 @@ fn event_msg(ev: Event) -> Option<Msg> {
 }
 
 /// Runs `msg` through `update` and performs its effects. True when one of them is `Quit`.
-fn run_effects(app: &mut App, msg: Msg, client: &RestClient, done: &mpsc::Sender<Msg>) -> bool {
+/// What effects reach: the gateway's REST API and the stream task.
+struct Io {
+    client: RestClient,
+    stream: crate::client::StreamHandle,
+}
+
+fn run_effects(app: &mut App, msg: Msg, io: &Io, done: &mpsc::Sender<Msg>) -> bool {
     let mut quit = false;
     for effect in update(app, msg) {
         match effect {
             Effect::Quit => quit = true,
+            Effect::Bell => {
+                // BEL to the terminal; a failed write only loses the ring.
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+            }
+            Effect::Export { id, path, contents } => {
+                let done = done.clone();
+                tokio::spawn(async move {
+                    let result = tokio::fs::write(&path, contents)
+                        .await
+                        .map(|()| Reply::Written {
+                            path: path.display().to_string(),
+                        })
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()));
+                    let _ = done.send(Msg::Done { id, result }).await;
+                });
+            }
             Effect::Request { id, request } => {
-                let client = client.clone();
+                let client = io.client.clone();
                 let done = done.clone();
                 tokio::spawn(async move {
                     let result = execute(&client, request).await.map_err(|e| e.to_string());
@@ -214,6 +240,8 @@ fn run_effects(app: &mut App, msg: Msg, client: &RestClient, done: &mpsc::Sender
             }
         }
     }
+    // Presence: the gateway learns which call is on screen (the handle sends only changes).
+    io.stream.watch(app.shown_call());
     quit
 }
 
@@ -245,6 +273,10 @@ pub async fn execute(client: &RestClient, request: Request) -> Result<Reply, Cli
                 calls: list.calls,
                 next_cursor: list.next_cursor,
             }
+        }
+        Request::Audit { call_id } => {
+            let entries = client.audit(Some(&call_id), 50).await?;
+            Reply::Audit { call_id, entries }
         }
         Request::Open { call_id } => {
             let (call, transcript) =

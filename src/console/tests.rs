@@ -438,6 +438,150 @@ fn themes_mono_has_no_colour_and_builtins_stay_within_16_colours() {
     }
 }
 
+#[test]
+fn detail_view_beside_the_transcript() {
+    let mut app = fixtures::app(160, 44);
+    select(&mut app, "c3");
+    let fx = key(&mut app, 'v');
+    assert!(
+        fx.iter().any(|e| matches!(
+            e,
+            super::update::Effect::Request {
+                request: super::update::Request::Audit { .. },
+                ..
+            }
+        )),
+        "opening the panel fetches the call's audit trail: {fx:?}"
+    );
+    let mut call = app.live.calls["c3"].call.clone();
+    call.cost = Some(0.37);
+    call.summary = Some("Caller wants a manager about a complaint.".into());
+    call.alerts.push(crate::core::model::Alert {
+        kind: "ai_silent".into(),
+        message: "the AI has been silent for 12 s".into(),
+        at: t0() - chrono::Duration::seconds(5),
+    });
+    update(
+        &mut app,
+        Msg::Stream(StreamMsg::Event {
+            seq: 11,
+            event: Box::new(StreamEvent::CallUpdated { call }),
+        }),
+    );
+    update(
+        &mut app,
+        Msg::Stream(StreamMsg::Event {
+            seq: 12,
+            event: Box::new(StreamEvent::ActionAudited {
+                audit: crate::core::model::AuditEntry {
+                    id: 3,
+                    org: "acme".into(),
+                    call_id: Some("c3".into()),
+                    queue_item_id: None,
+                    actor: "dana".into(),
+                    role: crate::core::model::Role::Supervisor,
+                    action: "takeover".into(),
+                    reason: Some("caller asked for a manager".into()),
+                    detail: serde_json::Value::Null,
+                    ok: true,
+                    error: None,
+                    at: t0() - chrono::Duration::seconds(200),
+                },
+            }),
+        }),
+    );
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn alert_list() {
+    let mut app = fixtures::app(120, 20);
+    let mut call = app.live.calls["c1"].call.clone();
+    call.alerts.push(crate::core::model::Alert {
+        kind: "ai_silent".into(),
+        message: "the AI has been silent for 12 s".into(),
+        at: t0() - chrono::Duration::seconds(2),
+    });
+    call.state = CallState::Ended;
+    call.outcome = Some("completed".into());
+    update(
+        &mut app,
+        Msg::Stream(StreamMsg::Event {
+            seq: 11,
+            event: Box::new(StreamEvent::CallEnded { call }),
+        }),
+    );
+    key(&mut app, '5');
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn command_line_with_completion() {
+    let mut app = fixtures::app(120, 20);
+    key(&mut app, ':');
+    typed(&mut app, "calls provider=");
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn header_at_80_columns() {
+    let app = fixtures::app(80, 16);
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn header_at_100_columns() {
+    let app = fixtures::app(100, 16);
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn header_at_200_columns() {
+    let app = fixtures::app(200, 16);
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+/// Every call carries the sample transcript so each tile has words.
+fn wall_app(tiles: usize) -> App {
+    let mut app = fixtures::app(160, 40);
+    for id in ["c2", "c3", "c4", "c5"] {
+        for mut e in fixtures::transcript(id) {
+            e.id = format!("{id}-{}", e.position);
+            update(
+                &mut app,
+                Msg::Stream(StreamMsg::Event {
+                    seq: 0,
+                    event: Box::new(StreamEvent::TranscriptAppended { entry: e }),
+                }),
+            );
+        }
+    }
+    for _ in 0..(tiles / 2) {
+        key(&mut app, 'w');
+    }
+    assert_eq!(app.live.wall_size, tiles);
+    app
+}
+
+#[test]
+fn wall_of_2() {
+    let app = wall_app(2);
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn wall_of_4() {
+    let mut app = wall_app(4);
+    key(&mut app, 'j'); // the focus moves to the second tile
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn wall_of_6() {
+    let app = wall_app(6);
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
 /// Calls from several providers side by side; a key the selected call's provider cannot
 /// carry out is refused on the status line with the gateway's sentence, no dialog.
 #[test]

@@ -115,6 +115,19 @@ pub enum ServerFrame {
     Error {
         message: String,
     },
+    /// Who looks at which call in the org (sent to clients that sent `watching`, whenever it
+    /// changes). Not sequenced: it describes the moment, not the history.
+    Presence {
+        watchers: Vec<Watcher>,
+    },
+}
+
+/// One console showing one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watcher {
+    /// Token name of the console's user.
+    pub actor: String,
+    pub call_id: String,
 }
 
 /// Frames a client may send. Optional: position can also be given in the query string.
@@ -124,6 +137,11 @@ pub enum ClientFrame {
     /// Ask for a fresh snapshot (e.g. the client detected a gap).
     Resync,
     Ping,
+    /// The call this console shows now (`null`: none). Opts in to `presence` frames.
+    Watching {
+        #[serde(default)]
+        call_id: Option<String>,
+    },
 }
 
 // ---- REST bodies ----

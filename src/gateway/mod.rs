@@ -24,6 +24,7 @@ pub mod guard;
 pub mod hub;
 pub mod ingest;
 pub mod maintenance;
+pub mod presence;
 pub mod providers;
 pub mod queue;
 pub mod ratelimit;

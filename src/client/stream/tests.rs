@@ -163,6 +163,7 @@ fn label(m: &StreamMsg) -> String {
         StreamMsg::ServerError { message } => format!("error({message})"),
         StreamMsg::Disconnected { .. } => "disconnected".into(),
         StreamMsg::AuthFailed { message } => format!("auth_failed({message})"),
+        StreamMsg::Presence { watchers } => format!("presence({})", watchers.len()),
     }
 }
 

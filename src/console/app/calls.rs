@@ -3,11 +3,16 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use crate::console::transcript::Transcript;
 use crate::core::model::{Call, CallId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
+    /// Calls that need a human first: alerts, a caller asking for a human, negative
+    /// sentiment, paused AI, taken over; then the longest running.
+    Attention,
     Duration,
     State,
     Who,
@@ -24,12 +29,14 @@ impl SortKey {
             SortKey::Who => SortKey::Campaign,
             SortKey::Campaign => SortKey::Provider,
             SortKey::Provider => SortKey::Sentiment,
-            SortKey::Sentiment => SortKey::Duration,
+            SortKey::Sentiment => SortKey::Attention,
+            SortKey::Attention => SortKey::Duration,
         }
     }
 
     pub fn title(self) -> &'static str {
         match self {
+            SortKey::Attention => "needs attention",
             SortKey::Duration => "duration",
             SortKey::State => "state",
             SortKey::Who => "who",
@@ -98,7 +105,20 @@ pub struct LiveCalls {
     pub(in crate::console) filter: String,
     /// The selected call's transcript view.
     pub(in crate::console) view: TranscriptView,
+    /// Ended calls still shown (dimmed, with their outcome) until the time given.
+    pub(in crate::console) lingering: HashMap<CallId, DateTime<Utc>>,
+    /// How long an ended call stays in the table, in seconds (0: leaves at once).
+    pub(in crate::console) linger_secs: i64,
+    /// The call detail panel is shown beside the transcript.
+    pub(in crate::console) detail: bool,
+    /// The wall: this many transcripts at once (0: off; 2, 4 or 6).
+    pub(in crate::console) wall_size: usize,
+    /// The calls on the wall, by tile; a tile keeps its call until the call leaves.
+    pub(in crate::console) wall: Vec<CallId>,
 }
+
+/// How long an ended call stays in the table by default.
+pub const DEFAULT_LINGER_SECS: i64 = 30;
 
 impl Default for LiveCalls {
     fn default() -> Self {
@@ -107,10 +127,15 @@ impl Default for LiveCalls {
             order: Vec::new(),
             selected: None,
             top: 0,
-            sort: SortKey::Duration,
-            sort_desc: true,
+            sort: SortKey::Attention,
+            sort_desc: false,
             filter: String::new(),
             view: TranscriptView::default(),
+            lingering: HashMap::new(),
+            linger_secs: DEFAULT_LINGER_SECS,
+            detail: false,
+            wall_size: 0,
+            wall: Vec::new(),
         }
     }
 }
@@ -121,9 +146,19 @@ impl LiveCalls {
         self.calls.get(id)
     }
 
-    /// Number of live calls (filtered or not).
+    /// Number of calls in the table (filtered or not), lingering ended ones included.
     pub fn len(&self) -> usize {
         self.calls.len()
+    }
+
+    /// The calls on the wall, by tile (empty when the wall is off).
+    pub fn wall(&self) -> &[CallId] {
+        &self.wall
+    }
+
+    /// Whether the detail panel is shown.
+    pub fn detail_open(&self) -> bool {
+        self.detail
     }
 
     pub fn is_empty(&self) -> bool {

@@ -2,6 +2,7 @@
 //! visible inside the console only); rendering reads it. One part per screen, plus the modal
 //! on top, the session and the status line.
 
+mod alerts;
 mod calls;
 mod history;
 mod modal;
@@ -11,7 +12,8 @@ mod session;
 use chrono::{DateTime, Utc};
 use ratatui::layout::Rect;
 
-pub use calls::{CallView, LiveCalls, SortKey, TranscriptView};
+pub use alerts::{AlertLog, AlertRecord};
+pub use calls::{CallView, LiveCalls, SortKey, TranscriptView, DEFAULT_LINGER_SECS};
 pub use history::{History, HistoryDetail};
 pub use modal::{Dialog, Guard, InputKind, LineInput, Modal, TextKind};
 pub use queue::QueueScreen;
@@ -20,7 +22,9 @@ pub use session::{Conn, Requests, Session, Status, StatusKind};
 use super::keys::Keymap;
 use super::layout;
 use super::theme::Theme;
-use crate::core::model::{Analytics, Call, CallState, QueueItem};
+use std::collections::{HashMap, VecDeque};
+
+use crate::core::model::{Analytics, AuditEntry, Call, CallId, CallState, QueueItem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -28,14 +32,16 @@ pub enum Screen {
     Queue,
     Analytics,
     History,
+    Alerts,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 4] = [
+    pub const ALL: [Screen; 5] = [
         Screen::Calls,
         Screen::Queue,
         Screen::Analytics,
         Screen::History,
+        Screen::Alerts,
     ];
 
     pub fn title(self) -> &'static str {
@@ -44,6 +50,7 @@ impl Screen {
             Screen::Queue => "Queue",
             Screen::Analytics => "Analytics",
             Screen::History => "History",
+            Screen::Alerts => "Alerts",
         }
     }
 }
@@ -63,6 +70,18 @@ pub struct App {
     pub(in crate::console) queue: QueueScreen,
     pub(in crate::console) analytics: Analytics,
     pub(in crate::console) history: History,
+    pub(in crate::console) alerts: AlertLog,
+    /// Audit entries per call seen on the stream or fetched for the detail panel, oldest
+    /// first, at most [`AUDIT_PER_CALL`] each.
+    pub(in crate::console) audit: HashMap<CallId, VecDeque<AuditEntry>>,
+    /// Alert kinds that ring the terminal bell ("*": all); empty: silent.
+    pub(in crate::console) bell: Vec<String>,
+    /// The latest action someone else did on each call: (who, what, when it arrived here).
+    pub(in crate::console) recent: HashMap<CallId, (String, String, DateTime<Utc>)>,
+    /// Who looks at which call (from the gateway), other consoles included.
+    pub(in crate::console) presence: Vec<crate::core::protocol::Watcher>,
+    /// A new alert of a belled kind arrived: `update` returns `Effect::Bell` once.
+    pub(in crate::console) bell_due: bool,
     /// Help, a text input or a dialog: takes every key while open.
     pub(in crate::console) modal: Option<Modal>,
     pub(in crate::console) status: Option<Status>,
@@ -94,11 +113,59 @@ impl App {
             queue: QueueScreen::default(),
             analytics: Analytics::default(),
             history: History::default(),
+            alerts: AlertLog::default(),
+            audit: HashMap::new(),
+            bell: Vec::new(),
+            bell_due: false,
+            presence: Vec::new(),
+            recent: HashMap::new(),
             modal: None,
             status: None,
             requests: Requests::default(),
             dirty: true,
         }
+    }
+
+    /// How long an ended call stays in the table (seconds).
+    pub fn set_linger_secs(&mut self, secs: i64) {
+        self.live.linger_secs = secs.max(0);
+    }
+
+    /// Alert kinds that ring the terminal bell ("*" for all).
+    pub fn set_bell(&mut self, kinds: Vec<String>) {
+        self.bell = kinds;
+    }
+
+    pub fn alerts(&self) -> &AlertLog {
+        &self.alerts
+    }
+
+    /// The call this console shows (for presence): the selected call on Calls, the open one
+    /// on History, none elsewhere.
+    pub fn shown_call(&self) -> Option<&str> {
+        match self.screen {
+            Screen::Calls => self.live.selected_id(),
+            Screen::History => self.history.detail.as_ref().map(|d| d.call.id.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Other people looking at a call right now (not this console's user).
+    pub fn also_watching(&self, call_id: &str) -> Vec<&str> {
+        let me = self.session.actor.as_deref();
+        let mut names: Vec<&str> = self
+            .presence
+            .iter()
+            .filter(|w| w.call_id == call_id && Some(w.actor.as_str()) != me)
+            .map(|w| w.actor.as_str())
+            .collect();
+        names.dedup();
+        names
+    }
+
+    /// The audit trail known for a call, oldest first.
+    pub fn audit_of(&self, id: &str) -> impl Iterator<Item = &AuditEntry> {
+        self.audit.get(id).into_iter().flatten()
     }
 
     /// The live calls (Calls screen).
@@ -155,10 +222,10 @@ impl App {
                 CallState::AiPaused => c.paused += 1,
                 CallState::TakenOver => c.human += 1,
                 CallState::Ringing | CallState::Queued => c.ringing += 1,
-                CallState::Ended => {}
+                CallState::Ended => continue,
             }
+            c.live += 1;
         }
-        c.live = self.live.len();
         c.queued = self
             .queue
             .items
@@ -191,6 +258,9 @@ impl App {
         (areas.table.height as usize).saturating_sub(3)
     }
 }
+
+/// Audit entries kept per call for the detail panel.
+pub const AUDIT_PER_CALL: usize = 50;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {

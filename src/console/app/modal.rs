@@ -17,6 +17,8 @@ pub enum InputKind {
     Filter,
     Search,
     History,
+    /// `:` k9s-style: screens, filters, sort, export (with Tab completion).
+    Command,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +27,8 @@ pub struct LineInput {
     pub text: String,
     /// Value to restore on Esc.
     pub before: String,
+    /// What Tab would complete to, shown beside the input.
+    pub hint: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +77,15 @@ pub enum Dialog {
         who: String,
         guard: Guard,
     },
+    /// Someone else acted on this call a moment ago: do `action` anyway?
+    ConfirmRecent {
+        call_id: CallId,
+        who: String,
+        action: crate::console::keys::Action,
+        /// "dana paused the AI 3 s ago" (their name, what, when).
+        news: String,
+        guard: Guard,
+    },
 }
 
 impl Dialog {
@@ -81,7 +94,8 @@ impl Dialog {
             Dialog::TakeOver { guard, .. }
             | Dialog::Text { guard, .. }
             | Dialog::ConfirmEnd { guard, .. }
-            | Dialog::ConfirmCancel { guard, .. } => guard,
+            | Dialog::ConfirmCancel { guard, .. }
+            | Dialog::ConfirmRecent { guard, .. } => guard,
         }
     }
 
@@ -90,7 +104,8 @@ impl Dialog {
             Dialog::TakeOver { guard, .. }
             | Dialog::Text { guard, .. }
             | Dialog::ConfirmEnd { guard, .. }
-            | Dialog::ConfirmCancel { guard, .. } => guard,
+            | Dialog::ConfirmCancel { guard, .. }
+            | Dialog::ConfirmRecent { guard, .. } => guard,
         }
     }
 
@@ -104,7 +119,8 @@ impl Dialog {
         match self {
             Dialog::TakeOver { call_id, .. }
             | Dialog::Text { call_id, .. }
-            | Dialog::ConfirmEnd { call_id, .. } => Some(call_id),
+            | Dialog::ConfirmEnd { call_id, .. }
+            | Dialog::ConfirmRecent { call_id, .. } => Some(call_id),
             Dialog::ConfirmCancel { .. } => None,
         }
     }
@@ -114,7 +130,8 @@ impl Dialog {
             Dialog::TakeOver { who, .. }
             | Dialog::Text { who, .. }
             | Dialog::ConfirmEnd { who, .. }
-            | Dialog::ConfirmCancel { who, .. } => who,
+            | Dialog::ConfirmCancel { who, .. }
+            | Dialog::ConfirmRecent { who, .. } => who,
         }
     }
 }

@@ -24,6 +24,7 @@ pub enum Action {
     ScreenQueue,
     ScreenAnalytics,
     ScreenHistory,
+    ScreenAlerts,
     NextScreen,
     PrevScreen,
     Filter,
@@ -47,6 +48,9 @@ pub enum Action {
     NextMatch,
     PrevMatch,
     Timestamps,
+    Details,
+    Wall,
+    Command,
     MaskNumbers,
 }
 
@@ -132,6 +136,7 @@ pub const ACTIONS: &[ActionSpec] = {
     spec(Action::ScreenQueue, "screen_queue", &["2"], "queue", "queue", G),
     spec(Action::ScreenAnalytics, "screen_analytics", &["3"], "analytics", "analytics", G),
     spec(Action::ScreenHistory, "screen_history", &["4"], "history", "history", G),
+    spec(Action::ScreenAlerts, "screen_alerts", &["5"], "alerts", "alerts", G),
     spec(Action::NextScreen, "next_screen", &["tab"], "next screen", "next screen", G),
     spec(Action::PrevScreen, "prev_screen", &["shift+tab"], "previous screen", "previous screen", G),
     spec(Action::Filter, "filter", &["/"], "filter", "filter", C),
@@ -155,6 +160,9 @@ pub const ACTIONS: &[ActionSpec] = {
     spec(Action::NextMatch, "next_match", &["n"], "next match", "next match", T),
     spec(Action::PrevMatch, "prev_match", &["N"], "previous match", "previous match", T),
     spec(Action::Timestamps, "timestamps", &["T"], "timestamps", "timestamps", T),
+    spec(Action::Details, "details", &["v"], "call details", "details", C),
+    spec(Action::Wall, "wall", &["w"], "wall of 2/4/6 transcripts", "wall", C),
+    spec(Action::Command, "command", &[":"], "command line", "command", G),
     spec(Action::MaskNumbers, "mask_numbers", &["m"], "mask numbers", "mask numbers", G),
     ]
 };

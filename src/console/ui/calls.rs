@@ -38,14 +38,16 @@ fn sentiment_cell(t: &Theme, s: Sentiment) -> Span<'static> {
     }
 }
 
-fn alerts_cell(t: &Theme, call: &Call, width: usize) -> Span<'static> {
-    match call.alerts.len() {
-        0 => Span::raw(""),
-        1 => Span::styled(
-            trunc(&format!("⚠ {}", call.alerts[0].kind), width),
-            t.fg(t.error),
-        ),
-        n => Span::styled(trunc(&format!("⚠ {n} alerts"), width), t.fg(t.error)),
+/// One alert: its kind and message; several: how many and their kinds.
+fn alerts_text(call: &Call) -> String {
+    match call.alerts.as_slice() {
+        [] => String::new(),
+        [a] => format!("⚠ {}: {}", a.kind, a.message),
+        many => {
+            let mut kinds: Vec<&str> = many.iter().map(|a| a.kind.as_str()).collect();
+            kinds.dedup();
+            format!("⚠ {}: {}", many.len(), kinds.join(", "))
+        }
     }
 }
 
@@ -97,82 +99,156 @@ impl Col {
         }
     }
 
-    fn width(self) -> Constraint {
+    /// (narrowest useful, widest worth giving) in columns.
+    fn bounds(self) -> (usize, usize) {
         match self {
-            Col::State => Constraint::Length(8),
-            Col::Who => Constraint::Min(10),
-            Col::Number => Constraint::Length(13),
-            Col::Campaign => Constraint::Length(10),
-            Col::Provider => Constraint::Length(8),
-            Col::Intent => Constraint::Length(10),
-            Col::Sentiment => Constraint::Length(4),
-            Col::Duration => Constraint::Length(7),
-            Col::Alerts => Constraint::Length(10),
-        }
-    }
-
-    /// Fixed width of the column (the flexible WHO column has none).
-    fn fixed(self) -> Option<usize> {
-        match self.width() {
-            Constraint::Length(n) => Some(n as usize),
-            _ => None,
-        }
-    }
-
-    fn min(self) -> u16 {
-        match self.width() {
-            Constraint::Length(n) | Constraint::Min(n) => n + 1,
-            _ => 1,
+            Col::State => (8, 8),
+            Col::Who => (8, 28),
+            Col::Number => (13, 16),
+            Col::Campaign => (6, 20),
+            Col::Provider => (6, 12),
+            Col::Intent => (6, 22),
+            Col::Sentiment => (4, 4),
+            Col::Duration => (5, 7),
+            // Its message gets what is left once every other column has its share.
+            Col::Alerts => (8, 24),
         }
     }
 }
 
-/// Columns by priority; the less important ones go first on narrow terminals.
-fn columns(width: u16) -> Vec<Col> {
-    let priority = [
-        Col::State,
-        Col::Who,
-        Col::Duration,
-        Col::Number,
-        Col::Alerts,
-        Col::Intent,
-        Col::Sentiment,
-        Col::Campaign,
-        Col::Provider,
-    ];
-    let mut used = 0u16;
-    let mut keep = Vec::new();
-    for c in priority {
-        let w = c.min() + if c == Col::Who { 4 } else { 0 };
-        if used + w <= width {
-            used += w;
-            keep.push(c);
+/// Columns by priority: the informative ones survive narrow terminals.
+const PRIORITY: [Col; 9] = [
+    Col::State,
+    Col::Who,
+    Col::Duration,
+    Col::Alerts,
+    Col::Sentiment,
+    Col::Intent,
+    Col::Number,
+    Col::Campaign,
+    Col::Provider,
+];
+
+/// Display order, left to right.
+const ORDER: [Col; 9] = [
+    Col::State,
+    Col::Who,
+    Col::Number,
+    Col::Campaign,
+    Col::Provider,
+    Col::Intent,
+    Col::Sentiment,
+    Col::Duration,
+    Col::Alerts,
+];
+
+/// The plain text of a cell (measured for widths, then drawn).
+fn cell_text(app: &App, col: Col, c: &Call, number_shown: bool) -> String {
+    match col {
+        Col::State => state_cell(&app.theme, c.state).content.into_owned(),
+        Col::Who if c.state == CallState::Ended => {
+            format!(
+                "{} · {}",
+                app.who(c),
+                c.outcome.as_deref().unwrap_or("ended")
+            )
         }
+        Col::Who => match c.lead.name.as_deref().filter(|n| !n.trim().is_empty()) {
+            Some(n) => n.to_string(),
+            // The number has its own column: an unnamed caller is not shown twice.
+            None if number_shown => "unknown".into(),
+            None => app.who(c),
+        },
+        Col::Number => app.number(customer_number(c)),
+        Col::Campaign => c.campaign.clone().unwrap_or_default(),
+        Col::Provider => c.provider.clone(),
+        Col::Intent => c.intent.clone().unwrap_or_default(),
+        Col::Sentiment => sentiment_cell(&app.theme, c.sentiment).content.into_owned(),
+        Col::Duration => c
+            .duration_at(app.now)
+            .map(format_duration)
+            .unwrap_or_default(),
+        Col::Alerts => alerts_text(c),
     }
-    let order = [
-        Col::State,
-        Col::Who,
-        Col::Number,
-        Col::Campaign,
-        Col::Provider,
-        Col::Intent,
-        Col::Sentiment,
-        Col::Duration,
-        Col::Alerts,
-    ];
-    order.into_iter().filter(|c| keep.contains(c)).collect()
+}
+
+/// Which columns fit in `width` and how wide each is, from the rows on screen: by
+/// priority, each column at the width its content needs; when that does not fit, the
+/// informative ones squeeze to what is left and NUMBER, CAMPAIGN and PROVIDER are skipped.
+/// What is left goes to ALERTS, whose messages are the longest text, or else to WHO.
+fn layout_columns(app: &App, calls: &[&Call], width: usize) -> Vec<(Col, usize)> {
+    use unicode_width::UnicodeWidthStr;
+    // WHO shows the number when NUMBER is not shown: measured as the wider of the two.
+    let number_shown = false;
+    let mut used = 0;
+    let mut widths: Vec<(Col, usize)> = Vec::new();
+    for col in PRIORITY {
+        let (min, max) = col.bounds();
+        let content = calls
+            .iter()
+            .map(|c| cell_text(app, col, c, number_shown).width())
+            .chain(std::iter::once(col.title().width()))
+            .max()
+            .unwrap_or(0)
+            .clamp(min, max);
+        let room = width.saturating_sub(used + 1);
+        let w = if content <= room {
+            content
+        } else if !matches!(col, Col::Number | Col::Campaign | Col::Provider) && room >= min {
+            room
+        } else {
+            continue;
+        };
+        used += w + 1;
+        widths.push((col, w));
+    }
+    let spare = width.saturating_sub(used);
+    let grow = if widths.iter().any(|(c, _)| *c == Col::Alerts) {
+        Col::Alerts
+    } else {
+        Col::Who
+    };
+    if let Some((_, w)) = widths.iter_mut().find(|(c, _)| *c == grow) {
+        *w += spare;
+    }
+    ORDER
+        .iter()
+        .filter_map(|c| widths.iter().find(|(k, _)| k == c).copied())
+        .collect()
 }
 
 pub fn render(f: &mut Frame, app: &App, body: Rect) {
+    if app.live().wall_size > 0 {
+        return super::wall::render(f, app, body);
+    }
     let areas = layout::calls(body);
     table(f, app, areas.table);
-    transcript(f, app, areas.transcript);
+    match app.selected_call().filter(|_| app.live().detail_open()) {
+        Some(v) => {
+            let (tr, detail) = layout::split_detail(areas.transcript);
+            transcript(f, app, tr);
+            super::detail::render(f, app, detail, &v.call);
+        }
+        None => transcript(f, app, areas.transcript),
+    }
 }
 
 fn table(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let live = app.live();
-    let title = format!(" Live calls ({}) ", live.order.len());
+    let ended = live
+        .order
+        .iter()
+        .filter(|id| live.get(id).is_some_and(|v| !v.call.state.is_active()))
+        .count();
+    let title = if ended > 0 {
+        format!(
+            " Live calls ({}) · {ended} ended ",
+            live.order.len() - ended
+        )
+    } else {
+        format!(" Live calls ({}) ", live.order.len())
+    };
     let block = super::block(app, title);
     let inner = layout::inner(area);
     f.render_widget(block, area);
@@ -217,49 +293,53 @@ fn table(f: &mut Frame, app: &App, area: Rect) {
         return;
     }
 
-    let cols = columns(inner.width);
-    let header = Row::new(cols.iter().map(|c| Cell::from(c.title())))
-        .style(t.dimmed().add_modifier(Modifier::BOLD));
     let rows_h = inner.height.saturating_sub(1) as usize;
     let top = live.top.min(live.order.len().saturating_sub(rows_h));
     let selected = live.selected.as_deref();
-    // Only the visible slice becomes widget rows.
-    let rows = live.order.iter().skip(top).take(rows_h).filter_map(|id| {
-        let v = live.calls.get(id)?;
-        let c = &v.call;
-        let cells = cols.iter().map(|col| {
-            let w = col.fixed().unwrap_or(usize::MAX);
-            let text = |s: &str| trunc(s, w);
+    // Only the visible slice is measured and becomes widget rows.
+    let visible: Vec<&Call> = live
+        .order
+        .iter()
+        .skip(top)
+        .take(rows_h)
+        .filter_map(|id| live.calls.get(id).map(|v| &v.call))
+        .collect();
+    let cols = layout_columns(app, &visible, inner.width as usize);
+    let number_shown = cols.iter().any(|(c, _)| *c == Col::Number);
+    let header = Row::new(cols.iter().map(|(c, _)| Cell::from(c.title())))
+        .style(t.dimmed().add_modifier(Modifier::BOLD));
+    let rows = visible.iter().map(|c| {
+        let ended = c.state == CallState::Ended;
+        let cells = cols.iter().map(|&(col, w)| {
+            let text = trunc(&cell_text(app, col, c, number_shown), w);
             Cell::from(match col {
                 Col::State => state_cell(t, c.state),
-                // The number has its own column: an unnamed caller is not shown twice.
-                Col::Who => match c.lead.name.as_deref().filter(|n| !n.trim().is_empty()) {
-                    Some(n) => Span::styled(n.to_string(), t.base()),
-                    None if cols.contains(&Col::Number) => Span::styled("unknown", t.dimmed()),
-                    None => Span::styled(app.who(c), t.base()),
-                },
-                Col::Number => Span::styled(app.number(customer_number(c)), t.base()),
-                Col::Campaign => Span::styled(text(c.campaign.as_deref().unwrap_or("")), t.base()),
-                Col::Provider => Span::styled(text(&c.provider), t.base()),
-                Col::Intent => Span::styled(text(c.intent.as_deref().unwrap_or("")), t.base()),
                 Col::Sentiment => sentiment_cell(t, c.sentiment),
-                Col::Duration => Span::styled(
-                    c.duration_at(app.now)
-                        .map(format_duration)
-                        .unwrap_or_default(),
-                    t.base(),
-                ),
-                Col::Alerts => alerts_cell(t, c, w),
+                Col::Who
+                    if !ended
+                        && c.lead.name.as_deref().is_none_or(|n| n.trim().is_empty())
+                        && number_shown =>
+                {
+                    Span::styled(text, t.dimmed())
+                }
+                Col::Alerts => Span::styled(text, t.fg(t.error)),
+                _ if ended => Span::styled(text, t.dimmed()),
+                _ => Span::styled(text, t.base()),
             })
         });
-        let style = if Some(id.as_str()) == selected {
+        let style = if Some(c.id.as_str()) == selected {
             t.selected()
+        } else if ended {
+            t.dimmed()
         } else {
             Style::default()
         };
-        Some(Row::new(cells).style(style))
+        Row::new(cells).style(style)
     });
-    let widths: Vec<Constraint> = cols.iter().map(|c| c.width()).collect();
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|(_, w)| Constraint::Length(*w as u16))
+        .collect();
     let table = Table::new(rows, widths).header(header).column_spacing(1);
     f.render_widget(table, inner);
 }
@@ -281,6 +361,14 @@ fn transcript(f: &mut Frame, app: &App, area: Rect) {
     if let Some(tk) = &c.takeover {
         title.push(Span::styled(format!(" by {}", tk.by), t.fg(t.state_human)));
     }
+    // Someone else looking at the same call matters more than the number.
+    let others = app.also_watching(&c.id);
+    if !others.is_empty() {
+        title.push(Span::styled(
+            format!(" · also watching: {}", others.join(", ")),
+            t.fg(t.warn).add_modifier(Modifier::BOLD),
+        ));
+    }
     title.push(Span::styled(
         format!(" · {}", app.number(customer_number(c))),
         t.dimmed(),
@@ -293,6 +381,6 @@ fn transcript(f: &mut Frame, app: &App, area: Rect) {
         Line::from(title),
         &v.transcript,
         &app.live.view,
-        true,
+        c.state.is_active(),
     );
 }

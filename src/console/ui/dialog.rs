@@ -144,6 +144,17 @@ pub fn render(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
             "y / enter: end it · n / esc: keep it",
             blocked,
         ),
+        Dialog::ConfirmRecent {
+            who, action, news, ..
+        } => confirm(
+            f,
+            app,
+            area,
+            " Someone just acted on this call ",
+            format!("{news}. {} on the call with {who} anyway?", action.label()),
+            "y / enter: go ahead · n / esc: leave it",
+            blocked,
+        ),
         Dialog::ConfirmCancel { who, .. } => confirm(
             f,
             app,

@@ -38,10 +38,14 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
     }
     lines.push(Line::raw(""));
     lines.push(Line::from(Span::styled("Dialogs", t.title_style())));
-    lines.push(Line::from(Span::styled(
-        "  enter submit · tab next field · esc cancel",
-        t.base(),
-    )));
+    // Short lines: the help may flow into narrow columns.
+    for hint in [
+        "  enter submit · esc cancel",
+        "  tab next field",
+        "  y/enter confirm · n/esc no",
+    ] {
+        lines.push(Line::from(Span::styled(hint, t.base())));
+    }
 
     let r = layout::centered(body, body.width.saturating_sub(4), body.height);
     f.render_widget(Clear, r);

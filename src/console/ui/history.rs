@@ -64,16 +64,21 @@ fn list(f: &mut Frame, app: &App, body: Rect) {
         return;
     }
     let header = Row::new([
-        "STARTED", "WHO", "NUMBER", "CAMPAIGN", "OUTCOME", "TIME", "COST",
+        "STARTED", "DIR", "WHO", "NUMBER", "CAMPAIGN", "INTENT", "OUTCOME", "SENT", "HUMAN",
+        "TIME", "COST",
     ])
     .style(t.dimmed().add_modifier(Modifier::BOLD));
     // Spare width goes to the text columns, most to WHO; cut text ends in "…".
     let widths = [
         Constraint::Length(11),
+        Constraint::Length(3),
         Constraint::Fill(3),
         Constraint::Length(13),
         Constraint::Fill(2),
         Constraint::Fill(2),
+        Constraint::Fill(2),
+        Constraint::Length(4),
+        Constraint::Fill(1),
         Constraint::Length(7),
         Constraint::Length(7),
     ];
@@ -101,15 +106,28 @@ fn list(f: &mut Frame, app: &App, body: Rect) {
                         .format("%m-%d %H:%M")
                         .to_string(),
                 ),
-                Cell::from(trunc(&app.who(c), col_width(1))),
+                Cell::from(match c.direction {
+                    Direction::Inbound => "in",
+                    Direction::Outbound => "out",
+                }),
+                Cell::from(trunc(&app.who(c), col_width(2))),
                 Cell::from(app.number(customer_number(c))),
                 Cell::from(trunc(
                     c.campaign.as_deref().unwrap_or_default(),
-                    col_width(3),
+                    col_width(4),
                 )),
+                Cell::from(trunc(c.intent.as_deref().unwrap_or_default(), col_width(5))),
                 Cell::from(trunc(
                     c.outcome.as_deref().unwrap_or_default(),
-                    col_width(4),
+                    col_width(6),
+                )),
+                Cell::from(crate::console::filter::sentiment_labels(c.sentiment)[0]),
+                Cell::from(trunc(
+                    c.takeover
+                        .as_ref()
+                        .map(|t| t.by.as_str())
+                        .unwrap_or_default(),
+                    col_width(8),
                 )),
                 Cell::from(c.duration_secs.map(format_duration).unwrap_or_default()),
                 Cell::from(c.cost.map(|x| format!("${x:.2}")).unwrap_or_default()),

@@ -1,13 +1,16 @@
 //! Rendering: a pure function of `&App` (the transcript wrap cache inside is a memo, not
 //! state). Every string drawn was cleaned when it entered the App.
 
+mod alerts;
 mod analytics;
 mod calls;
+mod detail;
 mod dialog;
 mod help;
 mod history;
 mod queue;
 mod transcript;
+mod wall;
 
 use ratatui::layout::{Alignment, Rect};
 use ratatui::style::Modifier;
@@ -50,6 +53,7 @@ pub fn render(f: &mut Frame, app: &App) {
         Screen::Queue => queue::render(f, app, m.body),
         Screen::Analytics => analytics::render(f, app, m.body),
         Screen::History => history::render(f, app, m.body),
+        Screen::Alerts => alerts::render(f, app, m.body),
     }
     status(f, app, m.status);
     footer(f, app, m.footer);
@@ -95,31 +99,35 @@ pub(super) fn conn_span(app: &App) -> Span<'static> {
 fn header(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let sep = Span::styled(" │ ", t.dimmed());
-    let mut left = vec![
-        Span::styled(" callwatch", t.title_style()),
-        sep.clone(),
-        conn_span(app),
-        sep.clone(),
-        Span::styled(app.gateway.clone(), t.base()),
-    ];
-    if let Some(org) = &app.session.org {
-        left.push(sep.clone());
-        left.push(Span::styled("org ", t.dimmed()));
-        left.push(Span::styled(
-            org.clone(),
-            t.base().add_modifier(Modifier::BOLD),
-        ));
-    }
-    if let (Some(actor), Some(role)) = (&app.session.actor, app.session.role) {
-        left.push(sep.clone());
-        left.push(Span::styled(
-            format!("{actor} ({})", role.as_str()),
-            t.base(),
-        ));
-    }
-    let left = Line::from(left);
-    let left_w = left.width() as u16;
-    f.render_widget(Paragraph::new(left), area);
+    // The connection and the counts matter most; the gateway address, then the org and the
+    // name give way first on narrow terminals.
+    let left = |url: bool, org: bool, me: bool| {
+        let mut spans = vec![
+            Span::styled(" callwatch", t.title_style()),
+            sep.clone(),
+            conn_span(app),
+        ];
+        if url {
+            spans.push(sep.clone());
+            spans.push(Span::styled(app.gateway.clone(), t.base()));
+        }
+        if let Some(o) = app.session.org.as_ref().filter(|_| org) {
+            spans.push(sep.clone());
+            spans.push(Span::styled("org ", t.dimmed()));
+            spans.push(Span::styled(
+                o.clone(),
+                t.base().add_modifier(Modifier::BOLD),
+            ));
+        }
+        if let (Some(actor), Some(role), true) = (&app.session.actor, app.session.role, me) {
+            spans.push(sep.clone());
+            spans.push(Span::styled(
+                actor_label(actor, role.as_str()),
+                t.base(),
+            ));
+        }
+        Line::from(spans)
+    };
     let c = app.counts();
     let full = Line::from(vec![
         Span::styled(
@@ -143,16 +151,38 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         Span::styled(" │ ", t.dimmed()),
         Span::styled(format!("{} queued ", c.queued), t.base()),
     ]);
-    // The connection part matters more: the counts only where they fit beside it.
-    for right in [full, short] {
-        let w = right.width() as u16;
-        if left_w + w + 2 <= area.width {
-            f.render_widget(
-                Paragraph::new(right),
-                Rect::new(area.x + area.width - w, area.y, w, 1),
-            );
-            break;
+    let lefts = [
+        left(true, true, true),
+        left(false, true, true),
+        left(false, false, true),
+        left(false, false, false),
+    ];
+    let mut chosen = None;
+    'fit: for right in [&full, &short] {
+        for l in &lefts {
+            if l.width() + right.width() + 2 <= area.width as usize {
+                chosen = Some((l, Some(right)));
+                break 'fit;
+            }
         }
+    }
+    let (l, right) = chosen.unwrap_or((&lefts[3], None));
+    f.render_widget(Paragraph::new(l.clone()), area);
+    if let Some(right) = right {
+        let w = right.width() as u16;
+        f.render_widget(
+            Paragraph::new(right.clone()),
+            Rect::new(area.x + area.width - w, area.y, w, 1),
+        );
+    }
+}
+
+/// "sam (supervisor)", unless the token's name already says its role.
+fn actor_label(actor: &str, role: &str) -> String {
+    if actor.contains(&format!("({role})")) {
+        actor.to_string()
+    } else {
+        format!("{actor} ({role})")
     }
 }
 
@@ -172,13 +202,13 @@ fn tabs(f: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::styled(label, style));
         spans.push(Span::raw(" "));
     }
-    f.render_widget(Paragraph::new(Line::from(spans)), area);
+    let tabs = Line::from(spans);
+    let used = tabs.width();
+    f.render_widget(Paragraph::new(tabs), area);
     if app.screen == Screen::Calls {
-        let mut info = format!(
-            "sort: {} {} ",
-            app.live.sort.title(),
-            if app.live.sort_desc { "↓" } else { "↑" }
-        );
+        let arrow = if app.live.sort_desc { "↓" } else { "↑" };
+        let sort = format!("sort: {} {arrow} ", app.live.sort.title());
+        let mut info = sort.clone();
         if !app.live.filter.is_empty() {
             info = format!(
                 "filter: \"{}\" ({} shown) · {info}",
@@ -186,10 +216,17 @@ fn tabs(f: &mut Frame, app: &App, area: Rect) {
                 app.live.order.len()
             );
         }
-        f.render_widget(
-            Paragraph::new(Span::styled(info, t.dimmed())).alignment(Alignment::Right),
-            area,
-        );
+        // Never over the tabs: the filter, then the sort, give way.
+        let room = (area.width as usize).saturating_sub(used + 1);
+        let info = [info, sort]
+            .into_iter()
+            .find(|s| unicode_width::UnicodeWidthStr::width(s.as_str()) <= room);
+        if let Some(info) = info {
+            f.render_widget(
+                Paragraph::new(Span::styled(info, t.dimmed())).alignment(Alignment::Right),
+                area,
+            );
+        }
     }
 }
 
@@ -200,12 +237,18 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
             InputKind::Filter => " filter calls: ",
             InputKind::Search => " search transcript: ",
             InputKind::History => " search history: ",
+            InputKind::Command => " :",
+        };
+        let tail = if input.kind == InputKind::Command {
+            format!("   {}   tab · enter · esc", input.hint)
+        } else {
+            "   enter apply · esc cancel".to_string()
         };
         let line = Line::from(vec![
             Span::styled(prompt, t.key_style()),
             Span::styled(input.text.clone(), t.base()),
             Span::styled("▏", t.fg(t.accent)),
-            Span::styled("   enter apply · esc cancel", t.dimmed()),
+            Span::styled(tail, t.dimmed()),
         ]);
         f.render_widget(Paragraph::new(line), area);
         return;
@@ -281,12 +324,33 @@ fn footer(f: &mut Frame, app: &App, area: Rect) {
                 Action::Help,
                 Action::Quit,
             ],
+            Screen::Alerts => &[
+                Action::Open,
+                Action::Up,
+                Action::Down,
+                Action::Command,
+                Action::Help,
+                Action::Quit,
+            ],
         }
     };
     let mut spans = vec![Span::raw(" ")];
     if app.dialog().is_some_and(|d| d.blocked().is_some()) {
         spans.push(Span::styled("esc", t.key_style()));
         spans.push(Span::styled(" close", t.base()));
+    } else if app.dialog().is_some_and(|d| {
+        matches!(
+            d,
+            super::app::Dialog::ConfirmEnd { .. }
+                | super::app::Dialog::ConfirmCancel { .. }
+                | super::app::Dialog::ConfirmRecent { .. }
+        )
+    }) {
+        // A confirmation has no fields: its own keys, the same the dialog shows.
+        spans.push(Span::styled("y/enter", t.key_style()));
+        spans.push(Span::styled(" confirm  ", t.base()));
+        spans.push(Span::styled("n/esc", t.key_style()));
+        spans.push(Span::styled(" cancel", t.base()));
     } else if app.dialog().is_some() {
         spans.push(Span::styled("enter", t.key_style()));
         spans.push(Span::styled(" submit  ", t.base()));

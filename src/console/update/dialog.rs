@@ -85,6 +85,8 @@ pub(super) fn recheck(app: &mut App) {
         }
         _ => match d.call_id().and_then(|id| app.live.calls.get(id)) {
             None => Some(ENDED.to_string()),
+            // A lingering ended call is still in the table, but nothing can be done on it.
+            Some(v) if !v.call.state.is_active() => Some(ENDED.to_string()),
             Some(v) => {
                 let now = holder(&v.call);
                 let me = app.session.actor.as_deref();
@@ -144,7 +146,7 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
         // keys) until Esc. Text fields still take keys; a confirmation takes none, not even n.
         let confirm = matches!(
             dialog,
-            Dialog::ConfirmEnd { .. } | Dialog::ConfirmCancel { .. }
+            Dialog::ConfirmEnd { .. } | Dialog::ConfirmCancel { .. } | Dialog::ConfirmRecent { .. }
         );
         let yes = submit || (confirm && matches!(ev.code, KeyCode::Char('y' | 'Y')));
         if yes {
@@ -272,6 +274,24 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
                 return;
             }
         }
+        Dialog::ConfirmRecent {
+            call_id,
+            who,
+            action,
+            ..
+        } => {
+            if submit || matches!(ev.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                let (id, who, action) = (call_id.clone(), who.clone(), *action);
+                if still_allowed(app, action, &id).is_ok() {
+                    super::calls::perform(app, action, id, who, fx);
+                    return;
+                }
+            }
+            if matches!(ev.code, KeyCode::Char('n') | KeyCode::Char('N')) {
+                info(app, "cancelled");
+                return;
+            }
+        }
         Dialog::ConfirmCancel { item_id, who, .. } => {
             if submit || matches!(ev.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
                 let (id, who) = (item_id.clone(), who.clone());
@@ -349,6 +369,7 @@ fn dialog_action(d: &Dialog) -> Action {
         } => Action::Instruct,
         Dialog::ConfirmEnd { .. } => Action::EndCall,
         Dialog::ConfirmCancel { .. } => Action::CancelQueued,
+        Dialog::ConfirmRecent { action, .. } => *action,
     }
 }
 

@@ -1,8 +1,11 @@
 //! The History screen: searches, paging, opening a call, and their answers.
 
-use super::{fit, Effect, Reply, Request};
+use super::{fit, set_status, start, Effect, Reply, Request};
+use crate::console::app::StatusKind;
 use crate::console::app::{App, History, HistoryDetail, TranscriptView};
 use crate::console::clean;
+use crate::console::keys::Action;
+use crate::console::rules;
 use crate::console::transcript::Transcript;
 use crate::core::model::Call;
 
@@ -62,6 +65,57 @@ pub(super) fn open(app: &mut App, fx: &mut Vec<Effect>) {
         id,
         request: Request::Open { call_id },
     });
+}
+
+/// Opens a call that may not be in the list (from the alert list).
+pub(super) fn open_call(app: &mut App, call: Call, fx: &mut Vec<Effect>) {
+    if let Some(i) = app.history.results.iter().position(|c| c.id == call.id) {
+        app.history.selected = i;
+    }
+    app.history.detail = None;
+    let call_id = call.id.clone();
+    app.history.detail = Some(HistoryDetail {
+        call,
+        transcript: Transcript::default(),
+        view: TranscriptView {
+            follow: false,
+            ..TranscriptView::default()
+        },
+        loading: true,
+        error: None,
+    });
+    let id = app.requests.id();
+    app.history.request = Some(id);
+    fx.push(Effect::Request {
+        id,
+        request: Request::Open { call_id },
+    });
+}
+
+/// `S` on History: a summary of the open (or selected) ended call; the API accepts them.
+pub(super) fn summarize(app: &mut App, fx: &mut Vec<Effect>) {
+    let call = match &app.history.detail {
+        Some(d) => Some(&d.call),
+        None => app.history.results.get(app.history.selected),
+    };
+    let Some(call) = call else {
+        return set_status(app, StatusKind::Error, "no call selected".into());
+    };
+    if let Err(reason) = rules::check_role(Action::Summarize, app.session.role) {
+        return set_status(
+            app,
+            StatusKind::Error,
+            format!("cannot summarize: {reason}"),
+        );
+    }
+    let call_id = call.id.clone();
+    let who = app.who(call);
+    start(
+        app,
+        format!("asking for a summary of the call with {who}"),
+        Request::Summarize { call_id },
+        fx,
+    );
 }
 
 pub(super) fn move_selection(h: &mut History, delta: isize) {

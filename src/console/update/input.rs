@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::{calls, dialog, history, transcript, Effect};
+use super::{calls, command, dialog, history, transcript, Effect};
 use crate::console::app::{App, InputKind, LineInput, Modal};
 use crate::console::clean;
 
@@ -17,11 +17,18 @@ pub(super) fn open(app: &mut App, kind: InputKind) {
             .map(|v| v.search.clone())
             .unwrap_or_default(),
         InputKind::History => app.history.query.clone(),
+        InputKind::Command => String::new(),
+    };
+    let hint = if kind == InputKind::Command {
+        command::hint(app, "")
+    } else {
+        String::new()
     };
     app.modal = Some(Modal::Input(LineInput {
         kind,
         text: current.clone(),
         before: current,
+        hint,
     }));
 }
 
@@ -46,6 +53,13 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
             apply(app, kind, text, fx);
             return;
         }
+        KeyCode::Tab if kind == InputKind::Command => {
+            let text = input.text.clone();
+            let done = command::complete(app, &text);
+            if let Some(Modal::Input(input)) = app.modal.as_mut() {
+                input.text = done;
+            }
+        }
         KeyCode::Backspace => {
             input.text.pop();
         }
@@ -61,10 +75,25 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
         }
         _ => return,
     }
-    if kind == InputKind::Filter {
-        // Live filtering while typing.
-        app.live.filter = input.text.clone();
-        calls::reorder(app);
+    match kind {
+        InputKind::Filter => {
+            // Live filtering while typing.
+            if let Some(Modal::Input(input)) = app.modal.as_ref() {
+                app.live.filter = input.text.clone();
+            }
+            calls::reorder(app);
+        }
+        InputKind::Command => {
+            let text = match app.modal.as_ref() {
+                Some(Modal::Input(input)) => input.text.clone(),
+                _ => return,
+            };
+            let hint = command::hint(app, &text);
+            if let Some(Modal::Input(input)) = app.modal.as_mut() {
+                input.hint = hint;
+            }
+        }
+        _ => {}
     }
 }
 
@@ -89,6 +118,7 @@ fn apply(app: &mut App, kind: InputKind, text: String, fx: &mut Vec<Effect>) {
             app.history.detail = None;
             history::search(app, fx);
         }
+        InputKind::Command => command::run(app, &text, fx),
     }
 }
 

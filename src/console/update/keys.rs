@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::{calls, dialog, history, info, input, keep_visible, queue, transcript, Effect};
+use super::{alerts, calls, dialog, history, info, input, keep_visible, queue, transcript, Effect};
 use crate::console::app::{App, InputKind, Modal, Screen};
 use crate::console::keys::Action;
 use crate::console::layout;
@@ -46,6 +46,7 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
         ScreenQueue => switch(app, Screen::Queue, fx),
         ScreenAnalytics => switch(app, Screen::Analytics, fx),
         ScreenHistory => switch(app, Screen::History, fx),
+        ScreenAlerts => switch(app, Screen::Alerts, fx),
         NextScreen | PrevScreen => {
             let i = Screen::ALL
                 .iter()
@@ -90,15 +91,19 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
             _ => info(app, "filter works on the Calls and History screens"),
         },
         Sort | ReverseSort => calls::sort(app, action == Sort),
-        Open => {
-            if app.screen == Screen::History {
-                history::open(app, fx)
-            }
-        }
+        Open => match app.screen {
+            Screen::History => history::open(app, fx),
+            Screen::Alerts => alerts::open(app, fx),
+            _ => {}
+        },
         Back => back(app),
+        Summarize if app.screen == Screen::History => history::summarize(app, fx),
         TakeOver | PauseAi | ResumeAi | Say | Instruct | EndCall | Summarize => {
             calls::action(app, action, fx)
         }
+        Details => calls::toggle_detail(app, fx),
+        Wall => calls::toggle_wall(app),
+        Command => input::open(app, InputKind::Command),
         DialNow | CancelQueued => queue::action(app, action, fx),
         ScrollUp => transcript::scroll(app, -transcript::SCROLL_STEP),
         ScrollDown => transcript::scroll(app, transcript::SCROLL_STEP),
@@ -137,7 +142,7 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
     }
 }
 
-fn switch(app: &mut App, screen: Screen, fx: &mut Vec<Effect>) {
+pub(super) fn switch(app: &mut App, screen: Screen, fx: &mut Vec<Effect>) {
     app.screen = screen;
     if screen == Screen::History && !app.history.loaded && !app.history.loading {
         history::search(app, fx);
@@ -183,6 +188,7 @@ fn move_selection(app: &mut App, delta: isize) {
             }
             history::move_selection(&mut app.history, delta);
         }
+        Screen::Alerts => app.alerts.move_selection(delta),
         Screen::Analytics => {}
     }
     keep_visible(app);

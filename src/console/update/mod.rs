@@ -6,8 +6,11 @@
 //! [`calls`], [`queue`] and [`history`] their screens, [`stream`] the gateway's events and
 //! [`results`] the answers to requests.
 
+mod alerts;
 mod calls;
+mod command;
 mod dialog;
+mod export;
 mod history;
 mod input;
 mod keys;
@@ -22,7 +25,7 @@ use crossterm::event::{KeyEvent, MouseEvent};
 use super::app::{App, SortKey, Status, StatusKind};
 use crate::client::StreamMsg;
 pub use crate::core::action::Action as CallAction;
-use crate::core::model::{Call, QueueItem, TranscriptEntry};
+use crate::core::model::{AuditEntry, Call, QueueItem, TranscriptEntry};
 use crate::core::protocol::ActionResponse;
 
 #[derive(Debug)]
@@ -55,6 +58,14 @@ pub enum Reply {
         call: Box<Call>,
         transcript: Vec<TranscriptEntry>,
     },
+    Audit {
+        call_id: String,
+        entries: Vec<AuditEntry>,
+    },
+    /// An export was written.
+    Written {
+        path: String,
+    },
 }
 
 /// What the runtime must do (REST calls), identified so the answer comes back as `Done`.
@@ -82,6 +93,10 @@ pub enum Request {
     Open {
         call_id: String,
     },
+    /// The audit trail of one call (for the detail panel).
+    Audit {
+        call_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +104,14 @@ pub enum Effect {
     Request {
         id: u64,
         request: Request,
+    },
+    /// Ring the terminal bell (a new alert of a kind configured to ring).
+    Bell,
+    /// Write `contents` to `path` (an export), reported back as `Msg::Done { id }`.
+    Export {
+        id: u64,
+        path: std::path::PathBuf,
+        contents: String,
     },
     /// The only way the console ends: the runtime leaves its loop and restores the terminal.
     Quit,
@@ -115,6 +138,8 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick(now) => {
             app.now = now;
+            calls::expire(app);
+            dialog::recheck(app);
             if app.live.sort == SortKey::Duration {
                 calls::reorder(app);
             }
@@ -125,6 +150,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::Drawn => app.dirty = false,
         Msg::Quit => fx.push(Effect::Quit),
+    }
+    if std::mem::take(&mut app.bell_due) {
+        fx.push(Effect::Bell);
     }
     fx
 }
@@ -148,6 +176,19 @@ fn start(app: &mut App, doing: String, request: Request, fx: &mut Vec<Effect>) -
     app.requests.pending.insert(id, doing);
     fx.push(Effect::Request { id, request });
     id
+}
+
+/// Starts an effect whose outcome is reported in the status line like a request's.
+fn start_effect(
+    app: &mut App,
+    doing: String,
+    effect: impl FnOnce(u64) -> Effect,
+    fx: &mut Vec<Effect>,
+) {
+    let id = app.requests.id();
+    set_status(app, StatusKind::Pending, format!("{doing}…"));
+    app.requests.pending.insert(id, doing);
+    fx.push(effect(id));
 }
 
 /// Scroll offsets of every list that keep its selected row on screen.

@@ -2,7 +2,7 @@
 
 use super::{calls, info, queue, set_status};
 use crate::client::StreamMsg;
-use crate::console::app::{App, CallView, Conn, Screen, StatusKind};
+use crate::console::app::{App, CallView, Conn, Screen, StatusKind, AUDIT_PER_CALL};
 use crate::console::clean;
 use crate::console::transcript::Transcript;
 use crate::core::model::CallState;
@@ -57,6 +57,12 @@ pub(super) fn stream(app: &mut App, m: StreamMsg) {
                 .filter(|q| q.state.is_waiting())
                 .collect();
             app.analytics = snap.analytics;
+            for v in app.live.calls.values() {
+                app.alerts.observe(&v.call);
+            }
+            app.live
+                .lingering
+                .retain(|id, _| app.live.calls.contains_key(id));
             calls::reorder(app);
         }
         StreamMsg::Event { event, .. } => apply_event(app, *event),
@@ -83,6 +89,13 @@ pub(super) fn stream(app: &mut App, m: StreamMsg) {
                 at,
                 error: clean::text(&error),
             };
+        }
+        StreamMsg::Presence { mut watchers } => {
+            for w in &mut watchers {
+                w.actor = clean::text(&w.actor);
+                w.call_id = clean::text(&w.call_id);
+            }
+            app.presence = watchers;
         }
         StreamMsg::AuthFailed { message } => {
             app.session.conn = Conn::AuthFailed(clean::text(&message))
@@ -124,10 +137,26 @@ fn apply_event(app: &mut App, event: StreamEvent) {
             clean::analytics(&mut analytics);
             app.analytics = analytics;
         }
-        StreamEvent::ActionAudited { audit } => {
+        StreamEvent::ActionAudited { mut audit } => {
+            clean::audit(&mut audit);
+            if let Some(id) = audit.call_id.clone() {
+                // The detail panel's audit trail, kept only for calls on screen or alerted.
+                if app.live.calls.contains_key(&id) || app.alerts.call(&id).is_some() {
+                    let list = app.audit.entry(id).or_default();
+                    list.push_back(audit.clone());
+                    while list.len() > AUDIT_PER_CALL {
+                        list.pop_front();
+                    }
+                }
+            }
             // Our own actions are reported by their results; show what others do.
             let mine = app.session.actor.as_deref() == Some(audit.actor.as_str());
             if !mine && audit.ok {
+                if let Some(id) = audit.call_id.clone() {
+                    // When it arrived here, not the gateway's clock: no skew between machines.
+                    app.recent
+                        .insert(id, (audit.actor.clone(), audit.action.clone(), app.now));
+                }
                 let who = audit
                     .call_id
                     .as_ref()

@@ -153,6 +153,14 @@ async fn run(gw: Arc<Gateway>, who: Principal, position: Option<(String, u64)>, 
         return;
     };
     tracing::info!(org = %who.org, actor = %who.name, resumed, "stream client connected");
+    // Presence: followed once the client says what it watches; left however the loop ends.
+    let conn_id = gw.presence.connection();
+    let _leave = Leave {
+        gw: &gw,
+        org: &who.org,
+        conn: conn_id,
+    };
+    let mut presence: Option<tokio::sync::watch::Receiver<crate::gateway::presence::List>> = None;
     let mut beat = tokio::time::interval(Duration::from_secs(heartbeat_secs));
     beat.tick().await;
     // Any frame from the client (a pong above all) proves it is there; one silent for
@@ -214,6 +222,22 @@ async fn run(gw: Arc<Gateway>, who: Principal, position: Option<(String, u64)>, 
                                 None => break,
                             }
                         }
+                        Ok(ClientFrame::Watching { call_id }) => {
+                            if call_id.as_ref().is_some_and(|c| c.len() > crate::gateway::presence::MAX_CALL_ID) {
+                                let err = ServerFrame::Error { message: "watching: call_id is too long".into() };
+                                if !conn.frame(&err).await {
+                                    break;
+                                }
+                                continue;
+                            }
+                            if presence.is_none() {
+                                let mut rx = gw.presence.subscribe(&who.org);
+                                // The current list goes out at once, even if nobody moves.
+                                rx.mark_changed();
+                                presence = Some(rx);
+                            }
+                            gw.presence.set(&who.org, conn_id, &who.name, call_id);
+                        }
                         Ok(ClientFrame::Ping) => {
                             let hb = ServerFrame::Heartbeat { epoch: gw.epoch.to_string(), seq: last, at: Utc::now() };
                             if !conn.frame(&hb).await {
@@ -230,6 +254,22 @@ async fn run(gw: Arc<Gateway>, who: Principal, position: Option<(String, u64)>, 
                     Some(Ok(_)) => {}
                 }
             }
+            changed = async {
+                match presence.as_mut() {
+                    Some(rx) => rx.changed().await.map(|()| rx.borrow_and_update().clone()),
+                    None => std::future::pending().await,
+                }
+            } => {
+                match changed {
+                    Ok(list) => {
+                        let frame = ServerFrame::Presence { watchers: list.to_vec() };
+                        if !conn.frame(&frame).await {
+                            break;
+                        }
+                    }
+                    Err(_) => presence = None,
+                }
+            }
             _ = beat.tick() => {
                 // `seq` is the last event delivered on this connection, so a client can
                 // compare it with what it has.
@@ -241,4 +281,17 @@ async fn run(gw: Arc<Gateway>, who: Principal, position: Option<(String, u64)>, 
         }
     }
     tracing::info!(org = %who.org, actor = %who.name, "stream client disconnected");
+}
+
+/// Takes a connection off the presence list however its loop ends.
+struct Leave<'a> {
+    gw: &'a Gateway,
+    org: &'a str,
+    conn: u64,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.gw.presence.leave(self.org, self.conn);
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::core::action::Action;
-use crate::core::model::{outcome, AuditEntry, Call};
+use crate::core::model::{outcome, AuditEntry, Call, Speaker, TranscriptEntry};
 use crate::core::protocol::ActionResponse;
 use crate::core::provider::{Provider, ProviderError};
 use crate::gateway::auth::Principal;
@@ -16,7 +16,7 @@ use crate::gateway::engine::retry::queue_after_end;
 use crate::gateway::engine::{Gateway, OrgState};
 use crate::gateway::error::{EngineError, EngineResult};
 use crate::gateway::state::apply_action;
-use crate::gateway::store::Batch;
+use crate::gateway::store::{Batch, TranscriptWrite};
 
 pub(super) fn not_found_call() -> EngineError {
     EngineError::not_found("no call with this id")
@@ -234,6 +234,14 @@ impl Gateway {
                     if action.changes_call() {
                         batch.calls.push(current.clone());
                     }
+                    // Who paused, resumed or took over is part of the call's story: a system
+                    // line in its transcript (live calls; their transcript is in memory).
+                    if let Some(ac) = inner.state.calls.get(call_id) {
+                        let position = ac.transcript.len() as u32;
+                        if let Some(w) = system_line(action, &who.name, call_id, position, now) {
+                            batch.transcript.push(w);
+                        }
+                    }
                     Ok(())
                 }
             },
@@ -296,4 +304,33 @@ impl Gateway {
             audit_id: audits.first().map(|a| a.id).unwrap_or_default(),
         })
     }
+}
+
+/// The transcript's record of a state change by a supervisor, if the action is one.
+fn system_line(
+    action: &Action,
+    by: &str,
+    call_id: &str,
+    position: u32,
+    at: DateTime<Utc>,
+) -> Option<TranscriptWrite> {
+    let text = match action {
+        Action::PauseAi => format!("{by} paused the AI"),
+        Action::ResumeAi => format!("{by} resumed the AI"),
+        Action::TakeOver { reason, .. } => format!("{by} took over the call: {reason}"),
+        _ => return None,
+    };
+    Some(TranscriptWrite {
+        entry: TranscriptEntry {
+            id: uuid::Uuid::new_v4().to_string(),
+            call_id: call_id.to_string(),
+            position,
+            speaker: Speaker::System,
+            text,
+            is_final: true,
+            at,
+        },
+        utterance_id: None,
+        appended: true,
+    })
 }

@@ -79,6 +79,8 @@ pub struct Gateway {
     pub claims: claims::Claims,
     /// Idempotency keys whose first request is being answered.
     pub keys_in_flight: claims::KeysInFlight,
+    /// Which call each console shows (see `gateway::presence`).
+    pub presence: crate::gateway::presence::Presence,
     orgs: Mutex<HashMap<String, Arc<Org>>>,
 }
 
@@ -105,6 +107,7 @@ impl Gateway {
             shutdown,
             claims: claims::Claims::default(),
             keys_in_flight: claims::KeysInFlight::default(),
+            presence: Default::default(),
             orgs: Mutex::new(HashMap::new()),
             store,
             config,

@@ -83,7 +83,11 @@ fn say_stays_open_when_its_call_ends_and_keys_never_reach_the_screen() {
     code(&mut app, KeyCode::Esc);
     assert!(app.dialog().is_none());
     key(&mut app, 'o');
-    assert_eq!(app.live.sort, SortKey::State);
+    assert_eq!(
+        app.live.sort,
+        SortKey::Duration,
+        "o cycles away from needs attention"
+    );
 }
 
 #[test]

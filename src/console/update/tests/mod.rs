@@ -1,6 +1,7 @@
 //! Unit tests of the pure update logic.
 
 mod dialogs;
+mod round2;
 
 use crate::console::update::CallAction;
 use std::time::Duration;
@@ -293,9 +294,12 @@ fn a_call_that_ends_under_an_open_dialog_keeps_it_open() {
         Some("this call has ended"),
         "the dialog stays, saying why it cannot be sent"
     );
+    assert!(status(&app).1.contains("ended"));
+    // The ended call lingers (dimmed, its transcript readable), then leaves the table.
+    assert_eq!(app.live.calls["c1"].call.state, CallState::Ended);
+    update(&mut app, Msg::Tick(t0() + chrono::Duration::seconds(31)));
     assert!(!app.live.calls.contains_key("c1"));
     assert!(app.live.selected.is_some(), "a neighbour is selected");
-    assert!(status(&app).1.contains("ended"));
 }
 
 #[test]
@@ -322,6 +326,12 @@ fn filter_live_and_esc_restores() {
 #[test]
 fn sort_cycles_and_reverses() {
     let mut app = fixtures::app(120, 30);
+    assert_eq!(
+        app.live.sort,
+        SortKey::Attention,
+        "needs attention by default"
+    );
+    key(&mut app, 'o');
     assert_eq!(
         app.live.order,
         ["c3", "c1", "c2", "c4", "c5"],
