@@ -36,6 +36,9 @@ pub struct GatewayConfig {
     pub stream: StreamSettings,
     #[serde(default)]
     pub server: ServerSettings,
+    /// Do-not-call, calling hours, disclosure and consent (docs/COMPLIANCE.md).
+    #[serde(default)]
+    pub compliance: crate::gateway::compliance::ComplianceRules,
 }
 
 /// Connection hygiene and TLS (docs/PROTOCOL.md, "Limits and timeouts").
@@ -294,6 +297,7 @@ impl GatewayConfig {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.compliance.validate()?;
         let mut names = HashSet::new();
         let mut secrets = HashSet::new();
         let mut token_names = HashSet::new();

@@ -4,6 +4,7 @@
 mod actions;
 mod body;
 mod calls;
+mod compliance;
 pub mod error;
 mod extract;
 mod ingest;
@@ -47,6 +48,14 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/calls/{id}/instruct", post(actions::instruct))
         .route("/api/calls/{id}/end", post(actions::end))
         .route("/api/calls/{id}/summary", post(actions::summary))
+        .route(
+            "/api/compliance/dnc",
+            get(compliance::list).post(compliance::add),
+        )
+        .route("/api/compliance/dnc.csv", get(compliance::export))
+        .route("/api/compliance/dnc/import", post(compliance::import))
+        .route("/api/compliance/dnc/{number}", delete(compliance::remove))
+        .route("/api/compliance/report", get(compliance::report))
         .route("/api/audit", get(calls::audit))
         .route("/api/webhook-log", get(calls::webhook_log))
         .route("/api/stream", get(stream::stream))

@@ -52,6 +52,7 @@ impl Gateway {
             Utc::now(),
         )?;
         plan.batch.ingest_id = Some((org.to_string(), integration.to_string(), env.id.clone()));
+        self.watch_transcript(&inner.state, org, &mut plan.batch, Utc::now());
         self.commit(&mut inner, plan.batch, plan.analytics_changed)?;
         Ok(IngestOutcome::Applied)
     }

@@ -10,6 +10,7 @@
 //! stream attach) run directly on the async runtime.
 
 mod actions;
+pub mod compliance;
 mod ingest;
 pub mod memory;
 pub mod plan;

@@ -14,6 +14,7 @@
 //! before the gateway answers 2xx, so an acknowledged write survives a crash (WAL with
 //! synchronous=NORMAL loses nothing on a process kill).
 
+mod compliance;
 mod read;
 mod schema;
 mod write;
@@ -320,6 +321,7 @@ mod tests {
             script: None,
             agent_settings: serde_json::Value::Null,
             scheduled_at: None,
+            time_zone: None,
             state: crate::core::model::QueueState::Pending,
             attempts: 0,
             call_id: None,

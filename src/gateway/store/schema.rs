@@ -2,9 +2,10 @@
 //! applied versions are recorded in `schema_migrations`. Never edit a released migration:
 //! append a new one.
 
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE calls (
     id               TEXT PRIMARY KEY,
     org              TEXT NOT NULL,
@@ -69,4 +70,20 @@ CREATE TABLE ingest_event_ids (
     PRIMARY KEY (org, integration, event_id)
 );
 "#,
-)];
+    ),
+    (
+        6,
+        r#"
+CREATE TABLE dnc (
+    org       TEXT NOT NULL,
+    number    TEXT NOT NULL,
+    source    TEXT NOT NULL,
+    reason    TEXT,
+    added_by  TEXT NOT NULL,
+    added_ms  INTEGER NOT NULL,
+    PRIMARY KEY (org, number)
+);
+CREATE INDEX audit_org_at ON audit_log(org, at_ms);
+"#,
+    ),
+];

@@ -12,7 +12,7 @@ pub const MAX_LOGGED_PAYLOAD: usize = 64 * 1024;
 
 /// The writer connection, borrowed for one piece of work.
 pub struct Writes<'c> {
-    conn: &'c mut Connection,
+    pub(super) conn: &'c mut Connection,
 }
 
 fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
