@@ -38,3 +38,16 @@ pub mod decision {
     pub const DNC_REMOVED: &str = "dnc_remove";
     pub const DNC_IMPORTED: &str = "dnc_import";
 }
+
+/// A queue item compliance refused to dial ("blocked: ..."): failed, but shown with its
+/// reason in the console's queue until the view is rebuilt.
+pub fn is_blocked(item: &crate::core::model::QueueItem) -> bool {
+    item.state == crate::core::model::QueueState::Failed
+        && item
+            .last_result
+            .as_deref()
+            .is_some_and(|r| r.starts_with("blocked:"))
+}
+
+/// Alert kinds raised by the live watcher start with this.
+pub const ALERT_PREFIX: &str = "compliance_";
