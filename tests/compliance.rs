@@ -592,3 +592,55 @@ async fn missing_disclosure_raises_the_alert_at_the_deadline_and_not_before() {
     assert_eq!(report["by_action"]["compliance_flagged"], 2, "{report}");
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulated_ai_that_never_discloses_is_flagged() {
+    use callwatch::sim::{SimConfig, Simulator};
+    let (control, _) = control_server().await;
+    let mut rules = us_rules();
+    rules.disclosure_phrases = vec!["I am an AI".into(), "virtual assistant".into()];
+    rules.consent_phrases = vec!["this call is recorded".into()];
+    let gw = Gw::start(config(&control, rules)).await;
+    let running = gw.running.as_ref().unwrap();
+    let sim = Simulator::start(
+        SimConfig {
+            org: "acme".into(),
+            integration: "simulator".into(),
+            seed: 3,
+            calls_per_minute: 0.0,
+            speed: 20.0,
+            max_concurrent: 4,
+            scenarios_dir: None,
+        },
+        running.sink("acme", "simulator"),
+    )
+    .unwrap();
+    running.register_provider("acme", sim.clone());
+    let pcid = sim.spawn_scenario("ai_never_discloses").unwrap();
+    // History includes live calls: the alert is on the call while it runs and after.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let flagged = loop {
+        let (_, page) = gw.get("/api/calls?limit=50").await;
+        let found = page["calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["provider_call_id"] == pcid.as_str() && compliance_alerts(c).len() == 2)
+            .cloned();
+        if let Some(c) = found {
+            break c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the simulated call was not flagged: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let kinds: Vec<String> = compliance_alerts(&flagged)
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(kinds, ["compliance_disclosure", "compliance_consent"]);
+    sim.stop();
+    gw.stop().await;
+}
