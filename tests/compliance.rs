@@ -644,3 +644,65 @@ async fn the_simulated_ai_that_never_discloses_is_flagged() {
     sim.stop();
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn inbound_calls_to_a_closed_line_are_after_hours_and_analytics_group_by_line() {
+    use callwatch::gateway::compliance::numbers::PhoneNumber;
+    let (control, _) = control_server().await;
+    let (closed_now, _) = window_two_hours_ahead(Utc::now(), 0);
+    let mut config = config(&control, us_rules());
+    config.phone_numbers = vec![PhoneNumber {
+        org: "acme".into(),
+        number: "+1 (212) 555-0100".into(),
+        name: "Main line".into(),
+        provider: Some("Twilio".into()),
+        time_zone: "Etc/UTC".into(),
+        business_hours: Some(closed_now),
+        greeting: Some("Thanks for calling Acme".into()),
+        forward_to: Some("+12125550199".into()),
+    }];
+    let gw = Gw::start(config).await;
+    let (s, lines) = gw.get("/api/phone-numbers").await;
+    assert_eq!(s, 200);
+    assert_eq!(lines["numbers"][0]["name"], "Main line");
+
+    for (pcid, to) in [
+        ("m1", "+12125550100"),
+        ("m2", "+12125550100"),
+        ("o1", "+12125550111"),
+    ] {
+        gw.ingest(
+            json!({"id": format!("s-{pcid}"), "type": "call.started", "provider_call_id": pcid,
+            "direction": "inbound", "from": "+14155550100", "to": to, "state": "in_progress"}),
+        )
+        .await;
+    }
+    let (_, active) = gw.get("/api/calls/active").await;
+    for call in active["calls"].as_array().unwrap() {
+        let after: Vec<&Value> = call["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "after_hours")
+            .collect();
+        if call["to"] == "+12125550100" {
+            assert_eq!(after.len(), 1, "{call}");
+            assert!(after[0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("After hours: Main line is open"));
+        } else {
+            assert!(after.is_empty(), "{call}");
+        }
+    }
+    let (s, a) = gw.get("/api/calls/analytics?group_by=number").await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(
+        a["groups"]["Main line (+12125550100)"]["total_calls"], 2,
+        "{a}"
+    );
+    assert_eq!(a["groups"]["+12125550111"]["total_calls"], 1, "{a}");
+    let (s, _) = gw.get("/api/calls/analytics?group_by=colour").await;
+    assert_eq!(s, 422);
+    gw.stop().await;
+}

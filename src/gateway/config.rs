@@ -39,6 +39,9 @@ pub struct GatewayConfig {
     /// Do-not-call, calling hours, disclosure and consent (docs/COMPLIANCE.md).
     #[serde(default)]
     pub compliance: crate::gateway::compliance::ComplianceRules,
+    /// The orgs' own lines (docs/COMPLIANCE.md).
+    #[serde(default)]
+    pub phone_numbers: Vec<crate::gateway::compliance::numbers::PhoneNumber>,
 }
 
 /// Connection hygiene and TLS (docs/PROTOCOL.md, "Limits and timeouts").
@@ -298,6 +301,9 @@ impl GatewayConfig {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         self.compliance.validate()?;
+        for n in &self.phone_numbers {
+            n.validate()?;
+        }
         let mut names = HashSet::new();
         let mut secrets = HashSet::new();
         let mut token_names = HashSet::new();

@@ -164,6 +164,22 @@ pub async fn import(
     Ok(Json(ImportResult { imported, errors }))
 }
 
+#[derive(Debug, Serialize)]
+pub struct PhoneNumberList {
+    pub numbers: Vec<crate::gateway::compliance::numbers::PhoneNumber>,
+}
+
+/// The org's managed lines (`[[gateway.phone_numbers]]`).
+pub async fn phone_numbers(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+) -> ApiResult<Json<PhoneNumberList>> {
+    who.require(Permission::Read, "read the phone numbers")?;
+    Ok(Json(PhoneNumberList {
+        numbers: gw.phone_numbers(&who.org),
+    }))
+}
+
 /// `from` / `to` (RFC 3339), default the last 24 hours.
 pub async fn report(
     State(gw): State<Arc<Gateway>>,

@@ -56,6 +56,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/compliance/dnc/import", post(compliance::import))
         .route("/api/compliance/dnc/{number}", delete(compliance::remove))
         .route("/api/compliance/report", get(compliance::report))
+        .route("/api/phone-numbers", get(compliance::phone_numbers))
         .route("/api/audit", get(calls::audit))
         .route("/api/webhook-log", get(calls::webhook_log))
         .route("/api/stream", get(stream::stream))

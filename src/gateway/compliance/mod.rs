@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod dial;
+pub mod numbers;
 pub mod watch;
 
 pub use config::ComplianceRules;

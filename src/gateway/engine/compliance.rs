@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use crate::core::compliance::{decision, locate, normalise, DncEntry};
 use crate::core::model::{Alert, AuditEntry, Direction, QueueItem, Role, Speaker};
+use crate::gateway::analytics;
 use crate::gateway::auth::Principal;
 use crate::gateway::compliance::dial::{decide, dnc_key, Decision};
-use crate::gateway::compliance::{watch, ComplianceRules};
+use crate::gateway::compliance::{numbers, watch, ComplianceRules};
 use crate::gateway::engine::actions::audit;
 use crate::gateway::engine::{Gateway, OrgState};
 use crate::gateway::error::{EngineError, EngineResult};
@@ -307,5 +308,83 @@ impl Gateway {
             by_reason,
             decisions,
         })
+    }
+
+    /// Inbound calls first seen in `batch` that reached a managed line outside its business
+    /// hours get an `after_hours` alert (once).
+    pub(super) fn mark_after_hours(&self, st: &OrgState, org: &str, batch: &mut Batch) {
+        let lines = &self.config.phone_numbers;
+        if lines.is_empty() {
+            return;
+        }
+        for call in &mut batch.calls {
+            let new = !st.calls.contains_key(&call.id);
+            let marked = call.alerts.iter().any(|a| a.kind == numbers::AFTER_HOURS);
+            if call.direction != Direction::Inbound || !new || marked {
+                continue;
+            }
+            let Some(why) = numbers::find(lines, org, &call.to)
+                .and_then(|line| line.after_hours(call.created_at))
+            else {
+                continue;
+            };
+            call.alerts.push(Alert {
+                kind: numbers::AFTER_HOURS.into(),
+                message: why,
+                at: call.created_at,
+            });
+        }
+    }
+
+    /// The org's managed lines.
+    pub fn phone_numbers(&self, org: &str) -> Vec<numbers::PhoneNumber> {
+        self.config
+            .phone_numbers
+            .iter()
+            .filter(|n| n.org == org)
+            .cloned()
+            .collect()
+    }
+
+    /// `GET /api/calls/analytics?group_by=number`: figures per line (the managed line's
+    /// name, else the number).
+    pub async fn analytics_by_number(
+        self: &std::sync::Arc<Self>,
+        org: &str,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> EngineResult<crate::core::model::Analytics> {
+        let org = org.to_string();
+        let gw = self.clone();
+        Ok(self
+            .store
+            .read(move |r| {
+                let now = Utc::now();
+                let to = to.unwrap_or(now + chrono::Duration::seconds(1));
+                let from = from.unwrap_or(to - chrono::Duration::hours(24));
+                let calls = r.calls_between(&org, from, to)?;
+                let series_to = to.min(now);
+                let series_from = if from > series_to - chrono::Duration::hours(1) {
+                    from
+                } else {
+                    series_to - chrono::Duration::minutes(59)
+                };
+                let mut a = analytics::compute(&calls, series_from, series_to, now, false);
+                let mut groups: BTreeMap<String, Vec<crate::core::model::Call>> = BTreeMap::new();
+                for c in calls {
+                    let line = numbers::line_of(&c);
+                    let key = match numbers::find(&gw.config.phone_numbers, &org, line) {
+                        Some(n) => format!("{} ({})", n.name, line),
+                        None => line.to_string(),
+                    };
+                    groups.entry(key).or_default().push(c);
+                }
+                a.groups = groups
+                    .into_iter()
+                    .map(|(k, v)| (k, analytics::figures(&v, series_from, series_to, now)))
+                    .collect();
+                Ok(a)
+            })
+            .await?)
     }
 }
