@@ -204,6 +204,33 @@ async fn the_console_shows_compliance_alerts_and_blocked_and_rescheduled_items()
         s.contains("Rosa Diaz") && s.contains("⚠ Warning: the AI did not say")
     });
 
+    // The caller asked not to be called again: one key on the Calls screen.
+    tmux.cmd(&["send-keys", "-t", "cw", "D"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list: Value = http
+            .get(format!("{url}/api/compliance/dnc"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let entries = list["entries"].as_array().cloned().unwrap_or_default();
+        if let Some(e) = entries.iter().find(|e| e["number"] == "+14155550155") {
+            assert_eq!(e["source"], "caller_request");
+            assert_eq!(e["addedBy"], "e2e-sup");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the caller was not added: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tmux.wait_screen("the console confirms", |s| s.contains("do-not-call list"));
+
     // Queue: one item outside the window, one whose number goes on the DNC list.
     let r = post(
         "/api/calls/initiate",

@@ -85,3 +85,38 @@ fn a_compliance_alert_shows_its_message() {
     );
     insta::assert_snapshot!(frame.backend());
 }
+
+#[test]
+fn one_key_puts_the_caller_on_the_dnc_list_for_supervisors_only() {
+    use super::update::{Effect, Request};
+    use crate::core::model::Role;
+    let press = |app: &mut App| {
+        update(
+            app,
+            Msg::Key(KeyEvent::new(KeyCode::Char('D'), KeyModifiers::SHIFT)),
+        )
+    };
+    let mut app = fixtures::app(120, 24);
+    let call = app
+        .live
+        .selected_call()
+        .expect("a selected call")
+        .call
+        .clone();
+    let fx = press(&mut app);
+    match fx.as_slice() {
+        [Effect::Request {
+            request: Request::AddToDnc { number, call_id },
+            ..
+        }] => {
+            assert_eq!(number, super::app::customer_number(&call));
+            assert_eq!(call_id, &call.id);
+        }
+        other => panic!("expected one DNC request, got {other:?}"),
+    }
+    let mut agent = fixtures::app_with_role(120, 24, Role::Agent);
+    assert!(
+        press(&mut agent).is_empty(),
+        "an agent may not change the list"
+    );
+}

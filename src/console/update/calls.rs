@@ -122,6 +122,15 @@ pub(super) fn action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
                 fx,
             );
         }
+        Action::AddToDnc => {
+            let number = customer_number(call).to_string();
+            start(
+                app,
+                format!("adding {who} to the do-not-call list"),
+                Request::AddToDnc { number, call_id },
+                fx,
+            );
+        }
         _ => {}
     }
 }

@@ -96,7 +96,7 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
             }
         }
         Back => back(app),
-        TakeOver | PauseAi | ResumeAi | Say | Instruct | EndCall | Summarize => {
+        TakeOver | PauseAi | ResumeAi | Say | Instruct | EndCall | Summarize | AddToDnc => {
             calls::action(app, action, fx)
         }
         DialNow | CancelQueued => queue::action(app, action, fx),
