@@ -123,10 +123,16 @@ pub async fn import(
     who.require(Permission::Queue, "change the do-not-call list")?;
     let csv = std::str::from_utf8(&body)
         .map_err(|_| ApiFailure::invalid("body", "the CSV must be UTF-8 text"))?;
+    if csv.lines().count() > MAX_IMPORT_LINES {
+        return Err(ApiFailure::invalid(
+            "body",
+            format!("import at most {MAX_IMPORT_LINES} lines at a time"),
+        ));
+    }
     let mut entries = Vec::new();
     let mut errors = Vec::new();
     let now = Utc::now();
-    for (i, line) in csv.lines().enumerate().take(MAX_IMPORT_LINES) {
+    for (i, line) in csv.lines().enumerate() {
         let fields = split_csv(line);
         let first = fields.first().map(|s| s.trim()).unwrap_or_default();
         if first.is_empty() || (i == 0 && first.eq_ignore_ascii_case("number")) {

@@ -89,7 +89,10 @@ impl Gateway {
         Ok(self.store.read_blocking(|r| r.dnc_list(org))?)
     }
 
-    /// Adds (or replaces) numbers on the list; audited. Blocking.
+    /// Adds (or replaces) numbers on the list; audited. Blocking. Written under the org's
+    /// lock, like the scheduler's check: a dial either sees the entry or was handed out
+    /// before it existed. The entry is committed before its audit entry: if the audit write
+    /// fails the request answers an error but the number stays listed (the safe side).
     pub fn dnc_put(
         &self,
         who: &Principal,
