@@ -162,6 +162,7 @@ fn queue_item(id: &str, name: &str, settings: serde_json::Value) -> QueueItem {
         script: None,
         agent_settings: settings,
         scheduled_at: None,
+        time_zone: None,
         state: QueueState::Dialing,
         attempts: 0,
         call_id: None,

@@ -177,6 +177,7 @@ fn campaign_lead(
         script: None,
         agent_settings: serde_json::Value::Null,
         scheduled_at,
+        time_zone: None,
     };
     (request, phone)
 }

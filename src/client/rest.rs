@@ -305,6 +305,23 @@ impl RestClient {
         Ok(queue_item(body))
     }
 
+    /// Puts `number` on the org's do-not-call list (`POST /api/compliance/dnc`).
+    pub async fn add_dnc(
+        &self,
+        number: &str,
+        source: &str,
+        reason: &str,
+    ) -> Result<(), ClientError> {
+        let body = serde_json::json!({ "number": number, "source": source, "reason": reason });
+        let _: serde_json::Value = self
+            .send(
+                self.request(Method::POST, "/api/compliance/dnc")
+                    .json(&body),
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn dial_now(&self, id: &str) -> Result<Option<QueueItem>, ClientError> {
         let path = format!("/api/calls/queue/{}/dial-now", encode_segment(id));
         let body: QueueItemBody = self.send(self.request(Method::POST, &path)).await?;

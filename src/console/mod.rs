@@ -27,4 +27,6 @@ mod fixtures {
     include!("../../tests/support/fixtures.rs");
 }
 #[cfg(test)]
+mod compliance_tests;
+#[cfg(test)]
 mod tests;

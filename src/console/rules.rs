@@ -46,6 +46,7 @@ pub fn check_role(action: Action, role: Option<Role>) -> Result<(), String> {
         (Some(kind), _) => (kind.permission(), kind.what()),
         (None, Action::Summarize) => (Permission::CallControl, "write call summaries"),
         (None, Action::DialNow) => (Permission::Queue, "dial queued calls"),
+        (None, Action::AddToDnc) => (Permission::Queue, "change the do-not-call list"),
         (None, Action::CancelQueued) => (Permission::Queue, "cancel queued calls"),
         _ => return Ok(()),
     };

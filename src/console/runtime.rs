@@ -254,6 +254,11 @@ pub async fn execute(client: &RestClient, request: Request) -> Result<Reply, Cli
             action: act,
         } => action(client.act(&call_id, &act).await?),
         Request::Summarize { call_id } => action(client.summary(&call_id).await?),
+        Request::AddToDnc { number, call_id } => {
+            let reason = format!("asked on call {call_id}");
+            client.add_dnc(&number, "caller_request", &reason).await?;
+            Reply::Dnc
+        }
         Request::DialNow { item_id } => {
             Reply::QueueItem(client.dial_now(&item_id).await?.map(Box::new))
         }

@@ -240,6 +240,9 @@ pub struct QueueItem {
     /// When to dial; `None` means as soon as possible.
     #[serde(default)]
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// IANA zone of the callee, overriding the one derived from the number (calling hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     pub state: QueueState,
     pub attempts: u32,
     /// The call of the latest attempt.

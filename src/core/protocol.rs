@@ -189,6 +189,9 @@ pub struct InitiateRequest {
     pub agent_settings: serde_json::Value,
     #[serde(default)]
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// IANA zone of the callee when the number does not tell (calling hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// Answer of every call action (`takeover`, `pause-ai`, `say`, ...): the call after it.

@@ -33,7 +33,8 @@ pub fn compute(
     a
 }
 
-fn figures(
+/// Figures for one set of calls (no groups).
+pub fn figures(
     calls: &[Call],
     series_from: DateTime<Utc>,
     to: DateTime<Utc>,

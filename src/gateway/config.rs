@@ -38,6 +38,12 @@ pub struct GatewayConfig {
     pub server: ServerSettings,
     #[serde(default)]
     pub store: StoreSettings,
+    /// Do-not-call, calling hours, disclosure and consent (docs/COMPLIANCE.md).
+    #[serde(default)]
+    pub compliance: crate::gateway::compliance::ComplianceRules,
+    /// The orgs' own lines (docs/COMPLIANCE.md).
+    #[serde(default)]
+    pub phone_numbers: Vec<crate::gateway::compliance::numbers::PhoneNumber>,
 }
 
 /// How SQLite commits (docs/CONFIGURATION.md, `[gateway.store]`).
@@ -452,6 +458,10 @@ impl GatewayConfig {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.compliance.validate()?;
+        for n in &self.phone_numbers {
+            n.validate()?;
+        }
         let mut names = HashSet::new();
         let mut secrets = HashSet::new();
         let mut token_names = HashSet::new();

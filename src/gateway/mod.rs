@@ -16,6 +16,7 @@
 pub mod analytics;
 pub mod api;
 pub mod auth;
+pub mod compliance;
 pub mod config;
 pub mod credentials;
 pub mod engine;

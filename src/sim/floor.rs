@@ -210,6 +210,7 @@ mod tests {
             script: script.map(Into::into),
             agent_settings: serde_json::Value::Null,
             scheduled_at: None,
+            time_zone: None,
             state: QueueState::Dialing,
             attempts: 0,
             call_id: None,

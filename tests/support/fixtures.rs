@@ -216,6 +216,7 @@ pub fn queue() -> Vec<QueueItem> {
         script: None,
         agent_settings: serde_json::Value::Null,
         scheduled_at: scheduled.map(|s| t0() + Duration::seconds(s)),
+        time_zone: None,
         state,
         attempts,
         call_id: None,

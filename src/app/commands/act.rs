@@ -104,6 +104,7 @@ fn initiate(a: &QueueAddArgs) -> InitiateRequest {
         script: a.script.clone(),
         agent_settings: serde_json::Value::Null,
         scheduled_at: a.at,
+        time_zone: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! State of the Queue screen.
 
+use crate::core::compliance::is_blocked;
 use crate::core::model::QueueItem;
 
 #[derive(Default)]
@@ -11,9 +12,13 @@ pub struct QueueScreen {
 }
 
 impl QueueScreen {
-    /// Waiting queue items (pending/scheduled), in the order shown.
+    /// Waiting queue items (pending/scheduled) and those compliance blocked, in the order
+    /// shown.
     pub fn waiting(&self) -> Vec<&QueueItem> {
-        self.items.iter().filter(|q| q.state.is_waiting()).collect()
+        self.items
+            .iter()
+            .filter(|q| q.state.is_waiting() || is_blocked(q))
+            .collect()
     }
 
     pub fn selected(&self) -> usize {

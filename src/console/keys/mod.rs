@@ -39,6 +39,9 @@ pub enum Action {
     Instruct,
     EndCall,
     Summarize,
+    /// Put the selected call's customer on the do-not-call list (they asked not to be
+    /// called again).
+    AddToDnc,
     DialNow,
     CancelQueued,
     ScrollUp,
@@ -151,6 +154,7 @@ pub const ACTIONS: &[ActionSpec] = {
     spec(Action::Instruct, "instruct", &["i"], "instruct AI", "instruct", C),
     spec(Action::EndCall, "end_call", &["e"], "end call", "end", C),
     spec(Action::Summarize, "summarize", &["S"], "summarize", "summarize", C),
+    spec(Action::AddToDnc, "add_to_dnc", &["D"], "caller to DNC", "to DNC", C),
     spec(Action::DialNow, "dial_now", &["d"], "dial now", "dial now", Q),
     spec(Action::CancelQueued, "cancel_queued", &["x"], "cancel", "cancel", Q),
     spec(Action::ScrollUp, "scroll_up", &["K", "shift+up", "ctrl+u"], "scroll transcript up", "scroll up", T),

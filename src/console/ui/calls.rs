@@ -3,7 +3,7 @@
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
 use super::super::app::{customer_number, format_duration, App, Conn};
@@ -382,5 +382,34 @@ fn transcript(f: &mut Frame, app: &App, area: Rect) {
         &v.transcript,
         &app.live.view,
         c.state.is_active(),
+    );
+    compliance_line(f, app, c, area);
+}
+
+/// Compliance alerts of the selected call, with their messages, on the pane's bottom
+/// border: the ALERTS column has no room for what is missing.
+fn compliance_line(f: &mut Frame, app: &App, c: &Call, area: Rect) {
+    let messages: Vec<&str> = c
+        .alerts
+        .iter()
+        .filter(|a| a.kind.starts_with(crate::core::compliance::ALERT_PREFIX))
+        .map(|a| a.message.as_str())
+        .collect();
+    if messages.is_empty() || area.height < 3 || area.width < 8 {
+        return;
+    }
+    let row = Rect {
+        x: area.x + 2,
+        y: area.y + area.height - 1,
+        width: area.width - 4,
+        height: 1,
+    };
+    let text = format!(" ⚠ {} ", messages.join(" · "));
+    f.render_widget(
+        Paragraph::new(Span::styled(
+            trunc(&text, row.width as usize),
+            app.theme.fg(app.theme.error),
+        )),
+        row,
     );
 }

@@ -14,9 +14,10 @@ use crate::core::model::QueueState;
 pub fn render(f: &mut Frame, app: &App, body: Rect) {
     let t = &app.theme;
     let items = app.waiting_queue();
+    let waiting = items.iter().filter(|q| q.state.is_waiting()).count();
     let longest = items
         .iter()
-        .filter(|q| q.scheduled_at.is_none_or(|s| s <= app.now))
+        .filter(|q| q.state.is_waiting() && q.scheduled_at.is_none_or(|s| s <= app.now))
         .map(|q| {
             let since = q.scheduled_at.unwrap_or(q.created_at).max(q.created_at);
             (app.now - since).num_seconds().max(0)
@@ -24,7 +25,7 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
         .max();
     let title = format!(
         " Queue · {} waiting · longest wait {} ",
-        items.len(),
+        waiting,
         longest
             .map(|s| format_duration(s as f64))
             .unwrap_or_else(|| "–".into())
@@ -52,7 +53,13 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
         "LAST RESULT",
     ])
     .style(t.dimmed().add_modifier(Modifier::BOLD));
-    // Spare width goes to the text columns; cut text ends in "…".
+    // Spare width goes to the text columns; cut text ends in "…". A compliance reason
+    // (blocked / rescheduled) is a sentence: its column then takes most of the spare width.
+    let reasons = items.iter().any(|q| {
+        q.last_result
+            .as_deref()
+            .is_some_and(|r| r.starts_with("blocked:") || r.starts_with("rescheduled:"))
+    });
     let widths = [
         Constraint::Fill(3),
         Constraint::Length(13),
@@ -60,7 +67,7 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
         Constraint::Length(10),
         Constraint::Length(14),
         Constraint::Length(5),
-        Constraint::Fill(2),
+        Constraint::Fill(if reasons { 8 } else { 2 }),
     ];
     let cols = Layout::horizontal(widths).spacing(1).split(inner);
     let col_width = |i: usize| cols[i].width as usize;
@@ -68,6 +75,7 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
     let top = app.queue.top.min(items.len().saturating_sub(h));
     let rows = items.iter().enumerate().skip(top).take(h).map(|(i, q)| {
         let (state, when) = match (q.state, q.scheduled_at) {
+            (QueueState::Failed, _) => (Span::styled("blocked", t.fg(t.error)), "–".to_string()),
             (QueueState::Scheduled, Some(at)) if at > app.now => (
                 Span::styled("scheduled", t.fg(t.accent)),
                 format!(

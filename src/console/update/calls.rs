@@ -244,6 +244,20 @@ pub(super) fn perform(
                 fx,
             );
         }
+        Action::AddToDnc => {
+            let Some(number) = app
+                .call(&call_id)
+                .map(|v| crate::console::app::customer_number(&v.call).to_string())
+            else {
+                return;
+            };
+            start(
+                app,
+                format!("adding {who} to the do-not-call list"),
+                Request::AddToDnc { number, call_id },
+                fx,
+            );
+        }
         _ => {}
     }
 }

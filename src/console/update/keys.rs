@@ -98,7 +98,7 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
         },
         Back => back(app),
         Summarize if app.screen == Screen::History => history::summarize(app, fx),
-        TakeOver | PauseAi | ResumeAi | Say | Instruct | EndCall | Summarize => {
+        TakeOver | PauseAi | ResumeAi | Say | Instruct | EndCall | Summarize | AddToDnc => {
             calls::action(app, action, fx)
         }
         Details => calls::toggle_detail(app, fx),

@@ -49,6 +49,8 @@ pub enum Msg {
 #[derive(Debug)]
 pub enum Reply {
     Action(Box<ActionResponse>),
+    /// The do-not-call list took the number.
+    Dnc,
     QueueItem(Option<Box<QueueItem>>),
     History {
         calls: Vec<Call>,
@@ -77,6 +79,11 @@ pub enum Request {
         action: CallAction,
     },
     Summarize {
+        call_id: String,
+    },
+    /// The caller asked not to be called again: their number goes on the DNC list.
+    AddToDnc {
+        number: String,
         call_id: String,
     },
     DialNow {

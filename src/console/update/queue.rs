@@ -22,9 +22,10 @@ impl QueueScreen {
         self.top = fit(self.top, self.selected, rows, n);
     }
 
-    /// A queue item that is new or changed; one no longer waiting leaves the list.
+    /// A queue item that is new or changed; one no longer waiting leaves the list, unless
+    /// compliance blocked it (it stays, with its reason, for the supervisor to see).
     fn upsert(&mut self, item: QueueItem) {
-        let waiting = item.state.is_waiting();
+        let waiting = item.state.is_waiting() || crate::core::compliance::is_blocked(&item);
         match self.items.iter().position(|q| q.id == item.id) {
             Some(i) if waiting => self.items[i] = item,
             Some(i) => {

@@ -167,13 +167,14 @@ pub async fn analytics(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Analytics>> {
     who.require(Permission::Read, "read analytics")?;
-    let by_campaign = match q.get("group_by").map(String::as_str) {
-        None | Some("") => false,
-        Some("campaign") => true,
+    let (by_campaign, by_number) = match q.get("group_by").map(String::as_str) {
+        None | Some("") => (false, false),
+        Some("campaign") => (true, false),
+        Some("number") => (false, true),
         Some(_) => {
             return Err(ApiFailure::invalid(
                 "group_by",
-                "group_by can only be campaign",
+                "group_by can only be campaign or number",
             ))
         }
     };
@@ -183,6 +184,9 @@ pub async fn analytics(
         if f >= t {
             return Err(ApiFailure::invalid("from", "from must be before to"));
         }
+    }
+    if by_number {
+        return Ok(Json(gw.analytics_by_number(&who.org, from, to).await?));
     }
     Ok(Json(gw.analytics(&who.org, from, to, by_campaign).await?))
 }

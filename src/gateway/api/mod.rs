@@ -5,6 +5,7 @@ mod actions;
 mod body;
 mod calls;
 mod credentials;
+mod compliance;
 pub mod error;
 mod extract;
 mod idempotency;
@@ -55,6 +56,15 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/calls/queue", get(calls::queue))
         .route("/api/calls/{id}", get(calls::get_call))
         .route("/api/calls/{id}/transcript", get(calls::transcript))
+        .route(
+            "/api/compliance/dnc",
+            get(compliance::list).post(compliance::add),
+        )
+        .route("/api/compliance/dnc.csv", get(compliance::export))
+        .route("/api/compliance/dnc/import", post(compliance::import))
+        .route("/api/compliance/dnc/{number}", delete(compliance::remove))
+        .route("/api/compliance/report", get(compliance::report))
+        .route("/api/phone-numbers", get(compliance::phone_numbers))
         .route("/api/audit", get(calls::audit))
         .route("/api/webhook-log", get(calls::webhook_log))
         .route("/api/stream", get(stream::stream))

@@ -59,6 +59,8 @@ impl Gateway {
             }
         }
         plan.batch.ingest_id = Some((org.to_string(), integration.to_string(), env.id.clone()));
+        self.watch_transcript(&inner.state, org, &mut plan.batch, Utc::now());
+        self.mark_after_hours(&inner.state, org, &mut plan.batch);
         self.commit(&mut inner, plan.batch, plan.analytics_changed)?;
         Ok(IngestOutcome::Applied)
     }

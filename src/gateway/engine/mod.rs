@@ -11,6 +11,7 @@
 
 mod actions;
 pub mod claims;
+pub mod compliance;
 mod ingest;
 #[cfg(test)]
 mod machine_tests;

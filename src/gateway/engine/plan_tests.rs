@@ -72,6 +72,7 @@ fn item(id: &str, state: QueueState, attempts: u32) -> QueueItem {
         script: None,
         agent_settings: Value::Null,
         scheduled_at: None,
+        time_zone: None,
         state,
         attempts,
         call_id: None,

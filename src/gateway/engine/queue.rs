@@ -3,10 +3,13 @@
 
 use chrono::{Duration, Utc};
 
+use crate::core::compliance::decision;
 use crate::core::model::{Lead, QueueItem, QueueState};
 use crate::core::protocol::InitiateRequest;
 use crate::gateway::auth::Principal;
+use crate::gateway::compliance::dial::Decision;
 use crate::gateway::engine::actions::audit;
+use crate::gateway::engine::compliance::decision_audit;
 use crate::gateway::engine::retry::retry_or_give_up;
 use crate::gateway::engine::Gateway;
 use crate::gateway::error::{EngineError, EngineResult};
@@ -34,6 +37,7 @@ impl Gateway {
             script: req.script,
             agent_settings: req.agent_settings,
             scheduled_at: future,
+            time_zone: req.time_zone.clone(),
             state: if future.is_some() {
                 QueueState::Scheduled
             } else {
@@ -56,6 +60,32 @@ impl Gateway {
         );
         let org = self.org(&who.org);
         let mut inner = org.lock();
+        // A DNC number is refused outright; calling hours are the scheduler's to apply at
+        // dial time (the window may open before the item is due).
+        if let Decision::Block { reason } = self.dial_decision(&item, now)? {
+            if reason.starts_with("blocked: DNC") {
+                let mut refused = decision_audit(
+                    &who.org,
+                    decision::BLOCKED,
+                    None,
+                    None,
+                    &reason,
+                    serde_json::json!({ "phone_number": item.phone_number, "requested_by": who.name }),
+                    now,
+                );
+                refused.ok = false;
+                let batch = Batch {
+                    audits: vec![refused],
+                    ..Batch::default()
+                };
+                self.commit(&mut inner, batch, false)?;
+                return Err(EngineError::conflict(format!(
+                    "{} is on the do-not-call list {}, so it will not be called",
+                    item.phone_number,
+                    reason.trim_start_matches("blocked: DNC ")
+                )));
+            }
+        }
         let batch = Batch {
             queue: vec![item.clone()],
             audits: vec![entry],
@@ -99,6 +129,19 @@ impl Gateway {
         }
         let now = Utc::now();
         if dial_now {
+            let decision = self.dial_decision(&item, now)?;
+            if let Some(entry) = Self::apply_decision(&mut item, &decision, now) {
+                let why = item.last_result.clone().unwrap_or_default();
+                let batch = Batch {
+                    queue: vec![item],
+                    audits: vec![entry],
+                    ..Batch::default()
+                };
+                self.commit(&mut inner, batch, false)?;
+                return Err(EngineError::conflict(format!(
+                    "the queued call cannot be dialed now: {why}"
+                )));
+            }
             item.state = QueueState::Pending;
             item.scheduled_at = None;
         } else {
@@ -144,6 +187,22 @@ impl Gateway {
             return Ok(due);
         }
         due.sort_by_key(|i| i.created_at);
+        // Every dial (first, dial-now, retry) passes here: blocked and rescheduled items
+        // are committed with their reason and never handed to the dialer.
+        let mut held = Vec::new();
+        let mut audits = Vec::new();
+        let mut dialable = Vec::with_capacity(due.len());
+        for mut item in due {
+            let decision = self.dial_decision(&item, now)?;
+            match Self::apply_decision(&mut item, &decision, now) {
+                Some(entry) => {
+                    audits.push(entry);
+                    held.push(item);
+                }
+                None => dialable.push(item),
+            }
+        }
+        let mut due = dialable;
         for item in &mut due {
             item.state = QueueState::Dialing;
             item.attempts += 1;
@@ -151,8 +210,11 @@ impl Gateway {
             item.call_id = None;
             item.updated_at = now;
         }
+        let mut queue = due.clone();
+        queue.extend(held);
         let batch = Batch {
-            queue: due.clone(),
+            queue,
+            audits,
             ..Batch::default()
         };
         self.commit(&mut inner, batch, false)?;

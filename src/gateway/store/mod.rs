@@ -15,6 +15,7 @@
 //! synchronous=NORMAL loses nothing on a process kill).
 
 mod idempotency;
+mod compliance;
 mod read;
 mod schema;
 mod search;
@@ -340,6 +341,7 @@ mod tests {
             script: None,
             agent_settings: serde_json::Value::Null,
             scheduled_at: None,
+            time_zone: None,
             state: crate::core::model::QueueState::Pending,
             attempts: 0,
             call_id: None,

@@ -8,7 +8,7 @@ use super::{CallFilter, Cursor, LiveCall, StoreResult, WebhookRecord};
 use crate::core::model::{AuditEntry, Call, QueueItem, TranscriptEntry};
 
 pub struct Reads<'c> {
-    conn: &'c Connection,
+    pub(super) conn: &'c Connection,
 }
 
 pub(super) fn ms(t: DateTime<Utc>) -> i64 {

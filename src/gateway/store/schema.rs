@@ -103,6 +103,21 @@ CREATE TABLE provider_credentials (
 );
 "#,
     ),
+    (
+        5,
+        r#"
+CREATE TABLE dnc (
+    org       TEXT NOT NULL,
+    number    TEXT NOT NULL,
+    source    TEXT NOT NULL,
+    reason    TEXT,
+    added_by  TEXT NOT NULL,
+    added_ms  INTEGER NOT NULL,
+    PRIMARY KEY (org, number)
+);
+CREATE INDEX audit_org_at ON audit_log(org, at_ms);
+"#,
+    ),
 ];
 
 /// Full-text indexes for history search (`q`), so a search reads an index instead of

@@ -153,6 +153,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../assets/scenarios/after_hours.toml"),
     ),
     (
+        "ai_never_discloses.toml",
+        include_str!("../../../assets/scenarios/ai_never_discloses.toml"),
+    ),
+    (
         "ai_silent.toml",
         include_str!("../../../assets/scenarios/ai_silent.toml"),
     ),
