@@ -27,7 +27,7 @@ pub use actions::normalise_phone;
 
 pub fn router(gw: Arc<Gateway>) -> Router {
     let limit = gw.config.limits.max_body_bytes;
-    Router::new()
+    let api = Router::new()
         .route("/healthz", get(calls::healthz))
         .route("/api/calls", get(calls::history))
         .route("/api/calls/active", get(calls::active))
@@ -55,7 +55,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .fallback(|| async { ApiFailure::not_found("no such endpoint; see docs/PROTOCOL.md") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(json_errors))
-        .with_state(gw)
+        .with_state(gw.clone());
+    // Outermost, so Socket.IO's own paths never reach the call routes.
+    crate::gateway::socketio::layer(api, &gw)
 }
 
 /// Errors produced outside our handlers (405, extractor rejections without a body) get the
