@@ -117,6 +117,10 @@ pub struct StreamHandle {
 }
 
 impl StreamHandle {
+    pub(crate) fn from_task(task: JoinHandle<()>) -> Self {
+        StreamHandle { task }
+    }
+
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
     }

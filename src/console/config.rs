@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::keys::{KeySpec, Keymap};
 use super::theme::{Theme, ThemeName};
+use crate::client::Backend;
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7878";
 pub const DEFAULT_MAX_FPS: u32 = 30;
@@ -23,6 +24,8 @@ struct FileRoot {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConsole {
+    /// "gateway" (default) or "socketio" (a seed-style backend).
+    backend: Option<String>,
     url: Option<String>,
     token: Option<String>,
     token_file: Option<PathBuf>,
@@ -40,6 +43,8 @@ struct FileConsole {
 /// The resolved console settings.
 #[derive(Debug, Clone)]
 pub struct ConsoleConfig {
+    /// What `url` is: a callwatch gateway or a seed-style Socket.IO backend.
+    pub backend: Backend,
     pub url: String,
     pub token: String,
     pub theme: Theme,
@@ -58,6 +63,8 @@ pub struct ConsoleConfig {
 pub struct ConsoleOptions {
     /// A config file that must exist.
     pub config: Option<PathBuf>,
+    /// "gateway" or "socketio".
+    pub backend: Option<String>,
     pub url: Option<String>,
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
@@ -198,7 +205,14 @@ pub fn resolve(
         DEFAULT_MAX_FPS
     };
 
+    let backend = match args.backend.as_deref().or(f.backend.as_deref()) {
+        None => Backend::Gateway,
+        Some(b) => Backend::parse(b)
+            .with_context(|| format!("unknown backend {b:?} (gateway, socketio)"))?,
+    };
+
     Ok(ConsoleConfig {
+        backend,
         url,
         token,
         theme,

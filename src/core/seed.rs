@@ -7,7 +7,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::model::{Call, CallState, Direction, Lead, Sentiment, Speaker, Takeover, TranscriptEntry};
+use super::model::{
+    Call, CallState, Direction, Lead, Sentiment, Speaker, Takeover, TranscriptEntry,
+};
 
 pub const EVENT_CALL_UPDATED: &str = "call:updated";
 pub const EVENT_TRANSCRIPT_UPDATE: &str = "transcript:update";
@@ -171,7 +173,10 @@ impl SeedCall {
             Direction::Outbound => (self.from.clone().unwrap_or_default(), Some(phone)),
         };
         let takeover = (state == CallState::TakenOver).then(|| Takeover {
-            by: self.taken_over_by.clone().unwrap_or_else(|| "someone".into()),
+            by: self
+                .taken_over_by
+                .clone()
+                .unwrap_or_else(|| "someone".into()),
             reason: self.takeover_reason.clone().unwrap_or_default(),
             notes: self.takeover_notes.clone(),
             at: self.updated_at.unwrap_or(now),
@@ -204,7 +209,10 @@ impl SeedCall {
             duration_secs: self.duration,
             intent: self.intent.clone(),
             sentiment,
-            outcome: self.outcome.clone().or_else(|| ended.then(|| status.clone())),
+            outcome: self
+                .outcome
+                .clone()
+                .or_else(|| ended.then(|| status.clone())),
             cost: self.cost,
             recording_url: None,
             summary: self.summary.clone(),

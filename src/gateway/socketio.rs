@@ -154,7 +154,8 @@ async fn on_connect(s: SocketRef, State(gw): State<Arc<Gateway>>) {
         });
     }
     let task = tokio::spawn(forward(gw, who.org.clone(), s.clone(), rooms));
-    s.extensions.insert(Forwarder(Arc::new(task.abort_handle())));
+    s.extensions
+        .insert(Forwarder(Arc::new(task.abort_handle())));
     s.on_disconnect(async |s: SocketRef| {
         if let Some(f) = s.extensions.get::<Forwarder>() {
             f.0.abort();

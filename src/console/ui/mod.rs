@@ -313,7 +313,8 @@ fn footer(f: &mut Frame, app: &App, area: Rect) {
                         | Action::EndCall
                 ) =>
             {
-                rules::check(a, call, app.session.role).is_ok()
+                rules::supported(app.session.backend, a).is_ok()
+                    && rules::check(a, call, app.session.role).is_ok()
             }
             (Screen::Calls, super::keys::Scope::Calls, None) => {
                 !matches!(a.scope(), super::keys::Scope::Calls)
