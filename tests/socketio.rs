@@ -198,6 +198,12 @@ async fn a_socketio_dashboard_gets_its_orgs_calls_and_only_its_rooms() {
     );
     let room = live[0].clone();
     let joined = dashboard(&base, ACME, "/socket.io", 6, &[&room]).await;
+    let acks = joined.iter().find(|l| l.get("joined").is_some());
+    assert_eq!(
+        acks.map(|l| l["joined"].clone()),
+        Some(serde_json::json!([{"ok": true}, {"ok": true}])),
+        "{joined:?}"
+    );
     let seen = call_ids_seen(&joined);
     assert!(
         seen.contains(&room) && seen.len() == 1,
@@ -456,13 +462,45 @@ async fn the_console_attached_to_a_seed_backend_shows_acts_and_survives_its_rest
     assert!(takeover["body"].get("notes").is_some(), "{takeover}");
     let actions: Vec<Value> = received(dir.path())[before..]
         .iter()
-        .filter(|r| r["method"] != "GET")
+        .filter(|r| r["method"] != "GET" && r["method"] != "CONNECT")
         .cloned()
         .collect();
     assert_eq!(
         actions.len(),
         3,
         "only pause, resume and take-over were sent: {actions:#?}"
+    );
+
+    // A network blip: the server keeps the session (connection state recovery), so the line
+    // said meanwhile is replayed to the console and nothing is re-read.
+    let reads_before = received(dir.path())
+        .iter()
+        .filter(|r| r["path"] == "/api/calls/active")
+        .count();
+    hook(port, "drop", serde_json::json!({"callId": "c-1", "speaker": "user", "text": "said during a network blip"})).await;
+    tmux.wait_screen("the line said during the blip", |s| {
+        s.contains("said during a network blip") && s.contains("● connected")
+    });
+    let reads_after = received(dir.path())
+        .iter()
+        .filter(|r| r["path"] == "/api/calls/active")
+        .count();
+    assert_eq!(
+        reads_before, reads_after,
+        "a recovered session re-read the active calls"
+    );
+    let connects: Vec<Value> = received(dir.path())
+        .into_iter()
+        .filter(|r| r["method"] == "CONNECT")
+        .collect();
+    assert_eq!(
+        connects.len(),
+        2,
+        "one connection, one after the blip: {connects:?}"
+    );
+    assert_eq!(
+        connects[1]["recovered"], true,
+        "the session was not recovered"
     );
 
     // Kill the backend, restart it on the same port, and say a line before the console is
@@ -484,6 +522,7 @@ async fn the_console_attached_to_a_seed_backend_shows_acts_and_survives_its_rest
             "first line from the caller",
             "second line from the AI",
             "a live line over socket.io",
+            "said during a network blip",
             "said while the console reconnected",
         ] {
             assert_eq!(s.matches(line).count(), 1, "{line:?} once on:\n{s}");

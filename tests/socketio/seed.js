@@ -4,6 +4,8 @@
 // keeps its calls and transcripts; every REST request it receives is appended to a record
 // file. Test hooks under /api/test/ add calls and transcript lines.
 //
+// POST /api/test/drop cuts the clients' transports and says a line while they are away.
+//
 // Usage: node seed.js <port|0> <state.json> <token> <received.jsonl>
 // Prints {"listening": <port>} once ready.
 const http = require("http");
@@ -76,7 +78,13 @@ function testHook(path, body, res) {
     io.emit("call:updated", call);
     return json(res, 200, call);
   }
-  if (path === "/api/test/line") {
+  if (path === "/api/test/drop") {
+    // Cut every client's transport (a network blip), then say a line while they are away:
+    // Socket.IO connection state recovery must hand it over when they come back.
+    for (const s of io.of("/").sockets.values()) s.conn.close();
+    body.callId = body.callId || "";
+  }
+  if (path === "/api/test/line" || path === "/api/test/drop") {
     const entry = { id: `line-${state.nextLine++}`, speaker: body.speaker, text: body.text,
       timestamp: now() };
     state.transcripts[body.callId].push(entry);
@@ -99,6 +107,9 @@ io.use((socket, next) => {
   next();
 });
 io.on("connection", (socket) => {
+  fs.appendFileSync(recordFile, JSON.stringify({
+    method: "CONNECT", path: "/socket.io/", recovered: socket.recovered,
+  }) + "\n");
   const join = (arg) => {
     const id = typeof arg === "string" ? arg : arg && arg.callId;
     if (id) socket.join(`call:${id}`);

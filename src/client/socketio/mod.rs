@@ -228,6 +228,9 @@ async fn connect(
     let mut ping_window = Duration::from_secs(45);
     let mut sid_pid: Option<Option<String>> = None;
     let mut opened = false;
+    // A recovering server replays the missed events before its CONNECT answer (as the JS
+    // client does, they are kept and handled once connected).
+    let mut early = Vec::new();
     while sid_pid.is_none() {
         let frame = match tokio::time::timeout_at(deadline, ws.next()).await {
             Err(_) => {
@@ -263,6 +266,7 @@ async fn connect(
                 }
             }
             Packet::Connected { pid } => sid_pid = Some(pid),
+            ev @ Packet::Event { .. } => early.push(ev),
             Packet::ConnectError(message) => return End::Fatal(message),
             Packet::Close | Packet::Disconnect => {
                 return failed("the backend closed the Socket.IO session", false)
@@ -297,7 +301,35 @@ async fn connect(
             return e;
         }
     }
+    for packet in early {
+        if let Err(e) = handle(&mut ws, rest, tx, session, packet).await {
+            return e;
+        }
+    }
     pump(&mut ws, rest, tx, session, ping_window).await
+}
+
+/// One packet after the Socket.IO session is up.
+async fn handle(
+    ws: &mut Ws,
+    rest: &RestClient,
+    tx: &mpsc::Sender<StreamMsg>,
+    session: &mut Session,
+    packet: Packet,
+) -> Result<(), End> {
+    match packet {
+        Packet::Ping => send(ws, "3".into()).await,
+        Packet::Close | Packet::Disconnect => {
+            Err(failed("the backend closed the Socket.IO session", true))
+        }
+        Packet::Event { name, args, offset } => {
+            if session.pid.is_some() && offset.is_some() {
+                session.offset = offset;
+            }
+            on_event(ws, rest, tx, session, &name, args).await
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn join(ws: &mut Ws, call_id: &str) -> Result<(), End> {
@@ -395,20 +427,7 @@ async fn pump(
             }
             continue;
         };
-        let result = match wire::parse(&text) {
-            Packet::Ping => send(ws, "3".into()).await,
-            Packet::Close | Packet::Disconnect => {
-                return failed("the backend closed the Socket.IO session", true)
-            }
-            Packet::Event { name, args, offset } => {
-                if session.pid.is_some() && offset.is_some() {
-                    session.offset = offset;
-                }
-                on_event(ws, rest, tx, session, &name, args).await
-            }
-            _ => Ok(()),
-        };
-        if let Err(e) = result {
+        if let Err(e) = handle(ws, rest, tx, session, wire::parse(&text)).await {
             return e;
         }
     }
@@ -491,4 +510,32 @@ async fn line(
         StreamEvent::TranscriptRevised { entry }
     };
     emit(tx, session, event).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_seen_again_keeps_its_place_and_new_lines_follow() {
+        let mut lines = Lines::default();
+        let e = |id: Option<&str>, text: &str| SeedEntry {
+            id: id.map(String::from),
+            speaker: "user".into(),
+            text: text.into(),
+            ..SeedEntry::default()
+        };
+        assert_eq!(lines.place("c", &e(Some("a"), "hi")), (0, true));
+        assert_eq!(lines.place("c", &e(Some("b"), "there")), (1, true));
+        // The same line again (replayed, or re-read after a reconnect), even with new text.
+        assert_eq!(lines.place("c", &e(Some("a"), "hi!")), (0, false));
+        // Without ids, speaker + time + text identify a line.
+        assert_eq!(lines.place("c", &e(None, "x")), (2, true));
+        assert_eq!(lines.place("c", &e(None, "x")), (2, false));
+        // Another call counts on its own.
+        assert_eq!(lines.place("d", &e(Some("a"), "hi")), (0, true));
+        let (entry, new) = lines.entry("c", &e(Some("b"), "there"));
+        assert!(!new);
+        assert_eq!((entry.position, entry.id.as_str()), (1, "b"));
+    }
 }
