@@ -209,7 +209,18 @@ async fn a_socketio_dashboard_gets_its_orgs_calls_and_only_its_rooms() {
         seen.contains(&room) && seen.len() == 1,
         "events for calls outside the joined room: {seen:?} (joined {room})"
     );
+
+    // A dashboard still connected when the gateway stops is disconnected, not left hanging.
+    let base2 = base.clone();
+    let last = tokio::spawn(async move { dashboard(&base2, ACME, "/socket.io", 60, &[]).await });
+    tokio::time::sleep(Duration::from_secs(3)).await;
     running.shutdown().await;
+    let last = last.await.unwrap();
+    assert!(
+        last.iter().any(|l| l.get("disconnect").is_some())
+            && !last.iter().any(|l| l["done"] == true),
+        "{last:?}"
+    );
 }
 
 // ---- the console attached to a seed backend ----

@@ -36,6 +36,16 @@ pub fn layer(router: Router, gw: &Arc<Gateway>) -> Router {
             .with_state(gw.clone())
             .build_layer();
         io.ns("/", on_connect.with(authenticate));
+        // Open sockets would hold the graceful shutdown until its deadline: close them.
+        let mut shutdown = gw.shutdown.clone();
+        tokio::spawn(async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+            io.close().await;
+        });
         router = router.layer(layer);
     }
     router

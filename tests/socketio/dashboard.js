@@ -4,7 +4,8 @@
 // only what arrives once the server acknowledged the joins (before that, the feed is the
 // whole org's).
 // Prints one JSON line per received event: {"event": name, "data": payload}; then
-// {"done": true} after <seconds>; {"connect_error": message} if refused.
+// {"done": true} after <seconds>; {"connect_error": message} if refused;
+// {"disconnect": reason} if the server ends the session first.
 const { io } = require("socket.io-client");
 
 const [url, token, path, seconds, ...rooms] = process.argv.slice(2);
@@ -24,6 +25,10 @@ socket.on("connect", async () => {
 });
 socket.on("connect_error", (err) => {
   out({ connect_error: err.message });
+  process.exit(0);
+});
+socket.on("disconnect", (reason) => {
+  out({ disconnect: reason });
   process.exit(0);
 });
 for (const name of ["call:updated", "transcript:update"]) {
