@@ -368,4 +368,30 @@ mod tests {
         assert_eq!(c.max_fps, DEFAULT_MAX_FPS);
         assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
     }
+
+    #[test]
+    fn the_backend_comes_from_the_command_line_or_the_file() {
+        let opts = |b: Option<&str>| ConsoleOptions {
+            token: Some("t".into()),
+            backend: b.map(String::from),
+            ..Default::default()
+        };
+        let env = env_of(&[]);
+        let file = "[console]\nbackend = \"socketio\"\n";
+        assert_eq!(
+            resolve(&opts(None), &env, None).unwrap().backend,
+            Backend::Gateway
+        );
+        assert_eq!(
+            resolve(&opts(None), &env, Some(file)).unwrap().backend,
+            Backend::SocketIo
+        );
+        let c = resolve(&opts(Some("gateway")), &env, Some(file)).unwrap();
+        assert_eq!(c.backend, Backend::Gateway, "the command line wins");
+        let err = resolve(&opts(Some("grpc")), &env, None).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown backend \"grpc\""),
+            "{err:#}"
+        );
+    }
 }
