@@ -177,7 +177,12 @@ async fn on_connect(s: SocketRef, State(gw): State<Arc<Gateway>>) {
 async fn forward(gw: Arc<Gateway>, org: String, s: SocketRef, rooms: Rooms) {
     let mut shutdown = gw.shutdown.clone();
     loop {
-        let (_, _, mut rx) = gw.attach(&org, None, None);
+        // Live events only: Socket.IO has no replay, so no snapshot is built.
+        let mut rx = gw
+            .org(&org)
+            .lock()
+            .hub
+            .subscribe(gw.config.stream.client_buffer);
         loop {
             let item = tokio::select! {
                 item = rx.recv() => item,
