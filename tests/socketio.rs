@@ -540,3 +540,56 @@ async fn the_console_attached_to_a_seed_backend_shows_acts_and_survives_its_rest
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_client_reports_a_refused_token_and_snapshots_a_good_one() {
+    use callwatch::client::socketio::{spawn_seed_stream, SeedConfig};
+    use callwatch::client::StreamMsg;
+    if !node_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_seed, port) = start_seed(dir.path(), 0);
+    hook(
+        port,
+        "call",
+        serde_json::json!({"id": "c-9", "phoneNumber": "+15550009999", "leadName": "Lin"}),
+    )
+    .await;
+    hook(
+        port,
+        "line",
+        serde_json::json!({"callId": "c-9", "speaker": "assistant", "text": "hello"}),
+    )
+    .await;
+    let url = format!("http://127.0.0.1:{port}");
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let _bad = spawn_seed_stream(SeedConfig::new(&url, "wrong-token"), tx);
+    let refused = loop {
+        match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
+            Ok(Some(StreamMsg::AuthFailed { message })) => break message,
+            Ok(Some(_)) => continue,
+            other => panic!("no refusal: {other:?}"),
+        }
+    };
+    assert_eq!(refused, "invalid token");
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let _good = spawn_seed_stream(SeedConfig::new(&url, SEED_TOKEN), tx);
+    let snapshot = loop {
+        match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
+            Ok(Some(StreamMsg::Snapshot(s))) => break s,
+            Ok(Some(StreamMsg::AuthFailed { message })) => panic!("refused: {message}"),
+            Ok(Some(_)) => continue,
+            other => panic!("no snapshot: {other:?}"),
+        }
+    };
+    assert_eq!(snapshot.calls.len(), 1);
+    let c = &snapshot.calls[0];
+    assert_eq!(c.call.id, "c-9");
+    assert_eq!(c.call.lead.name.as_deref(), Some("Lin"));
+    assert_eq!(c.transcript.len(), 1);
+    assert_eq!(c.transcript[0].text, "hello");
+    assert_eq!(c.transcript[0].speaker, callwatch::core::model::Speaker::Ai);
+}

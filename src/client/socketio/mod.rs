@@ -180,6 +180,14 @@ fn failed(error: impl Into<String>, connected: bool) -> End {
     }
 }
 
+/// A refused token on the REST side stops the task like a refused socket does.
+fn read_failed(what: &str, e: super::ClientError) -> End {
+    match e.status() {
+        Some(401 | 403) => End::Fatal(format!("{what}: {e}")),
+        _ => failed(format!("{what}: {e}"), true),
+    }
+}
+
 async fn send(ws: &mut Ws, text: String) -> Result<(), End> {
     ws.send(Message::Text(text.into()))
         .await
@@ -349,7 +357,7 @@ async fn resync(
     let calls = rest
         .seed_active(SEED_ORG)
         .await
-        .map_err(|e| failed(format!("cannot read the active calls: {e}"), true))?;
+        .map_err(|e| read_failed("cannot read the active calls", e))?;
     session.lines = Lines::default();
     for c in &calls {
         join(ws, &c.id).await?;
@@ -359,7 +367,7 @@ async fn resync(
     let transcripts = transcripts.await;
     let mut with = Vec::with_capacity(calls.len());
     for (call, t) in calls.into_iter().zip(transcripts) {
-        let t = t.map_err(|e| failed(format!("cannot read a transcript: {e}"), true))?;
+        let t = t.map_err(|e| read_failed("cannot read a transcript", e))?;
         let transcript = t
             .iter()
             .map(|e| session.lines.entry(&call.id, e).0)
