@@ -199,6 +199,10 @@ pub struct ConsoleArgs {
     /// Config file [default: callwatch/config.toml in the user's config directory].
     #[arg(long, global = true, env = "CALLWATCH_CONFIG")]
     pub config: Option<PathBuf>,
+    /// What --url points at: `gateway` (callwatch serve, the default) or `socketio` (an
+    /// existing seed-style backend: Socket.IO events + its /api/calls REST paths).
+    #[arg(long, env = "CALLWATCH_BACKEND")]
+    pub backend: Option<String>,
     /// Gateway base URL, e.g. http://127.0.0.1:7878.
     #[arg(long, global = true, env = "CALLWATCH_URL")]
     pub url: Option<String>,
@@ -275,6 +279,7 @@ impl ConsoleArgs {
     pub fn options(&self) -> crate::console::config::ConsoleOptions {
         crate::console::config::ConsoleOptions {
             config: self.config.clone(),
+            backend: self.backend.clone(),
             url: self.url.clone(),
             token: self.token.clone(),
             token_file: self.token_file.clone(),

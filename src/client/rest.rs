@@ -99,13 +99,16 @@ impl RestClient {
         &self.base
     }
 
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+    pub(super) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}{}", self.base, path))
             .bearer_auth(&self.token)
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T, ClientError> {
+    pub(super) async fn send<T: DeserializeOwned>(
+        &self,
+        req: RequestBuilder,
+    ) -> Result<T, ClientError> {
         let resp = req.send().await.map_err(|e| self.transport_error(e))?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
@@ -136,7 +139,7 @@ impl RestClient {
         }
     }
 
-    fn call_path(id: &str, tail: &str) -> String {
+    pub(super) fn call_path(id: &str, tail: &str) -> String {
         format!("/api/calls/{}{}", encode_segment(id), tail)
     }
 

@@ -134,6 +134,13 @@ impl StreamHandle {
         });
     }
 
+    /// A handle on a stream task that has no "watching" channel (the seed Socket.IO feed):
+    /// `watch` is then a no-op.
+    pub(crate) fn from_task(task: JoinHandle<()>) -> Self {
+        let (watching, _) = watch::channel(None);
+        StreamHandle { task, watching }
+    }
+
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
     }

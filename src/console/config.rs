@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::keys::{KeySpec, Keymap};
 use super::theme::{Theme, ThemeName};
+use crate::client::Backend;
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7878";
 pub const DEFAULT_MAX_FPS: u32 = 30;
@@ -24,6 +25,8 @@ struct FileRoot {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConsole {
+    /// "gateway" (default) or "socketio" (a seed-style backend).
+    backend: Option<String>,
     url: Option<String>,
     token: Option<String>,
     token_file: Option<PathBuf>,
@@ -44,6 +47,8 @@ struct FileConsole {
 /// The resolved console settings.
 #[derive(Debug, Clone)]
 pub struct ConsoleConfig {
+    /// What `url` is: a callwatch gateway or a seed-style Socket.IO backend.
+    pub backend: Backend,
     pub url: String,
     pub token: String,
     pub theme: Theme,
@@ -66,6 +71,8 @@ pub struct ConsoleConfig {
 pub struct ConsoleOptions {
     /// A config file that must exist.
     pub config: Option<PathBuf>,
+    /// "gateway" or "socketio".
+    pub backend: Option<String>,
     pub url: Option<String>,
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
@@ -216,7 +223,14 @@ pub fn resolve(
         linger_secs
     };
 
+    let backend = match args.backend.as_deref().or(f.backend.as_deref()) {
+        None => Backend::Gateway,
+        Some(b) => Backend::parse(b)
+            .with_context(|| format!("unknown backend {b:?} (gateway, socketio)"))?,
+    };
+
     Ok(ConsoleConfig {
+        backend,
         linger_secs,
         alert_bell: f.alert_bell,
         url,
@@ -373,5 +387,31 @@ mod tests {
         .unwrap();
         assert_eq!(c.max_fps, DEFAULT_MAX_FPS);
         assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn the_backend_comes_from_the_command_line_or_the_file() {
+        let opts = |b: Option<&str>| ConsoleOptions {
+            token: Some("t".into()),
+            backend: b.map(String::from),
+            ..Default::default()
+        };
+        let env = env_of(&[]);
+        let file = "[console]\nbackend = \"socketio\"\n";
+        assert_eq!(
+            resolve(&opts(None), &env, None).unwrap().backend,
+            Backend::Gateway
+        );
+        assert_eq!(
+            resolve(&opts(None), &env, Some(file)).unwrap().backend,
+            Backend::SocketIo
+        );
+        let c = resolve(&opts(Some("gateway")), &env, Some(file)).unwrap();
+        assert_eq!(c.backend, Backend::Gateway, "the command line wins");
+        let err = resolve(&opts(Some("grpc")), &env, None).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown backend \"grpc\""),
+            "{err:#}"
+        );
     }
 }

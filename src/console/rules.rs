@@ -3,6 +3,7 @@
 //! footer greys out keys the same way.
 
 use super::keys::Action;
+use crate::client::{Backend, Feature};
 use crate::core::action::{ActionKind, Permission};
 use crate::core::model::{Call, Role};
 
@@ -17,6 +18,19 @@ pub fn call_action(action: Action) -> Option<ActionKind> {
         Action::EndCall => ActionKind::End,
         _ => return None,
     })
+}
+
+/// `Err(reason)` when the backend has no way to do `action` at all (a seed Socket.IO server
+/// cannot say, instruct, end, summarise or work the queue).
+pub fn supported(backend: Backend, action: Action) -> Result<(), String> {
+    match (call_action(action), action) {
+        (Some(kind), _) => backend.call_action(kind),
+        (None, Action::Summarize) => backend.feature(Feature::Summary),
+        (None, Action::DialNow | Action::CancelQueued | Action::AddToDnc) => {
+            backend.feature(Feature::Queue)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `Err(reason)` when `action` cannot be done on `call` by `role`.

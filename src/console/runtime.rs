@@ -19,7 +19,9 @@ use tokio::time::Instant;
 use super::app::App;
 use super::config::ConsoleConfig;
 use super::update::{update, Effect, Msg, Reply, Request};
-use crate::client::{spawn_stream, ClientError, RestClient, StreamConfig, StreamMsg};
+use crate::client::{
+    socketio, spawn_stream, Backend, ClientError, RestClient, StreamConfig, StreamMsg,
+};
 use crate::core::protocol::ActionResponse;
 
 /// Opens the terminal and runs the console against the configured gateway.
@@ -29,8 +31,14 @@ pub async fn run(config: ConsoleConfig) -> anyhow::Result<()> {
     }
     let client = RestClient::new(&config.url, &config.token)?;
     let (stream_tx, stream_rx) = mpsc::channel::<StreamMsg>(1024);
-    let stream = spawn_stream(StreamConfig::new(&config.url, &config.token), stream_tx);
-    tracing::info!(gateway = %config.url, "console starting");
+    let stream = match config.backend {
+        Backend::Gateway => spawn_stream(StreamConfig::new(&config.url, &config.token), stream_tx),
+        Backend::SocketIo => socketio::spawn_seed_stream(
+            socketio::SeedConfig::new(&config.url, &config.token),
+            stream_tx,
+        ),
+    };
+    tracing::info!(gateway = %config.url, backend = ?config.backend, "console starting");
 
     let mut app = App::new(
         Utc::now(),
@@ -42,6 +50,7 @@ pub async fn run(config: ConsoleConfig) -> anyhow::Result<()> {
     );
     app.set_linger_secs(i64::from(config.linger_secs));
     app.set_bell(config.alert_bell.clone());
+    app.session.backend = config.backend;
     let mut terminal = init_terminal(config.mouse)
         .map_err(|e| anyhow::anyhow!("callwatch needs an interactive terminal: {e}"))?;
     let io = Io { client, stream };
@@ -233,8 +242,13 @@ fn run_effects(app: &mut App, msg: Msg, io: &Io, done: &mpsc::Sender<Msg>) -> bo
             Effect::Request { id, request } => {
                 let client = io.client.clone();
                 let done = done.clone();
+                let backend = app.session.backend;
                 tokio::spawn(async move {
-                    let result = execute(&client, request).await.map_err(|e| e.to_string());
+                    let result = match backend {
+                        Backend::Gateway => execute(&client, request).await,
+                        Backend::SocketIo => execute_seed(&client, request).await,
+                    };
+                    let result = result.map_err(|e| e.to_string());
                     let _ = done.send(Msg::Done { id, result }).await;
                 });
             }
@@ -292,4 +306,25 @@ pub async fn execute(client: &RestClient, request: Request) -> Result<Reply, Cli
             }
         }
     })
+}
+
+/// Performs one request against a seed backend: only what it has endpoints for (the keys for
+/// the rest are refused before a request is made; screens that read still get a clear error).
+pub async fn execute_seed(client: &RestClient, request: Request) -> Result<Reply, ClientError> {
+    match request {
+        Request::Act { call_id, action } => Ok(Reply::Action(Box::new(
+            client
+                .seed_act(socketio::SEED_ORG, &call_id, &action)
+                .await?,
+        ))),
+        Request::Summarize { .. } => Err(socketio::seed_unsupported("write call summaries")),
+        Request::DialNow { .. } | Request::CancelQueued { .. } => {
+            Err(socketio::seed_unsupported("dial or cancel queued calls"))
+        }
+        Request::History { .. } | Request::Open { .. } => {
+            Err(socketio::seed_unsupported("list ended calls"))
+        }
+        Request::AddToDnc { .. } => Err(socketio::seed_unsupported("keep a do-not-call list")),
+        Request::Audit { .. } => Err(socketio::seed_unsupported("read the audit log")),
+    }
 }

@@ -10,3 +10,4 @@ pub mod model;
 pub mod protocol;
 pub mod provider;
 pub mod sanitize;
+pub mod seed;

@@ -30,6 +30,7 @@ pub mod providers;
 pub mod queue;
 pub mod ratelimit;
 pub mod server;
+pub mod socketio;
 pub mod state;
 pub mod store;
 pub mod summary;

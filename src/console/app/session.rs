@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::client::Backend;
 use crate::core::model::Role;
 
 /// Connection state shown in the header.
@@ -29,6 +30,8 @@ pub struct Session {
     pub org: Option<String>,
     pub actor: Option<String>,
     pub role: Option<Role>,
+    /// What the server at the other end can do at all (set by the runtime).
+    pub backend: Backend,
 }
 
 impl Default for Session {
@@ -38,6 +41,7 @@ impl Default for Session {
             org: None,
             actor: None,
             role: None,
+            backend: Backend::default(),
         }
     }
 }

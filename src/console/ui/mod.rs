@@ -121,10 +121,7 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         }
         if let (Some(actor), Some(role), true) = (&app.session.actor, app.session.role, me) {
             spans.push(sep.clone());
-            spans.push(Span::styled(
-                actor_label(actor, role.as_str()),
-                t.base(),
-            ));
+            spans.push(Span::styled(actor_label(actor, role.as_str()), t.base()));
         }
         Line::from(spans)
     };
@@ -377,7 +374,8 @@ fn footer(f: &mut Frame, app: &App, area: Rect) {
                         | Action::EndCall
                 ) =>
             {
-                rules::check(a, call, app.session.role).is_ok()
+                rules::supported(app.session.backend, a).is_ok()
+                    && rules::check(a, call, app.session.role).is_ok()
             }
             (Screen::Calls, super::keys::Scope::Calls, None) => {
                 !matches!(a.scope(), super::keys::Scope::Calls)

@@ -3,10 +3,14 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::{alerts, calls, dialog, history, info, input, keep_visible, queue, transcript, Effect};
-use crate::console::app::{App, InputKind, Modal, Screen};
+use super::{
+    alerts, calls, dialog, history, info, input, keep_visible, queue, set_status, transcript,
+    Effect,
+};
+use crate::console::app::{App, InputKind, Modal, Screen, StatusKind};
 use crate::console::keys::Action;
 use crate::console::layout;
+use crate::console::rules;
 
 pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
     if ev.kind == KeyEventKind::Release {
@@ -39,6 +43,10 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
 
 fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
     use Action::*;
+    if let Err(reason) = rules::supported(app.session.backend, action) {
+        let text = format!("cannot {}: {reason}", action.label());
+        return set_status(app, StatusKind::Error, text);
+    }
     match action {
         Quit => fx.push(Effect::Quit),
         Help => app.modal = Some(Modal::Help),

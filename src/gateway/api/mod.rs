@@ -4,8 +4,8 @@
 mod actions;
 mod body;
 mod calls;
-mod credentials;
 mod compliance;
+mod credentials;
 pub mod error;
 mod extract;
 mod idempotency;
@@ -48,7 +48,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             gw.clone(),
             idempotency::layer,
         ));
-    Router::new()
+    let api = Router::new()
         .route("/healthz", get(calls::healthz))
         .route("/api/calls", get(calls::history))
         .route("/api/calls/active", get(calls::active))
@@ -89,7 +89,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         // off before anything else is looked at, the declared size included.
         .layer(middleware::from_fn_with_state(gw.clone(), ingest::admit))
         .layer(middleware::from_fn(json_errors))
-        .with_state(gw)
+        .with_state(gw.clone());
+    // Outermost, so Socket.IO's own paths never reach the call routes.
+    crate::gateway::socketio::layer(api, &gw)
 }
 
 /// A declared body over the limit is refused on every route, also those that never read a

@@ -14,8 +14,8 @@
 //! before the gateway answers 2xx, so an acknowledged write survives a crash (WAL with
 //! synchronous=NORMAL loses nothing on a process kill).
 
-mod idempotency;
 mod compliance;
+mod idempotency;
 mod read;
 mod schema;
 mod search;
