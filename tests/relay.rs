@@ -722,3 +722,27 @@ async fn a_takeover_by_someone_with_a_phone_hands_the_call_off_to_a_dial() {
     assert_eq!(c["takeover"]["by"], "dana");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_long_call_sends_the_model_a_bounded_conversation_that_keeps_its_instructions() {
+    let model = Model::start().await;
+    let gw = Gw::start(&model).await;
+    let (mut twilio, id) = live_call(&gw, "CA7").await;
+    gw.act(&id, "instruct", json!({"text": "Always offer Friday."}))
+        .await;
+    for turn in 0..130 {
+        twilio.say(&format!("question {turn}")).await;
+        assert_eq!(twilio.spoken().await, format!("You said: question {turn}."));
+    }
+    let last = model.requests().pop().unwrap();
+    let messages = last["messages"].as_array().unwrap();
+    let others = messages.iter().filter(|m| m["role"] != "system").count();
+    assert!(others <= 200, "{others} messages sent");
+    assert_eq!(messages[0]["role"], "system");
+    assert!(messages.iter().any(|m| m["content"]
+        .as_str()
+        .unwrap()
+        .contains("Always offer Friday.")));
+    assert_eq!(messages.last().unwrap()["content"], "question 129");
+    gw.stop().await;
+}

@@ -164,5 +164,10 @@ pub async fn socket(
             .collect(),
         sink: gw.sink(&org, &name),
     };
-    Ok(upgrade.on_upgrade(move |ws| session::run(ws, deps)))
+    // Twilio's messages are small; a larger one closes the socket (and ends the call).
+    let max = gw.config.limits.max_ws_frame_bytes;
+    Ok(upgrade
+        .max_frame_size(max)
+        .max_message_size(max)
+        .on_upgrade(move |ws| session::run(ws, deps)))
 }

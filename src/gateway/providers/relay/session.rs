@@ -32,6 +32,9 @@ pub const INTERRUPTED_MARK: &str = "[interrupted]";
 
 /// How long Twilio may take to send `setup` after connecting.
 const SETUP_WAIT: Duration = Duration::from_secs(10);
+/// Most messages of the conversation kept for the model besides the system ones: a long
+/// call neither grows without bound nor sends the model an ever larger request.
+const MAX_HISTORY: usize = 200;
 /// Partial transcript lines of the AI's turn, at most this often (each is a commit).
 const PARTIAL_EVERY: Duration = Duration::from_millis(150);
 
@@ -395,7 +398,28 @@ impl Session {
         }
     }
 
+    /// Drops the oldest exchanges beyond [`MAX_HISTORY`]; the prompt and supervisors'
+    /// instructions (system messages) stay.
+    fn trim_history(&mut self) {
+        let others = self.history.iter().filter(|m| m.role != "system").count();
+        if others <= MAX_HISTORY {
+            return;
+        }
+        let mut drop = others - MAX_HISTORY;
+        self.history.retain(|m| {
+            if drop > 0 && m.role != "system" {
+                drop -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        // Indices into the history moved.
+        self.last_ai = None;
+    }
+
     fn start_turn(&mut self) {
+        self.trim_history();
         self.next_turn += 1;
         let id = self.next_turn;
         let utterance = self.utterance("a");
