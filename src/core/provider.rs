@@ -81,4 +81,10 @@ pub trait Provider: Send + Sync {
 
     /// Place an outbound call for a queue item.
     async fn dial(&self, item: &QueueItem) -> Result<DialStarted, ProviderError>;
+
+    /// The concrete adapter, for providers the gateway also serves other routes for
+    /// (ConversationRelay's TwiML and websocket). `None` for the rest.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }

@@ -118,6 +118,10 @@ pub struct TokenConfig {
     pub token: String,
     pub org: String,
     pub role: Role,
+    /// The person's phone (E.164). With it, taking over a ConversationRelay call hands the
+    /// caller to this phone instead of type-to-talk (docs/PROVIDERS.md).
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 // Hand-written so a token never lands in a log line through `{:?}`.
@@ -144,6 +148,8 @@ pub enum IntegrationKind {
     ElevenLabs,
     Synthflow,
     Dograh,
+    /// Twilio ConversationRelay: callwatch hosts the AI conversation itself.
+    ConversationRelay,
 }
 
 impl IntegrationKind {
@@ -158,6 +164,7 @@ impl IntegrationKind {
             IntegrationKind::ElevenLabs => "elevenlabs",
             IntegrationKind::Synthflow => "synthflow",
             IntegrationKind::Dograh => "dograh",
+            IntegrationKind::ConversationRelay => "conversation_relay",
         }
     }
 
@@ -172,6 +179,7 @@ impl IntegrationKind {
             IntegrationKind::ElevenLabs => "ElevenLabs",
             IntegrationKind::Synthflow => "Synthflow",
             IntegrationKind::Dograh => "Dograh",
+            IntegrationKind::ConversationRelay => "Twilio Relay",
         })
     }
 }
@@ -236,6 +244,9 @@ pub struct IntegrationConfig {
     /// How long a call to the provider's API may take before the action fails (10 s).
     #[serde(default)]
     pub api_timeout_secs: Option<u64>,
+    /// ConversationRelay: voice, greeting, model endpoint (docs/PROVIDERS.md).
+    #[serde(default)]
+    pub relay: Option<crate::gateway::providers::relay::RelaySettings>,
 }
 
 impl IntegrationConfig {
@@ -256,6 +267,7 @@ impl IntegrationConfig {
             agent_id: None,
             webhook_auth: WebhookAuth::Secret,
             api_timeout_secs: None,
+            relay: None,
         }
     }
 }
@@ -428,6 +440,7 @@ impl GatewayConfig {
             token: token.into(),
             org: org.into(),
             role,
+            phone: None,
         });
         self
     }
@@ -519,6 +532,14 @@ impl GatewayConfig {
                         i.name
                     );
                 }
+            }
+            if i.kind == IntegrationKind::ConversationRelay {
+                anyhow::ensure!(
+                    self.public_url.is_some(),
+                    "integration {:?}: ConversationRelay needs gateway.public_url (Twilio connects to it)",
+                    i.name
+                );
+                i.relay.clone().unwrap_or_default().validate(&i.name)?;
             }
             anyhow::ensure!(
                 i.kind == IntegrationKind::Custom || i.capabilities.is_none(),

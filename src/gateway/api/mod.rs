@@ -10,6 +10,7 @@ pub mod error;
 mod extract;
 mod idempotency;
 mod ingest;
+mod relay;
 mod sse;
 mod stream;
 
@@ -71,6 +72,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/webhook-log/rejected", get(calls::webhook_rejected))
         .route("/api/ingest", post(ingest::ingest))
         .route("/webhooks/{integration}", post(ingest::webhook))
+        .route("/webhooks/{integration}/voice", post(relay::voice))
+        .route("/webhooks/{integration}/handoff", post(relay::handoff))
+        .route("/webhooks/{integration}/relay", get(relay::socket))
         .route(
             "/webhooks/{integration}/{callback}",
             post(ingest::webhook_callback),

@@ -5,6 +5,7 @@ pub mod common;
 pub mod custom;
 pub mod dograh;
 pub mod elevenlabs;
+pub mod relay;
 pub mod retell;
 pub mod synthflow;
 pub mod twilio;
@@ -32,6 +33,9 @@ pub fn build(
         IntegrationKind::ElevenLabs => Arc::new(elevenlabs::ElevenLabsProvider::new(config)),
         IntegrationKind::Synthflow => Arc::new(synthflow::SynthflowProvider::new(config)),
         IntegrationKind::Dograh => Arc::new(dograh::DograhProvider::new(config)),
+        IntegrationKind::ConversationRelay => {
+            Arc::new(relay::RelayProvider::new(config, public_url, http))
+        }
     };
     (provider, display)
 }
