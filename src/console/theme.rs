@@ -280,6 +280,28 @@ impl Theme {
     }
 }
 
+/// A call state as the tables, the detail panel and the wall show it.
+pub fn state_cell(t: &Theme, s: crate::core::model::CallState) -> ratatui::text::Span<'static> {
+    let (text, colour) = match s {
+        crate::core::model::CallState::InProgress => ("● AI", t.state_ai),
+        crate::core::model::CallState::AiPaused => ("‖ PAUSED", t.state_paused),
+        crate::core::model::CallState::TakenOver => ("◆ HUMAN", t.state_human),
+        crate::core::model::CallState::Ringing => ("◌ RING", t.state_ringing),
+        crate::core::model::CallState::Queued => ("· QUEUED", t.dim),
+        crate::core::model::CallState::Ended => ("✓ ENDED", t.dim),
+    };
+    let style = t.fg(colour);
+    let style = if matches!(
+        s,
+        crate::core::model::CallState::AiPaused | crate::core::model::CallState::TakenOver
+    ) {
+        style.add_modifier(ratatui::style::Modifier::BOLD)
+    } else {
+        style
+    };
+    ratatui::text::Span::styled(text, style)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! voice stack adapter implements.
 
 pub mod action;
+pub mod capability;
 pub mod compliance;
 pub mod ingest;
 pub mod model;

@@ -176,7 +176,7 @@ pub struct Call {
     /// other keys up front. Absent from calls recorded before the gateway sent it (then
     /// every action is offered and the gateway answers 422 when it cannot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capabilities: Option<std::collections::BTreeSet<crate::core::action::Capability>>,
+    pub capabilities: Option<std::collections::BTreeSet<super::capability::Capability>>,
     pub updated_at: DateTime<Utc>,
 }
 

@@ -8,7 +8,8 @@ use ratatui::Frame;
 
 use super::super::app::App;
 use super::super::layout;
-use super::calls::{state_cell, trunc};
+use super::super::theme::state_cell;
+use super::calls::trunc;
 
 pub fn render(f: &mut Frame, app: &App, body: Rect) {
     let t = &app.theme;

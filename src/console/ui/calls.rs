@@ -8,26 +8,8 @@ use ratatui::Frame;
 
 use super::super::app::{customer_number, format_duration, App, Conn};
 use super::super::layout;
-use super::super::theme::Theme;
+use super::super::theme::{state_cell, Theme};
 use crate::core::model::{Call, CallState, Sentiment};
-
-pub fn state_cell(t: &Theme, s: CallState) -> Span<'static> {
-    let (text, colour) = match s {
-        CallState::InProgress => ("● AI", t.state_ai),
-        CallState::AiPaused => ("‖ PAUSED", t.state_paused),
-        CallState::TakenOver => ("◆ HUMAN", t.state_human),
-        CallState::Ringing => ("◌ RING", t.state_ringing),
-        CallState::Queued => ("· QUEUED", t.dim),
-        CallState::Ended => ("✓ ENDED", t.dim),
-    };
-    let style = t.fg(colour);
-    let style = if matches!(s, CallState::AiPaused | CallState::TakenOver) {
-        style.add_modifier(Modifier::BOLD)
-    } else {
-        style
-    };
-    Span::styled(text, style)
-}
 
 fn sentiment_cell(t: &Theme, s: Sentiment) -> Span<'static> {
     match s {

@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 use super::super::app::{format_duration, App};
 use super::super::filter::{direction_label, sentiment_labels};
-use super::calls::state_cell;
+use super::super::theme::state_cell;
 use crate::core::action::ActionKind;
 use crate::core::model::Call;
 

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
 use super::super::app::{format_duration, App, TranscriptView};
-use super::calls::state_cell;
+use super::super::theme::state_cell;
 
 /// Rows × columns for a wall of `n` tiles in `area` (wide terminals get more columns).
 fn grid(n: usize, area: Rect) -> (usize, usize) {

@@ -1,6 +1,6 @@
 //! The alert list: Enter jumps to the call while it is live, else opens its history entry.
 
-use super::keys::switch;
+use super::screens::switch;
 use super::{calls, history, set_status, Effect};
 use crate::console::app::{App, Screen, StatusKind};
 

@@ -1,10 +1,9 @@
 //! The Calls screen: selection, filter and sort order, actions on the selected call, and
 //! live calls arriving, changing and ending.
 
-use crate::console::update::CallAction;
 use chrono::{DateTime, Utc};
 
-use super::{dialog, fit, info, keep_visible, set_status, start, Effect, Request};
+use super::{dialog, fit, info, keep_visible, set_status, Effect, Request};
 use crate::console::app::{
     App, CallView, LiveCalls, Modal, Screen, SortKey, StatusKind, TranscriptView,
 };
@@ -192,7 +191,7 @@ pub(super) fn action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
         }));
         return;
     }
-    perform(app, action, call_id, who, fx);
+    super::perform::perform(app, action, call_id, who, fx);
 }
 
 /// Someone else's action on the call in the last [`RECENT_SECS`]: "dana did pause_ai 3 s ago".
@@ -204,63 +203,6 @@ fn recent_news(app: &App, call_id: &str) -> Option<String> {
 
 /// How recent another supervisor's action must be to ask before acting.
 pub const RECENT_SECS: i64 = 10;
-
-/// Pause, resume or summarize, once allowed (and confirmed).
-pub(super) fn perform(
-    app: &mut App,
-    action: Action,
-    call_id: String,
-    who: String,
-    fx: &mut Vec<Effect>,
-) {
-    match action {
-        Action::PauseAi => {
-            start(
-                app,
-                format!("pausing the AI on the call with {who}"),
-                Request::Act {
-                    call_id,
-                    action: CallAction::PauseAi,
-                },
-                fx,
-            );
-        }
-        Action::ResumeAi => {
-            start(
-                app,
-                format!("resuming the AI on the call with {who}"),
-                Request::Act {
-                    call_id,
-                    action: CallAction::ResumeAi,
-                },
-                fx,
-            );
-        }
-        Action::Summarize => {
-            start(
-                app,
-                format!("asking for a summary of the call with {who}"),
-                Request::Summarize { call_id },
-                fx,
-            );
-        }
-        Action::AddToDnc => {
-            let Some(number) = app
-                .call(&call_id)
-                .map(|v| crate::console::app::customer_number(&v.call).to_string())
-            else {
-                return;
-            };
-            start(
-                app,
-                format!("adding {who} to the do-not-call list"),
-                Request::AddToDnc { number, call_id },
-                fx,
-            );
-        }
-        _ => {}
-    }
-}
 
 /// A call that is new or changed (from the stream or an action's answer).
 pub(super) fn upsert(app: &mut App, call: Call) {

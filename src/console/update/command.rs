@@ -2,7 +2,7 @@
 //! `:sort attention`, `:export json`, with Tab completion of commands, filter keys and the
 //! values on screen.
 
-use super::keys::switch;
+use super::screens::switch;
 use super::{calls, export, history, info, set_status, Effect};
 use crate::console::app::{App, Modal, Screen, SortKey, StatusKind};
 use crate::console::filter::{self, direction_label, state_label, CALL_KEYS};

@@ -283,7 +283,7 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
             if submit || matches!(ev.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
                 let (id, who, action) = (call_id.clone(), who.clone(), *action);
                 if still_allowed(app, action, &id).is_ok() {
-                    super::calls::perform(app, action, id, who, fx);
+                    super::perform::perform(app, action, id, who, fx);
                     return;
                 }
             }

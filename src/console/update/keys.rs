@@ -3,6 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::screens::switch;
 use super::{
     alerts, calls, dialog, history, info, input, keep_visible, queue, set_status, transcript,
     Effect,
@@ -147,13 +148,6 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
             };
             info(app, text);
         }
-    }
-}
-
-pub(super) fn switch(app: &mut App, screen: Screen, fx: &mut Vec<Effect>) {
-    app.screen = screen;
-    if screen == Screen::History && !app.history.loaded && !app.history.loading {
-        history::search(app, fx);
     }
 }
 

@@ -14,8 +14,10 @@ mod export;
 mod history;
 mod input;
 mod keys;
+mod perform;
 mod queue;
 mod results;
+mod screens;
 mod stream;
 mod transcript;
 

@@ -10,7 +10,6 @@
 pub mod model;
 pub mod registry;
 pub mod session;
-pub mod settings;
 pub mod twiml;
 
 use std::collections::BTreeSet;
@@ -24,8 +23,8 @@ use crate::core::model::{Call, QueueItem};
 use crate::core::provider::{DialStarted, Provider, ProviderError, WebhookError, WebhookRequest};
 use crate::gateway::config::IntegrationConfig;
 
+pub use crate::gateway::config::relay::{RelayProfile, RelaySettings};
 pub use registry::Sessions;
-pub use settings::{RelayProfile, RelaySettings};
 
 /// Name of the `<Parameter>` that carries a dialled queue item into the session's `setup`.
 pub const QUEUE_ITEM_PARAM: &str = "queue_item_id";

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::settings::RelaySettings;
+use crate::gateway::config::relay::RelaySettings;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Message {

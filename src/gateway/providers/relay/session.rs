@@ -16,11 +16,11 @@ use tokio::task::JoinHandle;
 
 use super::model::{self, Chunk, Message};
 use super::registry::{Command, Sessions};
-use super::settings::RelaySettings;
 use super::QUEUE_ITEM_PARAM;
 use crate::core::action::Action;
 use crate::core::ingest::{EventSink, IngestEnvelope, IngestEvent};
 use crate::core::model::{outcome, CallState, Direction, Speaker};
+use crate::gateway::config::relay::RelaySettings;
 
 /// The outcome of a call whose websocket dropped without Twilio closing it.
 pub const DROPPED: &str = "relay_dropped";

@@ -1,6 +1,6 @@
 //! The TwiML callwatch answers Twilio with.
 
-use super::settings::RelayProfile;
+use crate::gateway::config::relay::RelayProfile;
 
 /// Escapes text for an XML attribute or element.
 pub fn escape(s: &str) -> String {

@@ -1,5 +1,7 @@
 //! The `[gateway]` section of the config file (documented in config.example.toml).
 
+pub mod relay;
+
 use std::collections::{BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -246,7 +248,7 @@ pub struct IntegrationConfig {
     pub api_timeout_secs: Option<u64>,
     /// ConversationRelay: voice, greeting, model endpoint (docs/PROVIDERS.md).
     #[serde(default)]
-    pub relay: Option<crate::gateway::providers::relay::RelaySettings>,
+    pub relay: Option<relay::RelaySettings>,
 }
 
 impl IntegrationConfig {
@@ -387,7 +389,7 @@ mod tests {
 
     #[test]
     fn example_config_parses_with_one_token_per_role() {
-        let text = include_str!("../../config.example.toml");
+        let text = include_str!("../../../config.example.toml");
         let c = GatewayConfig::from_toml(text).unwrap();
         for role in [Role::Viewer, Role::Agent, Role::Supervisor, Role::Admin] {
             assert!(c.tokens.iter().any(|t| t.role == role && t.org == "acme"));
