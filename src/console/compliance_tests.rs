@@ -74,9 +74,14 @@ fn a_compliance_alert_shows_its_message() {
     });
     let id = call.id.clone();
     event(&mut app, 11, StreamEvent::CallUpdated { call });
-    while app.live.selected.as_deref() != Some(id.as_str()) {
+    key(&mut app, 'g');
+    for _ in 0..app.live.len() {
+        if app.live.selected.as_deref() == Some(id.as_str()) {
+            break;
+        }
         key(&mut app, 'j');
     }
+    assert_eq!(app.live.selected.as_deref(), Some(id.as_str()));
     let frame = draw(&app);
     let text = format!("{:?}", frame.backend());
     assert!(

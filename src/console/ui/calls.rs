@@ -22,6 +22,17 @@ fn sentiment_cell(t: &Theme, s: Sentiment) -> Span<'static> {
 
 /// One alert: its kind and message; several: how many and their kinds.
 fn alerts_text(call: &Call) -> String {
+    // A compliance alert says what is missing: its message, not its kind.
+    let compliance = call
+        .alerts
+        .iter()
+        .find(|a| a.kind.starts_with(crate::core::compliance::ALERT_PREFIX));
+    if let Some(a) = compliance {
+        return match call.alerts.len() {
+            1 => format!("⚠ {}", a.message),
+            n => format!("⚠ {n}: {}", a.message),
+        };
+    }
     match call.alerts.as_slice() {
         [] => String::new(),
         [a] => format!("⚠ {}: {}", a.kind, a.message),
