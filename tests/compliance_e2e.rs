@@ -4,8 +4,10 @@
 //! reasons. Skipped (with a note) when tmux is not installed and `CI` is unset; in CI a
 //! missing tmux fails.
 
-use std::process::{Command, Stdio};
+#[path = "support/tmux.rs"]
+mod tmux;
 use std::time::{Duration, Instant};
+use tmux::{tmux_or_skip, Tmux};
 
 use callwatch::core::compliance::window::WindowSpec;
 use callwatch::core::compliance::CallingWindow;
@@ -19,64 +21,6 @@ use serde_json::{json, Value};
 
 const TOKEN: &str = "cw_e2e_compliance_sup_9a2c";
 const SECRET: &str = "e2e-compliance-secret";
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-
-    fn capture(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "cw"]).stdout).into_owned()
-    }
-
-    fn wait_screen(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.capture();
-            if pred(&screen) {
-                return screen;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the screen shows:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn tmux_or_skip() -> bool {
-    let available = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !available {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is not installed and CI is set: the console end-to-end tests must run in CI"
-        );
-        eprintln!("SKIPPED (CI unset): tmux is not installed; this test needs it");
-    }
-    available
-}
 
 /// A control URL that accepts every dial (nothing here should be dialled).
 async fn control_server() -> String {
@@ -151,9 +95,7 @@ async fn the_console_shows_compliance_alerts_and_blocked_and_rescheduled_items()
     std::fs::write(&console_config, "").expect("console config");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).expect("token file");
-    let tmux = Tmux {
-        socket: format!("cw-compliance-{}", std::process::id()),
-    };
+    let tmux = Tmux::new("cw-compliance");
     let console = format!(
         "'{}' --config '{}' --url '{}' --token-file '{}' --log-file '{}'",
         env!("CARGO_BIN_EXE_callwatch"),

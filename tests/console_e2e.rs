@@ -3,10 +3,13 @@
 //! what was recorded and `tmux capture-pane` shows what a user sees. Skipped (with a note)
 //! when tmux is not installed and `CI` is unset; in CI a missing tmux fails.
 
+#[path = "support/tmux.rs"]
+mod tmux;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tmux::{tmux_or_skip, Tmux};
 
 use serde_json::{json, Value};
 
@@ -20,65 +23,6 @@ impl Drop for ChildGuard {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A private tmux server (own socket, no user config), killed however the test ends.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-
-    fn capture(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "cw"]).stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "cw"];
-        args.extend_from_slice(keys);
-        self.cmd(&args);
-    }
-
-    fn text(&self, text: &str) {
-        self.cmd(&["send-keys", "-t", "cw", "-l", text]);
-    }
-
-    fn format(&self, f: &str) -> String {
-        let out = self.cmd(&["display-message", "-p", "-t", "cw", f]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// Polls the screen until `pred` holds; panics with the last screen otherwise.
-    fn wait_screen(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.capture();
-            if pred(&screen) {
-                return screen;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the screen shows:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
     }
 }
 
@@ -129,27 +73,6 @@ fn children_of(pid: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Whether the terminal tests can run. Without tmux they are skipped with a note, but only
-/// outside CI: with `CI` set a missing tmux fails, so a green CI run always drove the real
-/// terminal.
-fn tmux_or_skip() -> bool {
-    let available = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !available {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is not installed and CI is set: the console end-to-end tests must run in CI"
-        );
-        eprintln!(
-            "SKIPPED (CI unset): tmux is not installed; the console end-to-end test needs it"
-        );
-    }
-    available
 }
 
 fn write_config(dir: &Path) -> PathBuf {
@@ -275,9 +198,7 @@ async fn take_over_pause_resume_and_hostile_text_through_the_real_gateway() {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).expect("token file");
 
-    let tmux = Tmux {
-        socket: format!("cw-e2e-{}", std::process::id()),
-    };
+    let tmux = Tmux::new("cw-e2e");
     let console = format!(
         "'{}' --config '{}' --url '{}' --token-file '{}' --log-file '{}'; echo $? > '{}'",
         env!("CARGO_BIN_EXE_callwatch"),
@@ -487,9 +408,7 @@ fn down_gateway_is_shown_and_signals_restore_the_terminal() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let tmux = Tmux {
-        socket: format!("cw-e2e-sig-{}", std::process::id()),
-    };
+    let tmux = Tmux::new("cw-e2e-sig");
     for (i, signal) in ["TERM", "HUP"].iter().enumerate() {
         let session = format!("sig{i}");
         let console = format!(
@@ -839,9 +758,7 @@ async fn a_dialog_outlives_its_call_and_keeps_the_keys() {
     };
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).expect("token file");
-    let tmux = Tmux {
-        socket: format!("cw-e2e-dlg-{}", std::process::id()),
-    };
+    let tmux = Tmux::new("cw-e2e-dlg");
     let console = format!(
         "'{}' --config '{}' --url '{}' --token-file '{}' --log-file '{}'; echo $? > '{}'",
         env!("CARGO_BIN_EXE_callwatch"),
@@ -961,9 +878,7 @@ async fn an_alert_stays_listed_after_its_call_ends_and_opens_its_history() {
     std::fs::write(&console_config, "[console]\nlinger_secs = 0\n").expect("console config");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).expect("token file");
-    let tmux = Tmux {
-        socket: format!("cw-e2e-alert-{}", std::process::id()),
-    };
+    let tmux = Tmux::new("cw-e2e-alert");
     let console = format!(
         "'{}' --config '{}' --url '{}' --token-file '{}' --log-file '{}'; echo $? > '{}'",
         env!("CARGO_BIN_EXE_callwatch"),
@@ -1072,9 +987,7 @@ async fn an_alert_stays_listed_after_its_call_ends_and_opens_its_history() {
 fn console_in_tmux(dir: &Path, name: &str, url: &str, token: &str) -> Tmux {
     let token_file = dir.join(format!("token-{name}"));
     std::fs::write(&token_file, token).expect("token file");
-    let tmux = Tmux {
-        socket: format!("cw-e2e-{name}-{}", std::process::id()),
-    };
+    let tmux = Tmux::new(&format!("cw-e2e-{name}"));
     let console = format!(
         "'{}' --url '{}' --token-file '{}' --log-file '{}'",
         env!("CARGO_BIN_EXE_callwatch"),

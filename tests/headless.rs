@@ -2,6 +2,8 @@
 //! serve` child, driven by signed ingest. Checks output, JSON shape and exit codes, and that
 //! `tail -f` prints every final line exactly once across a cut connection and a restart.
 
+#[path = "support/tmux.rs"]
+mod tmux;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tmux::{tmux_or_skip, Tmux};
 
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -664,65 +667,6 @@ async fn tail_follow_prints_every_line_once_across_a_cut_and_a_restart() {
     }
 }
 
-/// A private tmux server (own socket, no user config), killed however the test ends.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-
-    fn capture(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "hl"]).stdout).into_owned()
-    }
-
-    fn wait_screen(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.capture();
-            if pred(&screen) {
-                return screen;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the screen shows:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn tmux_or_skip() -> bool {
-    let available = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !available {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is not installed and CI is set: the terminal test must run in CI"
-        );
-        eprintln!("SKIPPED (CI unset): tmux is not installed; the terminal test needs it");
-    }
-    available
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_follow_on_a_terminal_revises_the_partial_in_place() {
     if !tmux_or_skip() {
@@ -743,9 +687,7 @@ async fn tail_follow_on_a_terminal_revises_the_partial_in_place() {
     .await;
     let id = call_id(&url, "+15550004444").await;
 
-    let tmux = Tmux {
-        socket: format!("cw-headless-{}", std::process::id()),
-    };
+    let tmux = Tmux::new("cw-headless");
     let status = dir.path().join("exit-status");
     let shell = format!(
         "CALLWATCH_URL='{url}' CALLWATCH_TOKEN='{TOKEN}' NO_COLOR=1 '{}' tail {} -f; echo $? > '{}'; sleep 30",
@@ -757,7 +699,7 @@ async fn tail_follow_on_a_terminal_revises_the_partial_in_place() {
         "new-session",
         "-d",
         "-s",
-        "hl",
+        "cw",
         "-x",
         "100",
         "-y",

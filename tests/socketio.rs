@@ -7,11 +7,14 @@
 //! Skipped with a note where Node (or tmux, for the console) is missing and `CI` is unset;
 //! with `CI` set a missing tool fails.
 
+#[path = "support/tmux.rs"]
+mod tmux;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
+use tmux::{tmux_or_skip, Tmux};
 
 use callwatch::app::{start_gateway, SimulatorOptions};
 use callwatch::core::model::Role;
@@ -237,74 +240,6 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A private tmux server (own socket, no user config), killed however the test ends.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-
-    fn capture(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "cw"]).stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "cw"];
-        args.extend_from_slice(keys);
-        self.cmd(&args);
-    }
-
-    fn text(&self, text: &str) {
-        self.cmd(&["send-keys", "-t", "cw", "-l", text]);
-    }
-
-    fn wait_screen(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(25);
-        loop {
-            let screen = self.capture();
-            if pred(&screen) {
-                return screen;
-            }
-            if std::time::Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the screen shows:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn tmux_or_skip() -> bool {
-    let available = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !available {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is not installed and CI is set: the console end-to-end tests must run in CI"
-        );
-        eprintln!("SKIPPED (CI unset): tmux is not installed; the seed console test needs it");
-    }
-    available
-}
-
 /// Starts the seed peer on `port` (0: any) and returns it with its port.
 fn start_seed(dir: &Path, port: u16) -> (ChildGuard, u16) {
     use std::io::{BufRead, BufReader};
@@ -383,9 +318,7 @@ async fn the_console_attached_to_a_seed_backend_shows_acts_and_survives_its_rest
     std::fs::write(&config, "[console]\n").unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, SEED_TOKEN).unwrap();
-    let tmux = Tmux {
-        socket: format!("cw-sio-{}", std::process::id()),
-    };
+    let tmux = Tmux::new("cw-sio");
     let console = format!(
         "'{}' --config '{}' --backend socketio --url 'http://127.0.0.1:{port}' --token-file '{}' --log-file '{}'",
         env!("CARGO_BIN_EXE_callwatch"),
