@@ -101,8 +101,13 @@ fn call_ids_seen(lines: &[Value]) -> HashSet<String> {
     ids
 }
 
+/// These tests run one at a time: the terminal one checks that a blip is recovered within
+/// the server's recovery window, which a simulated floor in a parallel test can starve.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socketio_dashboard_gets_its_orgs_calls_and_only_its_rooms() {
+    let _one_at_a_time = SERIAL.lock().await;
     if !node_or_skip() {
         return;
     }
@@ -300,6 +305,7 @@ async fn hook(port: u16, path: &str, body: Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_attached_to_a_seed_backend_shows_acts_and_survives_its_restart() {
+    let _one_at_a_time = SERIAL.lock().await;
     if !node_or_skip() || !tmux_or_skip() {
         return;
     }
@@ -476,6 +482,7 @@ async fn the_console_attached_to_a_seed_backend_shows_acts_and_survives_its_rest
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_client_reports_a_refused_token_and_snapshots_a_good_one() {
+    let _one_at_a_time = SERIAL.lock().await;
     use callwatch::client::socketio::{spawn_seed_stream, SeedConfig};
     use callwatch::client::StreamMsg;
     if !node_or_skip() {
