@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use callwatch::core::model::Role;
+use callwatch::gateway::config::destinations::DestinationConfig;
 use callwatch::gateway::config::{GatewayConfig, IntegrationConfig, IntegrationKind, WebhookAuth};
 use callwatch::gateway::providers::{retell, synthflow, twilio};
 use callwatch::gateway::{start, GatewayOptions, RunningGateway};
@@ -17,6 +18,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 const SUP: &str = "tok_acme_supervisor";
+/// A supervisor with a phone: her take overs put the caller through to it.
+const DANA: &str = "tok_acme_dana_phone";
+const DANA_PHONE: &str = "+15550001111";
+const SALES: &str = "+15550002222";
 const ADMIN: &str = "tok_acme_admin";
 const VAPI_SECRET: &str = "vapi_test_secret";
 const RETELL_KEY: &str = "key_retell_test";
@@ -161,6 +166,22 @@ fn config(api: &str) -> GatewayConfig {
             api,
         ));
     c.public_url = Some(PUBLIC.into());
+    c = c.with_token("dana", DANA, "acme", Role::Supervisor);
+    if let Some(t) = c.tokens.last_mut() {
+        t.phone = Some(DANA_PHONE.into());
+    }
+    c.destinations = vec![
+        DestinationConfig {
+            org: "acme".into(),
+            name: "Sales desk".into(),
+            to: SALES.into(),
+        },
+        DestinationConfig {
+            org: "acme".into(),
+            name: "Billing".into(),
+            to: "sip:billing@pbx.example.com".into(),
+        },
+    ];
     c
 }
 
@@ -218,10 +239,14 @@ impl Gw {
     }
 
     async fn act(&self, id: &str, action: &str, body: Value) -> (u16, Value) {
+        self.act_as(SUP, id, action, body).await
+    }
+
+    async fn act_as(&self, token: &str, id: &str, action: &str, body: Value) -> (u16, Value) {
         let r = self
             .http
             .post(format!("{}/api/calls/{id}/{action}", self.url))
-            .bearer_auth(SUP)
+            .bearer_auth(token)
             .json(&body)
             .send()
             .await
@@ -727,7 +752,10 @@ async fn twilio_callbacks_signed_over_the_public_url_reordered_and_recorded() {
         (c["state"].clone(), c["provider"].clone()),
         (json!("in_progress"), json!("Twilio"))
     );
-    assert_eq!(c["capabilities"], json!(["end", "dial"]));
+    assert_eq!(
+        c["capabilities"],
+        json!(["end", "dial", "transfer", "phone_take_over"])
+    );
     // End through the Calls API.
     let id = c["id"].as_str().unwrap().to_string();
     let (s, v) = gw.act(&id, "say", json!({"text": "hi"})).await;
@@ -1420,5 +1448,318 @@ async fn the_queue_dials_through_vapi_and_its_webhook_links_the_call_to_the_item
         (item["state"].clone(), item["call_id"].clone()),
         (json!("dialing"), c["id"].clone())
     );
+    gw.stop().await;
+}
+
+/// The body a stand-in received, as JSON.
+fn body_json(seen: &Seen) -> Value {
+    serde_json::from_str(&seen.body).unwrap_or_else(|e| panic!("{e}: {}", seen.body))
+}
+
+/// A Twilio form body's value of `key`.
+fn form_value(seen: &Seen, key: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(&seen.body)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+#[tokio::test]
+async fn transfer_reaches_vapi_and_twilio_as_documented_and_retell_refuses_it() {
+    let api = StandIn::start().await;
+    let gw = Gw::start(&api.url).await;
+    let control = format!("{}/control/x1", api.url);
+    let vapi_live = |id: &str| json!({"type": "status-update", "status": "in-progress", "call": vapi_call(id, &control)});
+
+    // The org's destinations and the asker's own phone.
+    let r = gw
+        .http
+        .get(format!("{}/api/destinations", gw.url))
+        .bearer_auth(DANA)
+        .send()
+        .await
+        .unwrap();
+    let list: Value = r.json().await.unwrap();
+    assert_eq!(list["my_phone"], DANA_PHONE);
+    assert_eq!(
+        list["destinations"][0],
+        json!({"name": "Sales desk", "to": SALES})
+    );
+
+    // Vapi, cold, to a named destination: the documented transfer message, the call ends
+    // `transferred`, and its transcript says where it went and who sent it.
+    gw.vapi(vapi_live("x-1")).await;
+    let id = gw.call("x-1").await["id"].as_str().unwrap().to_string();
+    api.take();
+    let (s, v) = gw
+        .act(&id, "transfer", json!({"destination": "sales DESK"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let seen = api.take();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("POST", "/control/x1")
+    );
+    assert_eq!(
+        body_json(&seen[0]),
+        json!({"type": "transfer", "destination": {"type": "number", "number": SALES}})
+    );
+    let c = gw.call("x-1").await;
+    assert_eq!(
+        (c["state"].clone(), c["outcome"].clone()),
+        (json!("ended"), json!("transferred"))
+    );
+    let lines = gw.transcript("x-1").await;
+    assert!(
+        lines.contains(&(
+            "system".into(),
+            format!("transferred to Sales desk ({SALES}) by sam"),
+            true
+        )),
+        "{lines:?}"
+    );
+    let audit = gw.get(&format!("/api/audit?call_id={id}")).await;
+    let entry = &audit["entries"][0];
+    assert_eq!(
+        (entry["action"].clone(), entry["ok"].clone()),
+        (json!("transfer"), json!(true))
+    );
+    assert_eq!(entry["detail"]["to"], SALES);
+
+    // Vapi, warm, to a SIP URI with a summary for the receiving person.
+    gw.vapi(vapi_live("x-2")).await;
+    let id = gw.call("x-2").await["id"].as_str().unwrap().to_string();
+    api.take();
+    let (s, v) = gw
+        .act(
+            &id,
+            "transfer",
+            json!({"to": "sip:desk@pbx.example.com", "mode": "warm", "summary": "Wants a refund."}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        body_json(&api.take()[0]),
+        json!({"type": "transfer", "destination": {"type": "sip", "sipUri": "sip:desk@pbx.example.com",
+            "transferPlan": {"mode": "warm-transfer-say-message", "message": "Wants a refund."}}})
+    );
+
+    // Bad requests: 422 naming the field, nothing sent, nothing audited as a transfer.
+    gw.vapi(vapi_live("x-3")).await;
+    let id = gw.call("x-3").await["id"].as_str().unwrap().to_string();
+    api.take();
+    for (body, field) in [
+        (json!({"to": "555-0100"}), "to"),
+        (json!({"destination": "Nowhere"}), "destination"),
+        (json!({"to": SALES, "destination": "Billing"}), "to"),
+        (json!({}), "to"),
+    ] {
+        let (s, v) = gw.act(&id, "transfer", body.clone()).await;
+        assert_eq!((s, v["field"].clone()), (422, json!(field)), "{body}: {v}");
+    }
+    assert!(api.take().is_empty());
+    assert_eq!(gw.call("x-3").await["state"], "in_progress");
+
+    // Twilio: the live call is updated with TwiML that dials; warm is refused up front.
+    let tw = |status: &'static str, seq: &'static str| {
+        vec![
+            ("CallSid", "CA222"),
+            ("AccountSid", "AC0001"),
+            ("From", "+15551230003"),
+            ("To", "+15559870000"),
+            ("Direction", "inbound"),
+            ("CallStatus", status),
+            ("SequenceNumber", seq),
+        ]
+    };
+    gw.twilio("/api/calls/status", &tw("in-progress", "1"))
+        .await;
+    let id = gw.call("CA222").await["id"].as_str().unwrap().to_string();
+    api.take();
+    let (s, v) = gw
+        .act(&id, "transfer", json!({"to": SALES, "mode": "warm"}))
+        .await;
+    assert_eq!(
+        (s, v["message"].clone()),
+        (
+            422,
+            json!("Twilio cannot transfer the call warm (with a summary first); transfer cold instead")
+        )
+    );
+    assert!(api.take().is_empty());
+    let (s, v) = gw
+        .act(&id, "transfer", json!({"destination": "Billing"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let seen = api.take();
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("POST", "/2010-04-01/Accounts/AC0001/Calls/CA222.json")
+    );
+    assert_eq!(
+        form_value(&seen[0], "Twiml").as_deref(),
+        Some("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial><Sip>sip:billing@pbx.example.com</Sip></Dial></Response>")
+    );
+    assert_eq!(gw.call("CA222").await["outcome"], "transferred");
+    // Twilio's own completed callback later only fills in the figures.
+    gw.twilio("/api/calls/status", &{
+        let mut p = tw("completed", "2");
+        p.push(("CallDuration", "61"));
+        p
+    })
+    .await;
+    let c = gw.call("CA222").await;
+    assert_eq!(
+        (c["outcome"].clone(), c["duration_secs"].clone()),
+        (json!("transferred"), json!(61.0))
+    );
+
+    // Retell has no live transfer API: 422 naming it, audited as refused, nothing sent.
+    let live = json!({"call_id": "r-x", "agent_id": "agent_9", "call_status": "ongoing",
+        "direction": "inbound", "from_number": "+15551230002", "to_number": "+15559870000",
+        "start_timestamp": 1_763_683_200_000_i64});
+    gw.retell("call_started", live).await;
+    let id = gw.call("r-x").await["id"].as_str().unwrap().to_string();
+    api.take();
+    let (s, v) = gw.act(&id, "transfer", json!({"to": SALES})).await;
+    assert_eq!(
+        (s, v["message"].clone()),
+        (422, json!("Retell cannot transfer the call"))
+    );
+    assert!(api.take().is_empty());
+    let audit = gw.get(&format!("/api/audit?call_id={id}")).await;
+    assert_eq!(audit["entries"][0]["ok"], false);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn take_over_with_a_voice_bridges_on_vapi_and_twilio_and_text_hands_back() {
+    let api = StandIn::start().await;
+    let gw = Gw::start(&api.url).await;
+    let control = format!("{}/control/t1", api.url);
+    let vapi_live = |id: &str| json!({"type": "status-update", "status": "in-progress", "call": vapi_call(id, &control)});
+
+    // Dana has a phone: by default her take over puts the caller through to it.
+    gw.vapi(vapi_live("t-1")).await;
+    let id = gw.call("t-1").await["id"].as_str().unwrap().to_string();
+    api.take();
+    let (s, v) = gw
+        .act_as(DANA, &id, "takeover", json!({"reason": "VIP caller"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        body_json(&api.take()[0]),
+        json!({"type": "transfer", "destination": {"type": "number", "number": DANA_PHONE}})
+    );
+    let c = gw.call("t-1").await;
+    assert_eq!(c["state"], "taken_over");
+    assert_eq!(
+        (c["takeover"]["by"].clone(), c["takeover"]["phone"].clone()),
+        (json!("dana"), json!(DANA_PHONE))
+    );
+    assert!(gw
+        .transcript("t-1")
+        .await
+        .iter()
+        .any(|(_, text, _)| text == "dana took over the call on their phone: VIP caller"));
+    // The caller is on her phone: the AI cannot take it back.
+    let (s, v) = gw.act_as(DANA, &id, "handback", json!({})).await;
+    assert_eq!(
+        (s, v["message"].clone()),
+        (
+            409,
+            json!("the caller is on dana's phone, so the AI cannot take the call back")
+        )
+    );
+
+    // Dana may still choose text; Sam has no phone and asks for one: 422, nothing sent.
+    gw.vapi(vapi_live("t-2")).await;
+    let id = gw.call("t-2").await["id"].as_str().unwrap().to_string();
+    api.take();
+    let (s, v) = gw
+        .act(&id, "takeover", json!({"reason": "r", "mode": "phone"}))
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("no phone"), "{v}");
+    assert!(api.take().is_empty());
+    let (s, v) = gw
+        .act_as(
+            DANA,
+            &id,
+            "takeover",
+            json!({"reason": "quiet word", "mode": "text"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        body_json(&api.take()[0]),
+        json!({"type": "control", "control": "mute-assistant"})
+    );
+    assert_eq!(gw.call("t-2").await["takeover"].get("phone"), None);
+    // Hand back after type to talk: unmute, in progress again, a system line.
+    let (s, v) = gw.act_as(DANA, &id, "handback", json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        body_json(&api.take()[0]),
+        json!({"type": "control", "control": "unmute-assistant"})
+    );
+    let c = gw.call("t-2").await;
+    assert_eq!(
+        (c["state"].clone(), c["takeover"].clone()),
+        (json!("in_progress"), Value::Null)
+    );
+    assert!(gw
+        .transcript("t-2")
+        .await
+        .iter()
+        .any(|(_, text, _)| text == "dana handed the call back to the AI"));
+    let (s, _) = gw.act(&id, "handback", json!({})).await;
+    assert_eq!(s, 409, "nothing to hand back any more");
+
+    // Twilio: take over is by phone only; Sam (no phone) is told why, Dana is dialled.
+    let tw = [
+        ("CallSid", "CA333"),
+        ("AccountSid", "AC0001"),
+        ("From", "+15551230003"),
+        ("To", "+15559870000"),
+        ("Direction", "inbound"),
+        ("CallStatus", "in-progress"),
+        ("SequenceNumber", "1"),
+    ];
+    gw.twilio("/api/calls/status", &tw).await;
+    let id = gw.call("CA333").await["id"].as_str().unwrap().to_string();
+    api.take();
+    let (s, v) = gw.act(&id, "takeover", json!({"reason": "r"})).await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Twilio can only take over by putting the caller through to a phone"),
+        "{v}"
+    );
+    let (s, v) = gw
+        .act_as(
+            DANA,
+            &id,
+            "takeover",
+            json!({"reason": "r", "mode": "text"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(api.take().is_empty());
+    let (s, v) = gw
+        .act_as(DANA, &id, "takeover", json!({"reason": "escalation"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let seen = api.take();
+    assert_eq!(seen[0].path, "/2010-04-01/Accounts/AC0001/Calls/CA333.json");
+    assert_eq!(
+        form_value(&seen[0], "Twiml").as_deref(),
+        Some("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial>+15550001111</Dial></Response>")
+    );
+    assert_eq!(gw.call("CA333").await["takeover"]["phone"], DANA_PHONE);
     gw.stop().await;
 }

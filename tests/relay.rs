@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 const SUP: &str = "tok_acme_supervisor";
 const DANA: &str = "tok_acme_dana_phone";
+const SALES: &str = "+15550002222";
 const DANA_PHONE: &str = "+15550001111";
 const TOKEN: &str = "twilio_relay_token";
 const PUBLIC: &str = "https://callwatch.example.com";
@@ -152,6 +153,13 @@ fn config(model: &str) -> GatewayConfig {
         .with_integration(relay);
     config.public_url = Some(PUBLIC.into());
     config.tokens[1].phone = Some(DANA_PHONE.into());
+    config.destinations = vec![
+        callwatch::gateway::config::destinations::DestinationConfig {
+            org: "acme".into(),
+            name: "Sales desk".into(),
+            to: SALES.into(),
+        },
+    ];
     config
 }
 
@@ -744,5 +752,95 @@ async fn a_long_call_sends_the_model_a_bounded_conversation_that_keeps_its_instr
         .unwrap()
         .contains("Always offer Friday.")));
     assert_eq!(messages.last().unwrap()["content"], "question 129");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn type_to_talk_then_hand_back_lets_the_ai_answer_what_the_caller_said() {
+    let model = Model::start().await;
+    let gw = Gw::start(&model).await;
+    let (mut twilio, id) = live_call(&gw, "CA8").await;
+
+    // Dana has a phone but chooses to type: nothing ends, the AI goes silent.
+    let (status, v) = gw
+        .act_as(
+            DANA,
+            &id,
+            "takeover",
+            json!({"reason": "checking", "mode": "text"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    twilio.say("Is anyone there").await;
+    twilio.quiet().await;
+    let asked = model.requests().len();
+    let (status, v) = gw.act_as(DANA, &id, "handback", json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["call"]["state"], "in_progress");
+    // The AI answers what the caller said while the human held the call.
+    assert_eq!(twilio.spoken().await, "You said: Is anyone there.");
+    assert_eq!(model.requests().len(), asked + 1);
+    let t = gw
+        .transcript_until(&id, ("ai", "You said: Is anyone there."))
+        .await;
+    assert!(
+        t.contains(&(
+            "system".into(),
+            "dana handed the call back to the AI".into()
+        )),
+        "{t:?}"
+    );
+    // And keeps answering.
+    twilio.say("Thanks").await;
+    assert_eq!(twilio.spoken().await, "You said: Thanks.");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_transfer_ends_the_session_and_the_action_request_dials_the_destination() {
+    let model = Model::start().await;
+    let gw = Gw::start(&model).await;
+    let (mut twilio, id) = live_call(&gw, "CA9").await;
+
+    let (status, v) = gw
+        .act_as(
+            SUP,
+            &id,
+            "transfer",
+            json!({"destination": "Sales desk", "mode": "warm"}),
+        )
+        .await;
+    assert_eq!(status, 422, "ConversationRelay transfers cold only: {v}");
+    let (status, v) = gw
+        .act_as(SUP, &id, "transfer", json!({"destination": "Sales desk"}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let end = twilio.next().await;
+    assert_eq!(end["type"], "end");
+    let data: Value = serde_json::from_str(end["handoffData"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (data["reasonCode"].clone(), data["destination"].clone()),
+        (json!("transfer"), json!("Sales desk"))
+    );
+    let params = [
+        ("CallSid", "CA9"),
+        ("SessionStatus", "completed"),
+        ("HandoffData", end["handoffData"].as_str().unwrap()),
+    ];
+    let (s, twiml) = gw
+        .twilio_post("/webhooks/relay/handoff", &params, true)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        twiml,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial>{SALES}</Dial></Response>"
+        )
+    );
+    twilio.ws.close(None).await.ok();
+    let c = gw
+        .call_until("CA9", "transferred", |c| c["outcome"] == "transferred")
+        .await;
+    assert_eq!(c["state"], "ended");
     gw.stop().await;
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use callwatch::core::action::{Action, Capability};
+use callwatch::core::action::{Action, Capability, TransferMode};
 use callwatch::core::ingest::{EventSink, IngestEnvelope, IngestEvent, SinkError};
 use callwatch::core::model::{
     Call, CallState, Direction, Lead, QueueItem, QueueState, Sentiment, Speaker,
@@ -466,6 +466,8 @@ async fn take_over_say_and_end() {
     let take = Action::TakeOver {
         reason: "VIP client".into(),
         notes: None,
+        mode: None,
+        phone: None,
     };
     sim.perform(&call, &take, "alice").await.unwrap();
     let since = sink.len();
@@ -517,6 +519,60 @@ async fn take_over_say_and_end() {
         .perform(&call_for("sim-nope"), &Action::PauseAi, "alice")
         .await;
     assert!(matches!(unknown, Err(ProviderError::Gone(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_back_lets_the_ai_close_the_call_and_transfer_ends_it_transferred() {
+    let (sim, sink) = start(cfg(7, 30.0));
+    let id = sim.spawn_scenario("inbound_viewing").unwrap();
+    first_ai_final(&sink, &id).await;
+    let call = call_for(&id);
+    let hand_back = sim.perform(&call, &Action::HandBack, "alice").await;
+    assert!(hand_back.is_err(), "nobody holds the call yet");
+    let take = Action::TakeOver {
+        reason: "check".into(),
+        notes: None,
+        mode: None,
+        phone: None,
+    };
+    sim.perform(&call, &take, "alice").await.unwrap();
+    let say = Action::Say {
+        text: "Hi, this is Alice. Does Saturday work?".into(),
+    };
+    sim.perform(&call, &say, "alice").await.unwrap();
+    let since = sink.len();
+    until("the caller answers the human", || {
+        finals(&sink.of_since(&id, since))
+            .iter()
+            .any(|(s, _)| *s == Speaker::Caller)
+    })
+    .await;
+    sim.perform(&call, &Action::HandBack, "alice")
+        .await
+        .unwrap();
+    until("ended", || ended(&sink.of(&id)).is_some()).await;
+    let after = finals(&sink.of_since(&id, since));
+    assert!(
+        after
+            .iter()
+            .any(|(s, t)| *s == Speaker::Ai && t.contains("I'm back with you")),
+        "{after:?}"
+    );
+    assert_eq!(ended(&sink.of(&id)).unwrap().0, "completed");
+
+    let id = sim.spawn_scenario("inbound_viewing").unwrap();
+    first_ai_final(&sink, &id).await;
+    let transfer = Action::Transfer {
+        to: "+15550002222".into(),
+        name: Some("Sales desk".into()),
+        mode: TransferMode::Cold,
+        summary: None,
+    };
+    sim.perform(&call_for(&id), &transfer, "alice")
+        .await
+        .unwrap();
+    until("ended", || ended(&sink.of(&id)).is_some()).await;
+    assert_eq!(ended(&sink.of(&id)).unwrap().0, "transferred");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -603,7 +659,9 @@ async fn dialing_a_queue_item() {
     let (sim, sink) = start(cfg(10, 200.0));
     assert_eq!(sim.name(), "sim-test");
     assert!(sim.capabilities().contains(&Capability::Dial));
-    assert_eq!(sim.capabilities().len(), 7);
+    // Everything but bridging a real phone.
+    assert_eq!(sim.capabilities().len(), Capability::ALL.len() - 1);
+    assert!(!sim.capabilities().contains(&Capability::PhoneTakeOver));
     let item = queue_item(
         "q-1",
         "Zed Zulu",

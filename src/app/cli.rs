@@ -48,6 +48,10 @@ pub enum Command {
     Instruct(TextArgs),
     /// Hang up a call.
     End(IdArg),
+    /// Put the caller through to a number, a SIP URI or a named destination.
+    Transfer(TransferArgs),
+    /// Give a call you took over back to the AI.
+    Handback(IdArg),
     /// The outbound queue: list (default), add, cancel, dial-now.
     Queue(QueueArgs),
     /// Call counts, rates and costs of the org.
@@ -138,6 +142,36 @@ pub struct TakeoverArgs {
     pub reason: String,
     #[arg(long)]
     pub notes: Option<String>,
+    /// Speak through your own phone (your token's `phone`): the caller is put through to it.
+    #[arg(long, conflicts_with = "text")]
+    pub phone: bool,
+    /// Type to talk: your lines are spoken in the AI's voice.
+    #[arg(long)]
+    pub text: bool,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TransferArgs {
+    #[arg(help = CALL_ID_HELP)]
+    pub id: String,
+    /// A number (E.164, +15550001111) or a sip: URI.
+    #[arg(
+        long,
+        required_unless_present = "destination",
+        conflicts_with = "destination"
+    )]
+    pub to: Option<String>,
+    /// The name of one of the org's destinations (`[[gateway.destinations]]`).
+    #[arg(long)]
+    pub destination: Option<String>,
+    /// Warm: the receiving person hears a summary before the caller joins.
+    #[arg(long)]
+    pub warm: bool,
+    /// What a warm transfer says to the receiving person (the provider's own summary when absent).
+    #[arg(long)]
+    pub summary: Option<String>,
     #[command(flatten)]
     pub out: JsonArg,
 }

@@ -12,8 +12,8 @@ use super::error::ClientError;
 use crate::core::action::Action;
 use crate::core::model::{Analytics, AuditEntry, Call, QueueItem, TranscriptEntry};
 use crate::core::protocol::{
-    ActionResponse, ApiError, CallList, Health, InitiateRequest, QueueList, TakeoverRequest,
-    TextRequest, Transcript,
+    ActionResponse, ApiError, CallList, DestinationList, Health, InitiateRequest, QueueList,
+    TakeoverRequest, TextRequest, Transcript, TransferRequest,
 };
 
 /// Bodies larger than this are not read into memory (a misconfigured URL could point at
@@ -270,19 +270,45 @@ impl RestClient {
             Action::Say { .. } => (Method::POST, "/say"),
             Action::Instruct { .. } => (Method::POST, "/instruct"),
             Action::End => (Method::POST, "/end"),
+            Action::Transfer { .. } => (Method::POST, "/transfer"),
+            Action::HandBack => (Method::POST, "/handback"),
         };
         let request = self.request(method, &Self::call_path(id, suffix));
         let request = match action {
-            Action::TakeOver { reason, notes } => request.json(&TakeoverRequest {
+            Action::TakeOver {
+                reason,
+                notes,
+                mode,
+                ..
+            } => request.json(&TakeoverRequest {
                 reason: reason.clone(),
                 notes: notes.clone(),
+                mode: *mode,
+            }),
+            // A named destination goes by name: the gateway's config says where it is.
+            Action::Transfer {
+                to,
+                name,
+                mode,
+                summary,
+            } => request.json(&TransferRequest {
+                to: name.is_none().then(|| to.clone()),
+                destination: name.clone(),
+                mode: *mode,
+                summary: summary.clone(),
             }),
             Action::Say { text } | Action::Instruct { text } => {
                 request.json(&TextRequest { text: text.clone() })
             }
-            Action::PauseAi | Action::ResumeAi | Action::End => request,
+            Action::PauseAi | Action::ResumeAi | Action::End | Action::HandBack => request,
         };
         self.send(request).await
+    }
+
+    /// The org's named transfer destinations and the caller's own phone.
+    pub async fn destinations(&self) -> Result<DestinationList, ClientError> {
+        self.send(self.request(Method::GET, "/api/destinations"))
+            .await
     }
 
     pub async fn summary(&self, id: &str) -> Result<ActionResponse, ClientError> {
@@ -507,6 +533,8 @@ mod tests {
                 &Action::TakeOver {
                     reason: "caller asked for a human".into(),
                     notes: None,
+                    mode: None,
+                    phone: None,
                 },
             )
             .await

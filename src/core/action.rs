@@ -3,6 +3,10 @@
 //! before sending, so a key is refused at once with the sentence the gateway would answer.
 
 pub use super::capability::Capability;
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
 use super::model::{Call, CallState, Role};
 
 /// What a request wants to do; checked against the token's role.
@@ -66,16 +70,20 @@ pub enum ActionKind {
     Say,
     Instruct,
     End,
+    Transfer,
+    HandBack,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 6] = [
+    pub const ALL: [ActionKind; 8] = [
         ActionKind::TakeOver,
         ActionKind::PauseAi,
         ActionKind::ResumeAi,
         ActionKind::Say,
         ActionKind::Instruct,
         ActionKind::End,
+        ActionKind::Transfer,
+        ActionKind::HandBack,
     ];
 
     /// Name in the audit log and in `ActionResponse::action`.
@@ -87,6 +95,8 @@ impl ActionKind {
             ActionKind::Say => "say",
             ActionKind::Instruct => "instruct",
             ActionKind::End => "end",
+            ActionKind::Transfer => "transfer",
+            ActionKind::HandBack => "hand_back",
         }
     }
 
@@ -99,6 +109,8 @@ impl ActionKind {
             ActionKind::Say => "speaking on",
             ActionKind::Instruct => "instructing the AI on",
             ActionKind::End => "ending",
+            ActionKind::Transfer => "transferring",
+            ActionKind::HandBack => "handing back to the AI",
         }
     }
 
@@ -111,16 +123,21 @@ impl ActionKind {
             ActionKind::Say => "speak to callers",
             ActionKind::Instruct => "instruct the AI",
             ActionKind::End => "end calls",
+            ActionKind::Transfer => "transfer calls",
+            ActionKind::HandBack => "hand calls back to the AI",
         }
     }
 
     pub fn permission(self) -> Permission {
         match self {
-            ActionKind::TakeOver => Permission::TakeOver,
+            // The holder hands back their own call; others need call control (check_holder).
+            ActionKind::TakeOver | ActionKind::HandBack => Permission::TakeOver,
             ActionKind::Say => Permission::Say,
-            ActionKind::PauseAi | ActionKind::ResumeAi | ActionKind::Instruct | ActionKind::End => {
-                Permission::CallControl
-            }
+            ActionKind::PauseAi
+            | ActionKind::ResumeAi
+            | ActionKind::Instruct
+            | ActionKind::End
+            | ActionKind::Transfer => Permission::CallControl,
         }
     }
 
@@ -132,6 +149,40 @@ impl ActionKind {
             ActionKind::Say => Capability::Say,
             ActionKind::Instruct => Capability::Instruct,
             ActionKind::End => Capability::End,
+            ActionKind::Transfer => Capability::Transfer,
+            ActionKind::HandBack => Capability::HandBack,
+        }
+    }
+
+    /// Whether a stack with `caps` can do this at all. Take over needs either of its two
+    /// ways (type-to-talk, or the taker's phone); [`takeover_phone`] picks between them.
+    pub fn supported_by(self, caps: &BTreeSet<Capability>) -> bool {
+        match self {
+            ActionKind::TakeOver => {
+                caps.contains(&Capability::TakeOver) || caps.contains(&Capability::PhoneTakeOver)
+            }
+            kind => caps.contains(&kind.capability()),
+        }
+    }
+
+    /// The 422 sentence when [`ActionKind::supported_by`] says no.
+    pub fn unsupported_by(self, provider: &str) -> String {
+        format!("{provider} cannot {}", self.capability().describe())
+    }
+
+    /// Who may act on a call someone holds: only the person who took it over, or a role with
+    /// call control, hands it back (403 otherwise). Other actions have no such rule.
+    pub fn check_holder(self, call: &Call, actor: &str, role: Role) -> Result<(), String> {
+        match (self, &call.takeover) {
+            (ActionKind::HandBack, Some(t))
+                if t.by != actor && !role.may(Permission::CallControl) =>
+            {
+                Err(format!(
+                    "only {}, who took the call over, or a supervisor may hand it back to the AI",
+                    t.by
+                ))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -150,6 +201,7 @@ impl ActionKind {
             return Err(match self {
                 ActionKind::TakeOver => "the call has ended, so it cannot be taken over",
                 ActionKind::End => "the call has already ended",
+                ActionKind::Transfer => "the call has ended, so it cannot be transferred",
                 _ => "the call has ended, so nothing can be done on it any more",
             }
             .into());
@@ -185,6 +237,18 @@ impl ActionKind {
             (ActionKind::Instruct, TakenOver) => Err(human.into()),
             (ActionKind::PauseAi | ActionKind::Say | ActionKind::Instruct, _) => Err(not_started()),
             (ActionKind::End, _) => Ok(()),
+            (ActionKind::Transfer, InProgress | AiPaused | TakenOver) => Ok(()),
+            (ActionKind::Transfer, _) => Err(not_started()),
+            (ActionKind::HandBack, TakenOver) => match &call.takeover {
+                Some(t) if t.phone.is_some() => Err(format!(
+                    "the caller is on {}'s phone, so the AI cannot take the call back",
+                    t.by
+                )),
+                _ => Ok(()),
+            },
+            (ActionKind::HandBack, _) => {
+                Err("nobody has taken the call over, so there is nothing to hand back".into())
+            }
         }
     }
 }
@@ -200,6 +264,81 @@ pub enum Refusal {
     State(String),
 }
 
+/// How a human taking over speaks to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TakeoverMode {
+    /// The human types; the AI's voice speaks their lines (say).
+    Text,
+    /// The caller is bridged to the taker's own phone (`phone` of their token).
+    Phone,
+}
+
+/// Cold: the AI leaves as the destination rings. Warm: the receiving person first hears a
+/// summary of the call, then the caller joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferMode {
+    #[default]
+    Cold,
+    Warm,
+}
+
+/// `+` and 7 to 15 digits (E.164), or a `sip:`/`sips:` URI with a user and a host. The one
+/// check for transfer destinations and people's phones.
+pub fn valid_destination(to: &str) -> bool {
+    let to = to.trim();
+    if let Some(digits) = to.strip_prefix('+') {
+        return (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    }
+    let lower = to.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("sip:")
+        .or_else(|| lower.strip_prefix("sips:"));
+    match rest.and_then(|r| r.split_once('@')) {
+        Some((user, host)) => {
+            !user.is_empty()
+                && !host.is_empty()
+                && !to
+                    .chars()
+                    .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '&'))
+        }
+        None => false,
+    }
+}
+
+/// How a take over will speak: `Ok(Some(phone))` bridges the caller to `my_phone`,
+/// `Ok(None)` is type-to-talk, `Err` says why neither the asked `mode` nor a fallback works.
+/// The gateway decides with it; the console's take over dialog shows the same answer before
+/// the supervisor confirms.
+pub fn takeover_phone(
+    mode: Option<TakeoverMode>,
+    my_phone: Option<&str>,
+    caps: &BTreeSet<Capability>,
+    provider: &str,
+) -> Result<Option<String>, String> {
+    let text = caps.contains(&Capability::TakeOver);
+    let bridge = caps.contains(&Capability::PhoneTakeOver);
+    let no_phone = "your token has no phone in the gateway's config, so the caller cannot be put through to you";
+    match (mode, my_phone) {
+        (Some(TakeoverMode::Phone), None) => Err(no_phone.into()),
+        (Some(TakeoverMode::Phone), Some(_)) if !bridge => Err(format!(
+            "{provider} cannot {}; take over by text instead",
+            Capability::PhoneTakeOver.describe()
+        )),
+        (Some(TakeoverMode::Phone), Some(p)) => Ok(Some(p.to_string())),
+        (None, Some(p)) if bridge => Ok(Some(p.to_string())),
+        (_, _) if text => Ok(None),
+        (Some(TakeoverMode::Text), _) if bridge => Err(format!(
+            "{provider} cannot take over by text: the caller can only be put through to the taker's phone"
+        )),
+        (None, None) if bridge => Err(format!(
+            "{provider} can only take over by putting the caller through to a phone, and {no_phone}"
+        )),
+        _ => Err(ActionKind::TakeOver.unsupported_by(provider)),
+    }
+}
+
 /// A supervisor's action on a live call, with what it carries. The one spelling of the
 /// action set: the REST client sends it, the gateway checks and audits it, providers carry
 /// it out.
@@ -208,6 +347,12 @@ pub enum Action {
     TakeOver {
         reason: String,
         notes: Option<String>,
+        /// What the taker asked for; `None`: their phone when they have one and the
+        /// provider can bridge it, else text.
+        mode: Option<TakeoverMode>,
+        /// The number the caller is bridged to, filled in by the gateway from the taker's
+        /// token (never from a request). `None`: text.
+        phone: Option<String>,
     },
     PauseAi,
     ResumeAi,
@@ -218,6 +363,17 @@ pub enum Action {
         text: String,
     },
     End,
+    Transfer {
+        /// E.164 number or SIP URI.
+        to: String,
+        /// The named destination it came from ("Sales desk"), for the record.
+        name: Option<String>,
+        mode: TransferMode,
+        /// What a warm transfer's receiving person hears first.
+        summary: Option<String>,
+    },
+    /// The human who took over gives the call back to the AI.
+    HandBack,
 }
 
 impl Action {
@@ -229,6 +385,8 @@ impl Action {
             Action::Say { .. } => ActionKind::Say,
             Action::Instruct { .. } => ActionKind::Instruct,
             Action::End => ActionKind::End,
+            Action::Transfer { .. } => ActionKind::Transfer,
+            Action::HandBack => ActionKind::HandBack,
         }
     }
 
@@ -252,7 +410,15 @@ impl Action {
     /// What the audit log records beside the reason.
     pub fn detail(&self) -> serde_json::Value {
         match self {
-            Action::TakeOver { notes, .. } => serde_json::json!({ "notes": notes }),
+            Action::TakeOver { notes, phone, .. } => {
+                serde_json::json!({ "notes": notes, "phone": phone })
+            }
+            Action::Transfer {
+                to,
+                name,
+                mode,
+                summary,
+            } => serde_json::json!({ "to": to, "name": name, "mode": mode, "summary": summary }),
             Action::Say { text } | Action::Instruct { text } => serde_json::json!({ "text": text }),
             _ => serde_json::Value::Null,
         }
@@ -305,6 +471,15 @@ mod tests {
             (End, Queued, true),
             (End, TakenOver, true),
             (End, Ended, false),
+            (Transfer, InProgress, true),
+            (Transfer, AiPaused, true),
+            (Transfer, TakenOver, true),
+            (Transfer, Ringing, false),
+            (Transfer, Ended, false),
+            (HandBack, TakenOver, true),
+            (HandBack, InProgress, false),
+            (HandBack, AiPaused, false),
+            (HandBack, Ended, false),
         ];
         for (kind, state, allowed) in table {
             assert_eq!(
@@ -335,6 +510,7 @@ mod tests {
             reason: "r".into(),
             notes: None,
             at: chrono::Utc::now(),
+            phone: None,
         });
         assert_eq!(
             ActionKind::TakeOver.check_state(&taken).unwrap_err(),
@@ -367,6 +543,87 @@ mod tests {
             let parsed: Role =
                 serde_json::from_value(serde_json::json!(role.as_str())).expect("role name");
             assert_eq!(parsed, role);
+        }
+    }
+
+    #[test]
+    fn only_the_holder_or_a_supervisor_hands_back() {
+        let mut taken = call_in(CallState::TakenOver);
+        taken.takeover = Some(Takeover {
+            by: "sam".into(),
+            reason: "r".into(),
+            notes: None,
+            at: chrono::Utc::now(),
+            phone: None,
+        });
+        let hb = ActionKind::HandBack;
+        assert_eq!(hb.check_holder(&taken, "sam", Role::Agent), Ok(()));
+        assert_eq!(hb.check_holder(&taken, "dana", Role::Supervisor), Ok(()));
+        assert_eq!(
+            hb.check_holder(&taken, "lee", Role::Agent).unwrap_err(),
+            "only sam, who took the call over, or a supervisor may hand it back to the AI"
+        );
+        assert_eq!(
+            ActionKind::End.check_holder(&taken, "lee", Role::Agent),
+            Ok(())
+        );
+        assert!(hb.check(&taken, Role::Agent).is_ok());
+        assert!(ActionKind::Transfer.check(&taken, Role::Agent).is_err());
+    }
+
+    #[test]
+    fn takeover_speaks_by_phone_when_it_can_and_says_why_not() {
+        use Capability as C;
+        let all: BTreeSet<_> = [C::TakeOver, C::PhoneTakeOver].into();
+        let text: BTreeSet<_> = [C::TakeOver].into();
+        let phone_only: BTreeSet<_> = [C::PhoneTakeOver].into();
+        let me = Some("+15550001111");
+        assert_eq!(
+            takeover_phone(None, me, &all, "Vapi"),
+            Ok(me.map(String::from))
+        );
+        assert_eq!(takeover_phone(None, None, &all, "Vapi"), Ok(None));
+        assert_eq!(
+            takeover_phone(Some(TakeoverMode::Text), me, &all, "Vapi"),
+            Ok(None)
+        );
+        assert_eq!(takeover_phone(None, me, &text, "Retell"), Ok(None));
+        assert!(
+            takeover_phone(Some(TakeoverMode::Phone), me, &text, "Retell")
+                .unwrap_err()
+                .starts_with("Retell cannot bridge")
+        );
+        assert!(
+            takeover_phone(Some(TakeoverMode::Phone), None, &all, "Vapi")
+                .unwrap_err()
+                .contains("no phone")
+        );
+        assert!(
+            takeover_phone(Some(TakeoverMode::Text), me, &phone_only, "Twilio")
+                .unwrap_err()
+                .contains("cannot take over by text")
+        );
+        assert!(takeover_phone(None, None, &phone_only, "Twilio").is_err());
+        assert!(ActionKind::TakeOver.supported_by(&phone_only));
+        assert!(!ActionKind::HandBack.supported_by(&phone_only));
+    }
+
+    #[test]
+    fn destinations_are_e164_or_sip() {
+        for ok in ["+15550001111", "sip:desk@pbx.example.com", "SIPS:a@b"] {
+            assert!(valid_destination(ok), "{ok}");
+        }
+        for bad in [
+            "15550001111",
+            "+1",
+            "+1555abc",
+            "sip:",
+            "sip:@host",
+            "sip:a@",
+            "sip:a b@c",
+            "tel:+1555",
+        ] {
+            assert!(!valid_destination(bad), "{bad}");
         }
     }
 

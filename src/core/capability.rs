@@ -15,11 +15,19 @@ pub enum Capability {
     End,
     /// Can place outbound calls for queue items.
     Dial,
+    /// Can hand the caller to another number or SIP address (cold: the AI leaves at once).
+    Transfer,
+    /// Can transfer warm: the receiving person hears a summary before the caller joins.
+    WarmTransfer,
+    /// Take over can bridge the caller to the taker's own phone (a real voice).
+    PhoneTakeOver,
+    /// After a take over, the AI can be given the call back.
+    HandBack,
 }
 
 impl Capability {
     /// Everything: the simulator, and an integration with a control URL and no explicit list.
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 11] = [
         Capability::TakeOver,
         Capability::PauseAi,
         Capability::ResumeAi,
@@ -27,6 +35,10 @@ impl Capability {
         Capability::Instruct,
         Capability::End,
         Capability::Dial,
+        Capability::Transfer,
+        Capability::WarmTransfer,
+        Capability::PhoneTakeOver,
+        Capability::HandBack,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -38,6 +50,10 @@ impl Capability {
             Capability::Instruct => "instruct the AI",
             Capability::End => "end the call",
             Capability::Dial => "dial queued calls",
+            Capability::Transfer => "transfer the call",
+            Capability::WarmTransfer => "transfer the call warm (with a summary first)",
+            Capability::PhoneTakeOver => "bridge the caller to the taker's phone",
+            Capability::HandBack => "hand the call back to the AI",
         }
     }
 }

@@ -83,6 +83,10 @@ pub struct Takeover {
     #[serde(default)]
     pub notes: Option<String>,
     pub at: DateTime<Utc>,
+    /// The phone the caller was bridged to ("human: dana on phone"); `None` when the human
+    /// types and the AI's voice speaks their lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 /// Well-known alert kinds; providers may send others.
@@ -107,9 +111,15 @@ pub mod outcome {
     pub const BUSY: &str = "busy";
     pub const FAILED: &str = "failed";
     pub const ENDED_BY_SUPERVISOR: &str = "ended_by_supervisor";
+    /// A supervisor transferred the caller to another number: the AI is off the call.
+    pub const TRANSFERRED: &str = "transferred";
     /// The gateway lost the call: its in-process provider (the simulator) stopped with the
     /// gateway before the call ended. Counts as neither completed nor missed.
     pub const INTERRUPTED: &str = "interrupted";
+
+    /// Outcomes a supervisor's action set: the provider's own end of the call later fills
+    /// in its figures but does not replace them, and the AI did not contain such a call.
+    pub const BY_SUPERVISOR: &[&str] = &[ENDED_BY_SUPERVISOR, TRANSFERRED];
 
     /// Outcomes that count as a missed call in analytics (nobody talked to the AI).
     pub const MISSED: &[&str] = &[NO_ANSWER, BUSY, FAILED, VOICEMAIL];

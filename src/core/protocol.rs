@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::action::{TakeoverMode, TransferMode};
 use super::model::{Analytics, AuditEntry, Call, QueueItem, TranscriptEntry};
 
 /// Why the server could not resume a client from where it left off.
@@ -165,6 +166,41 @@ pub struct TakeoverRequest {
     pub reason: String,
     #[serde(default)]
     pub notes: Option<String>,
+    /// `text` (type-to-talk) or `phone` (bridge the caller to the taker's configured
+    /// phone). Absent: the phone when the taker has one and the provider can, else text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<TakeoverMode>,
+}
+
+/// Body of `POST /api/calls/{id}/transfer`: `to` (E.164 or `sip:`) or `destination` (the
+/// name of one of the org's destinations), not both.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    #[serde(default)]
+    pub mode: TransferMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+/// One of the org's named transfer destinations (`[[gateway.destinations]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Destination {
+    pub name: String,
+    pub to: String,
+}
+
+/// `GET /api/destinations`: where the org's calls can be transferred, and the asker's own
+/// phone for a take over with a voice.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DestinationList {
+    pub destinations: Vec<Destination>,
+    #[serde(default)]
+    pub my_phone: Option<String>,
 }
 
 /// Body of `say` (spoken to the caller) and `instruct` (private to the AI).

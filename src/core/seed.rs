@@ -180,6 +180,7 @@ impl SeedCall {
             reason: self.takeover_reason.clone().unwrap_or_default(),
             notes: self.takeover_notes.clone(),
             at: self.updated_at.unwrap_or(now),
+            phone: None,
         });
         let sentiment = match self.sentiment.as_deref() {
             Some("positive") => Sentiment::Positive,

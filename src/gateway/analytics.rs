@@ -73,7 +73,7 @@ pub fn figures(
             } else {
                 a.completed_calls += 1;
                 handle_total += c.duration_secs.unwrap_or(0.0);
-                if c.takeover.is_none() && result != outcome::ENDED_BY_SUPERVISOR {
+                if c.takeover.is_none() && !outcome::BY_SUPERVISOR.contains(&result) {
                     contained += 1;
                 }
             }
@@ -158,6 +158,7 @@ mod tests {
                 reason: "r".into(),
                 notes: None,
                 at: now,
+                phone: None,
             }),
             alerts: vec![],
             queue_item_id: None,

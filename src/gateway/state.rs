@@ -9,15 +9,27 @@ use crate::core::model::{outcome, Call, CallState, Takeover};
 /// The call after the provider carried the action out.
 pub fn apply_action(action: &Action, call: &mut Call, by: &str, now: DateTime<Utc>) {
     match action {
-        Action::TakeOver { reason, notes } => {
+        Action::TakeOver {
+            reason,
+            notes,
+            phone,
+            ..
+        } => {
             call.state = CallState::TakenOver;
             call.takeover = Some(Takeover {
                 by: by.into(),
                 reason: reason.clone(),
                 notes: notes.clone(),
                 at: now,
+                phone: phone.clone(),
             });
         }
+        // The AI speaks again; who held the call stays in the audit log and the transcript.
+        Action::HandBack => {
+            call.state = CallState::InProgress;
+            call.takeover = None;
+        }
+        Action::Transfer { .. } => end_call(call, outcome::TRANSFERRED, None, now),
         Action::PauseAi => call.state = CallState::AiPaused,
         Action::ResumeAi => call.state = CallState::InProgress,
         Action::Say { .. } | Action::Instruct { .. } => {}

@@ -151,8 +151,12 @@ impl Provider for Simulator {
         &self.inner.config.integration
     }
 
+    /// Everything but a real phone: a simulated caller can only be typed to.
     fn capabilities(&self) -> BTreeSet<Capability> {
-        Capability::ALL.into_iter().collect()
+        Capability::ALL
+            .into_iter()
+            .filter(|c| *c != Capability::PhoneTakeOver)
+            .collect()
     }
 
     /// The simulator delivers events in-process; it has no webhooks.

@@ -167,6 +167,7 @@ pub fn calls() -> Vec<Call> {
         reason: "caller asked for a manager".into(),
         notes: None,
         at: t0() - Duration::seconds(200),
+        phone: None,
     });
     v[1].alerts.push(Alert {
         kind: "negative_sentiment".into(),

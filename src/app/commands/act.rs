@@ -33,6 +33,8 @@ pub async fn act(ctx: &Ctx, out: &Out, id: &str, action: Action, json: bool) -> 
         Action::Say { .. } => "said it on",
         Action::Instruct { .. } => "instructed the AI on",
         Action::End => "ended",
+        Action::Transfer { .. } => "transferred",
+        Action::HandBack => "handed back",
     };
     say(&format!(
         "{verb} call {} ({}), now {}",

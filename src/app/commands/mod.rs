@@ -148,11 +148,43 @@ async fn dispatch(cli: &Cli) -> Option<CmdResult> {
         Command::Queue(a) => act::queue(&ctx, &out, a).await,
         Command::Tail(a) => tail::tail(&ctx, &out, a).await,
         Command::Takeover(a) => {
+            use crate::core::action::TakeoverMode;
             let action = crate::core::action::Action::TakeOver {
                 reason: a.reason.clone(),
                 notes: a.notes.clone(),
+                mode: match (a.phone, a.text) {
+                    (true, _) => Some(TakeoverMode::Phone),
+                    (_, true) => Some(TakeoverMode::Text),
+                    _ => None,
+                },
+                phone: None,
             };
             act::act(&ctx, &out, &a.id, action, a.out.json).await
+        }
+        Command::Transfer(a) => {
+            use crate::core::action::TransferMode;
+            // A named destination travels by name; the gateway knows where it is.
+            let action = crate::core::action::Action::Transfer {
+                to: a.to.clone().unwrap_or_default(),
+                name: a.destination.clone(),
+                mode: if a.warm {
+                    TransferMode::Warm
+                } else {
+                    TransferMode::Cold
+                },
+                summary: a.summary.clone(),
+            };
+            act::act(&ctx, &out, &a.id, action, a.out.json).await
+        }
+        Command::Handback(a) => {
+            act::act(
+                &ctx,
+                &out,
+                &a.id,
+                crate::core::action::Action::HandBack,
+                a.out.json,
+            )
+            .await
         }
         Command::Pause(a) => {
             act::act(

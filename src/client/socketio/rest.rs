@@ -72,7 +72,7 @@ impl RestClient {
         action: &Action,
     ) -> Result<ActionResponse, ClientError> {
         let (method, tail, body) = match action {
-            Action::TakeOver { reason, notes } => (
+            Action::TakeOver { reason, notes, .. } => (
                 Method::POST,
                 "/takeover",
                 Some(json!({ "reason": reason, "notes": notes })),

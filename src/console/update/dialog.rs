@@ -188,6 +188,8 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
                                     action: CallAction::TakeOver {
                                         reason: r,
                                         notes: (!n.is_empty()).then_some(n),
+                                        mode: None,
+                                        phone: None,
                                     },
                                 },
                                 fx,

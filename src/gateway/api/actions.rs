@@ -7,12 +7,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 
-use crate::core::action::Action;
+use crate::core::action::{valid_destination, Action};
 use crate::core::model::QueueItem;
-use crate::core::protocol::{ActionResponse, InitiateRequest, TakeoverRequest, TextRequest};
+use crate::core::protocol::{
+    ActionResponse, DestinationList, InitiateRequest, TakeoverRequest, TextRequest, TransferRequest,
+};
 use crate::gateway::api::body::{parse, parse_optional, RawBody};
 use crate::gateway::api::error::{ApiFailure, ApiResult};
 use crate::gateway::auth::{Permission, Principal};
+use crate::gateway::config::destinations;
 use crate::gateway::engine::Gateway;
 
 /// Longest text a supervisor can say or instruct in one action.
@@ -63,7 +66,99 @@ pub async fn takeover(
         .notes
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty());
-    act(&gw, &who, &id, Action::TakeOver { reason, notes }).await
+    let action = Action::TakeOver {
+        reason,
+        notes,
+        mode: req.mode,
+        phone: None,
+    };
+    act(&gw, &who, &id, action).await
+}
+
+/// Longest summary a warm transfer speaks to the receiving person.
+const MAX_SUMMARY: usize = 1000;
+
+pub async fn transfer(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult<Json<ActionResponse>> {
+    who.require(Permission::CallControl, "transfer calls")?;
+    let req: TransferRequest = parse(&body)?;
+    let (to, name) = match (req.to.as_deref(), req.destination.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(ApiFailure::invalid(
+                "to",
+                "give either to or destination, not both",
+            ))
+        }
+        (Some(to), None) => {
+            let to = to.trim();
+            if !valid_destination(to) {
+                return Err(ApiFailure::invalid(
+                    "to",
+                    "to must be an E.164 number such as +15550001111 or a sip: URI",
+                ));
+            }
+            (to.to_string(), None)
+        }
+        (None, Some(name)) => {
+            let d = destinations::find(&gw.config.destinations, &who.org, name).ok_or_else(
+                || {
+                    ApiFailure::invalid(
+                        "destination",
+                        format!("the org has no transfer destination named {name:?} (GET /api/destinations lists them)"),
+                    )
+                },
+            )?;
+            (d.to, Some(d.name))
+        }
+        (None, None) => {
+            return Err(ApiFailure::invalid(
+                "to",
+                "say where to: to (a number or sip: URI) or destination (a name)",
+            ))
+        }
+    };
+    let summary = match req.summary {
+        Some(t) if !t.trim().is_empty() => Some(required_text("summary", &t, MAX_SUMMARY)?),
+        _ => None,
+    };
+    let action = Action::Transfer {
+        to,
+        name,
+        mode: req.mode,
+        summary,
+    };
+    act(&gw, &who, &id, action).await
+}
+
+pub async fn hand_back(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+    Path(id): Path<String>,
+    // Read (and ignored) so that the body limit holds here too: 413, nothing performed.
+    RawBody(_): RawBody,
+) -> ApiResult<Json<ActionResponse>> {
+    act(&gw, &who, &id, Action::HandBack).await
+}
+
+/// The org's named transfer destinations and the asker's own phone.
+pub async fn destinations(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+) -> ApiResult<Json<DestinationList>> {
+    let my_phone = gw
+        .config
+        .tokens
+        .iter()
+        .find(|t| t.name == who.name && t.org == who.org)
+        .and_then(|t| t.phone.clone());
+    Ok(Json(DestinationList {
+        destinations: destinations::for_org(&gw.config.destinations, &who.org),
+        my_phone,
+    }))
 }
 
 pub async fn pause(

@@ -44,6 +44,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/calls/{id}/say", post(actions::say))
         .route("/api/calls/{id}/instruct", post(actions::instruct))
         .route("/api/calls/{id}/end", post(actions::end))
+        .route("/api/calls/{id}/transfer", post(actions::transfer))
+        .route("/api/calls/{id}/handback", post(actions::hand_back))
         .route("/api/calls/{id}/summary", post(actions::summary))
         .route_layer(middleware::from_fn_with_state(
             gw.clone(),
@@ -66,6 +68,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/compliance/dnc/{number}", delete(compliance::remove))
         .route("/api/compliance/report", get(compliance::report))
         .route("/api/phone-numbers", get(compliance::phone_numbers))
+        .route("/api/destinations", get(actions::destinations))
         .route("/api/audit", get(calls::audit))
         .route("/api/webhook-log", get(calls::webhook_log))
         .route("/api/stream", get(stream::stream))

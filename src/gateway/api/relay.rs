@@ -155,13 +155,6 @@ pub async fn socket(
         settings: Arc::new(relay.settings.clone()),
         http: relay.http.clone(),
         sessions: relay.sessions.clone(),
-        phones: gw
-            .config
-            .tokens
-            .iter()
-            .filter(|t| t.org == org)
-            .filter_map(|t| Some((t.name.clone(), t.phone.clone()?)))
-            .collect(),
         sink: gw.sink(&org, &name),
     };
     // Twilio's messages are small; a larger one closes the socket (and ends the call).

@@ -1,5 +1,6 @@
 //! The `[gateway]` section of the config file (documented in config.example.toml).
 
+pub mod destinations;
 pub mod relay;
 
 use std::collections::{BTreeSet, HashSet};
@@ -46,6 +47,9 @@ pub struct GatewayConfig {
     /// The orgs' own lines (docs/COMPLIANCE.md).
     #[serde(default)]
     pub phone_numbers: Vec<crate::gateway::compliance::numbers::PhoneNumber>,
+    /// Named transfer destinations per org (docs/CONFIGURATION.md).
+    #[serde(default)]
+    pub destinations: Vec<destinations::DestinationConfig>,
 }
 
 /// How SQLite commits (docs/CONFIGURATION.md, `[gateway.store]`).
@@ -120,8 +124,8 @@ pub struct TokenConfig {
     pub token: String,
     pub org: String,
     pub role: Role,
-    /// The person's phone (E.164). With it, taking over a ConversationRelay call hands the
-    /// caller to this phone instead of type-to-talk (docs/PROVIDERS.md).
+    /// The person's phone (E.164 or a SIP URI). With it, taking over a call whose provider
+    /// can bridge it puts the caller through to this phone (docs/PROVIDERS.md).
     #[serde(default)]
     pub phone: Option<String>,
 }
@@ -477,6 +481,7 @@ impl GatewayConfig {
         for n in &self.phone_numbers {
             n.validate()?;
         }
+        destinations::validate(&self.destinations)?;
         let mut names = HashSet::new();
         let mut secrets = HashSet::new();
         let mut token_names = HashSet::new();
@@ -506,6 +511,13 @@ impl GatewayConfig {
                 "token {:?} reuses another entry's token",
                 t.name
             );
+            if let Some(p) = &t.phone {
+                anyhow::ensure!(
+                    crate::core::action::valid_destination(p),
+                    "token {:?}: phone {p:?} must be an E.164 number such as +15550001111 or a sip: URI",
+                    t.name
+                );
+            }
         }
         for i in &self.integrations {
             anyhow::ensure!(

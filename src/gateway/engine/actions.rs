@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::core::action::Action;
+use crate::core::action::{takeover_phone, Action, Capability, TakeoverMode, TransferMode};
 use crate::core::model::{outcome, AuditEntry, Call, Speaker, TranscriptEntry};
 use crate::core::protocol::ActionResponse;
 use crate::core::provider::{Provider, ProviderError};
@@ -122,7 +122,7 @@ impl Gateway {
         tokio::spawn(async move {
             let _claim = claim;
             let (w, id, a) = (who.clone(), call_id.clone(), action.clone());
-            let (call, provider) = gw
+            let (call, provider, action) = gw
                 .blocking(move |gw| gw.prepare_action(&w, &id, &a))
                 .await?;
             let performed = provider.perform(&call, &action, &who.name).await;
@@ -132,13 +132,14 @@ impl Gateway {
         .await?
     }
 
-    /// The call and the provider to act through, or the (audited) refusal. Blocking.
+    /// The call, the provider to act through and the action as it will be carried out (a
+    /// take over with the phone it bridges to), or the (audited) refusal. Blocking.
     fn prepare_action(
         &self,
         who: &Principal,
         call_id: &str,
         action: &Action,
-    ) -> EngineResult<(Call, Arc<dyn Provider>)> {
+    ) -> EngineResult<(Call, Arc<dyn Provider>, Action)> {
         let org = self.org(&who.org);
         let call = {
             let inner = org.lock();
@@ -148,6 +149,9 @@ impl Gateway {
         if let Err(m) = action.kind().check_state(&call) {
             return Err(self.refused(who, action, &call, EngineError::Conflict(m)));
         }
+        if let Err(m) = action.kind().check_holder(&call, &who.name, who.role) {
+            return Err(self.refused(who, action, &call, EngineError::Forbidden(m)));
+        }
         let capability = action.kind().capability();
         let Some(provider) = self.registry.get(&who.org, &call.integration) else {
             let failure = EngineError::unsupported(format!(
@@ -156,7 +160,8 @@ impl Gateway {
             ));
             return Err(self.refused(who, action, &call, failure));
         };
-        if !provider.capabilities().contains(&capability) {
+        let caps = provider.capabilities();
+        if !action.kind().supported_by(&caps) {
             let failure = EngineError::unsupported(format!(
                 "{} cannot {}",
                 call.provider,
@@ -164,7 +169,59 @@ impl Gateway {
             ));
             return Err(self.refused(who, action, &call, failure));
         }
-        Ok((call, provider))
+        match self.resolve_action(who, action, &call, &caps) {
+            Ok(resolved) => Ok((call, provider, resolved)),
+            Err(failure) => Err(self.refused(who, action, &call, failure)),
+        }
+    }
+
+    /// What only the gateway can fill in: the taker's phone (from the config, never from the
+    /// request), and whether the stack can transfer warm.
+    fn resolve_action(
+        &self,
+        who: &Principal,
+        action: &Action,
+        call: &Call,
+        caps: &std::collections::BTreeSet<Capability>,
+    ) -> EngineResult<Action> {
+        match action {
+            Action::TakeOver {
+                reason,
+                notes,
+                mode,
+                ..
+            } => {
+                let mine = self
+                    .config
+                    .tokens
+                    .iter()
+                    .find(|t| t.name == who.name && t.org == who.org)
+                    .and_then(|t| t.phone.as_deref());
+                let phone = takeover_phone(*mode, mine, caps, &call.provider)
+                    .map_err(EngineError::unsupported)?;
+                Ok(Action::TakeOver {
+                    reason: reason.clone(),
+                    notes: notes.clone(),
+                    mode: Some(if phone.is_some() {
+                        TakeoverMode::Phone
+                    } else {
+                        TakeoverMode::Text
+                    }),
+                    phone,
+                })
+            }
+            Action::Transfer {
+                mode: TransferMode::Warm,
+                ..
+            } if !caps.contains(&Capability::WarmTransfer) => {
+                Err(EngineError::unsupported(format!(
+                    "{} cannot {}; transfer cold instead",
+                    call.provider,
+                    Capability::WarmTransfer.describe()
+                )))
+            }
+            other => Ok(other.clone()),
+        }
     }
 
     /// Commits what the provider's answer means for the call, with the audit entry.
@@ -202,8 +259,18 @@ impl Gateway {
             }
             // The stack reported the hang-up before this answer: providers race their own
             // end-of-call webhook against the API reply. The end happened, by this action.
-            Ok(()) if matches!(action, Action::End) && !current.state.is_active() => {
-                current.outcome = Some(outcome::ENDED_BY_SUPERVISOR.into());
+            Ok(())
+                if matches!(action, Action::End | Action::Transfer { .. })
+                    && !current.state.is_active() =>
+            {
+                current.outcome = Some(
+                    if matches!(action, Action::End) {
+                        outcome::ENDED_BY_SUPERVISOR
+                    } else {
+                        outcome::TRANSFERRED
+                    }
+                    .into(),
+                );
                 current.updated_at = now;
                 batch.calls.push(current.clone());
                 analytics_changed = true;
@@ -228,7 +295,7 @@ impl Gateway {
                         );
                         analytics_changed = true;
                     }
-                    if matches!(action, Action::TakeOver { .. }) {
+                    if matches!(action, Action::TakeOver { .. } | Action::HandBack) {
                         analytics_changed = true;
                     }
                     if action.changes_call() {
@@ -317,7 +384,25 @@ fn system_line(
     let text = match action {
         Action::PauseAi => format!("{by} paused the AI"),
         Action::ResumeAi => format!("{by} resumed the AI"),
+        Action::TakeOver {
+            reason,
+            phone: Some(_),
+            ..
+        } => format!("{by} took over the call on their phone: {reason}"),
         Action::TakeOver { reason, .. } => format!("{by} took over the call: {reason}"),
+        Action::HandBack => format!("{by} handed the call back to the AI"),
+        Action::Transfer { to, name, mode, .. } => {
+            let place = match name {
+                Some(n) => format!("{n} ({to})"),
+                None => to.clone(),
+            };
+            let warm = if *mode == TransferMode::Warm {
+                " (warm)"
+            } else {
+                ""
+            };
+            format!("transferred to {place} by {by}{warm}")
+        }
         _ => return None,
     };
     Some(TranscriptWrite {

@@ -102,6 +102,8 @@ fn action(n: u8) -> Action {
         0 => Action::TakeOver {
             reason: "caller asked".into(),
             notes: None,
+            mode: None,
+            phone: None,
         },
         1 => Action::PauseAi,
         2 => Action::ResumeAi,

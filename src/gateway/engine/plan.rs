@@ -281,7 +281,11 @@ pub fn plan_ingest(
                 queue_after_end(st, &call, &mut batch, policy, now);
             } else {
                 // Already ended (e.g. by a supervisor): fill in the provider's figures.
-                if call.outcome.as_deref() != Some(outcome::ENDED_BY_SUPERVISOR) {
+                if !call
+                    .outcome
+                    .as_deref()
+                    .is_some_and(|o| outcome::BY_SUPERVISOR.contains(&o))
+                {
                     call.outcome = Some(result.clone());
                 }
                 if duration_secs.is_some() {

@@ -341,3 +341,30 @@ pub fn rfc3339(v: &serde_json::Value, pointer: &str) -> Option<DateTime<Utc>> {
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
+
+/// Escapes text for an XML attribute or element (TwiML).
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// TwiML that puts the caller through to a number or a SIP URI (a hand-off's answer, a
+/// transfer, a take over by phone).
+pub fn dial_twiml(to: &str) -> String {
+    let target = if to.to_ascii_lowercase().starts_with("sip") {
+        format!("<Sip>{}</Sip>", xml_escape(to))
+    } else {
+        xml_escape(to)
+    };
+    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial>{target}</Dial></Response>")
+}

@@ -103,10 +103,25 @@ impl CustomProvider {
 /// Body of an action POST to a control URL (documented in docs/PROTOCOL.md).
 pub fn action_body(call: &Call, action: &Action, by: &str) -> serde_json::Value {
     let (name, extra) = match action {
-        Action::TakeOver { reason, notes } => (
+        Action::TakeOver {
+            reason,
+            notes,
+            phone,
+            ..
+        } => (
             action.name(),
-            json!({"by": by, "reason": reason, "notes": notes}),
+            json!({"by": by, "reason": reason, "notes": notes, "phone": phone}),
         ),
+        Action::Transfer {
+            to,
+            name,
+            mode,
+            summary,
+        } => (
+            action.name(),
+            json!({"by": by, "to": to, "destination": name, "mode": mode, "summary": summary}),
+        ),
+        Action::HandBack => (action.name(), json!({ "by": by })),
         Action::PauseAi | Action::ResumeAi => (action.name(), json!({})),
         Action::Say { text } | Action::Instruct { text } => {
             (action.name(), json!({ "text": text }))

@@ -191,6 +191,9 @@ impl Provider for TwilioProvider {
         let mut caps = BTreeSet::new();
         if self.account_sid.is_some() {
             caps.insert(Capability::End);
+            // Updating the live call with TwiML that dials: the app's AI leaves the call.
+            caps.insert(Capability::Transfer);
+            caps.insert(Capability::PhoneTakeOver);
             if self.from_number.is_some() && self.twiml_url.is_some() {
                 caps.insert(Capability::Dial);
             }
@@ -311,20 +314,26 @@ impl Provider for TwilioProvider {
     }
 
     async fn perform(&self, call: &Call, action: &Action, _by: &str) -> Result<(), ProviderError> {
-        let Action::End = action else {
-            return Err(self.api.unsupported(action.kind().capability().describe()));
+        let form = match action {
+            Action::End => ("Status", "completed".to_string()),
+            Action::Transfer { to, .. }
+            | Action::TakeOver {
+                phone: Some(to), ..
+            } => ("Twiml", common::dial_twiml(to)),
+            other => return Err(self.api.unsupported(other.kind().capability().describe())),
         };
         let Some(account) = &self.account_sid else {
-            return Err(self
-                .api
-                .unsupported("end the call (account_sid is not configured)"));
+            return Err(self.api.unsupported(&format!(
+                "{} (account_sid is not configured)",
+                action.kind().capability().describe()
+            )));
         };
         let request = self
             .api
             .http
             .post(self.calls_url(account, &format!("/{}", call.provider_call_id)))
             .basic_auth(account, Some(&self.auth_token))
-            .form(&[("Status", "completed")]);
+            .form(&[form]);
         self.api.send(request).await.map(|_| ())
     }
 

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 
 use super::common::{self, CallFacts, ProviderApi};
-use crate::core::action::{Action, Capability};
+use crate::core::action::{Action, Capability, TransferMode};
 use crate::core::ingest::{IngestEnvelope, IngestEvent};
 use crate::core::model::{alert_kind, outcome, Call, CallState, Direction, QueueItem, Speaker};
 use crate::core::provider::{DialStarted, Provider, ProviderError, WebhookError, WebhookRequest};
@@ -154,6 +154,26 @@ impl VapiProvider {
     }
 }
 
+/// Vapi's live `transfer` message: a number or a SIP URI; with `warm`, the receiving person
+/// first hears the given message (`warm-transfer-say-message`), or Vapi's own summary of
+/// the call when it is empty (`warm-transfer-say-summary`).
+fn transfer_body(to: &str, warm: Option<&str>) -> Value {
+    let mut destination = if to.starts_with("sip") {
+        json!({"type": "sip", "sipUri": to})
+    } else {
+        json!({"type": "number", "number": to})
+    };
+    match warm {
+        Some("") => destination["transferPlan"] = json!({"mode": "warm-transfer-say-summary"}),
+        Some(message) => {
+            destination["transferPlan"] =
+                json!({"mode": "warm-transfer-say-message", "message": message})
+        }
+        None => {}
+    }
+    json!({"type": "transfer", "destination": destination})
+}
+
 /// Vapi's `endedReason` as a callwatch outcome.
 fn ended_outcome(reason: Option<&str>) -> String {
     let r = reason.unwrap_or("");
@@ -219,6 +239,12 @@ impl Provider for VapiProvider {
             Capability::Say,
             Capability::Instruct,
             Capability::End,
+            // transfer on the control URL, to a number or SIP URI; warm with a spoken summary.
+            Capability::Transfer,
+            Capability::WarmTransfer,
+            Capability::PhoneTakeOver,
+            // After a text take over, unmuting gives the call back.
+            Capability::HandBack,
         ]
         .into();
         if self.api.key.is_some() && self.assistant_id.is_some() && self.phone_number_id.is_some() {
@@ -427,10 +453,21 @@ impl Provider for VapiProvider {
 
     async fn perform(&self, call: &Call, action: &Action, _by: &str) -> Result<(), ProviderError> {
         let body = match action {
+            Action::TakeOver {
+                phone: Some(phone), ..
+            } => transfer_body(phone, None),
             Action::TakeOver { .. } | Action::PauseAi => {
                 json!({"type": "control", "control": "mute-assistant"})
             }
-            Action::ResumeAi => json!({"type": "control", "control": "unmute-assistant"}),
+            Action::ResumeAi | Action::HandBack => {
+                json!({"type": "control", "control": "unmute-assistant"})
+            }
+            Action::Transfer {
+                to, mode, summary, ..
+            } => transfer_body(
+                to,
+                (*mode == TransferMode::Warm).then(|| summary.as_deref().unwrap_or("")),
+            ),
             Action::Say { text } => {
                 json!({"type": "say", "content": text, "endCallAfterSpoken": false})
             }

@@ -56,6 +56,15 @@ impl CallTask {
                 self.recover_from_stall().await?;
                 Ok(())
             }
+            Action::HandBack if !taken => Err(ProviderError::Upstream(
+                "nobody has taken this call over".into(),
+            )),
+            // The human loop sees the mode change and lets the AI close the call.
+            Action::HandBack => {
+                self.mode = Mode::Ai;
+                self.caller_queue.clear();
+                Ok(())
+            }
             Action::TakeOver { reason, .. } => {
                 if !taken {
                     self.mode = Mode::TakenOver;
@@ -107,6 +116,21 @@ impl CallTask {
                     self.recover_from_stall().await?;
                     Ok(())
                 }
+            }
+            // The caller is put through elsewhere: the call ends for the AI as transferred.
+            Action::Transfer { to, name, .. } => {
+                self.cut_current(true).await?;
+                let _ = reply.send(Ok(()));
+                self.rx.close();
+                let place = name.unwrap_or_else(|| to.clone());
+                self.outcome = outcome::TRANSFERRED.into();
+                self.outcome_overridden = true;
+                self.summary = Some(format!(
+                    "{}: transferred to {place} by supervisor {by}.",
+                    self.sc.title
+                ));
+                self.finish().await?;
+                return Err(Stop::Ended);
             }
             Action::End => {
                 self.cut_current(true).await?;
@@ -168,6 +192,9 @@ impl CallTask {
     /// After a take over: the caller talks with the human until someone hangs up.
     pub(super) async fn human_loop(&mut self) -> Result<(), Stop> {
         loop {
+            if self.mode == Mode::Ai {
+                return self.after_hand_back().await;
+            }
             if let Some((reply, bye)) = self.caller_queue.pop_front() {
                 let gap = range(&mut self.aux, (0.8, 2.0));
                 self.wait(gap, false).await?;
@@ -194,6 +221,32 @@ impl CallTask {
             }
             self.wait(left, true).await?;
         }
+    }
+
+    /// Handed back: the AI picks up where the human left off and closes the call.
+    async fn after_hand_back(&mut self) -> Result<(), Stop> {
+        let gap = range(&mut self.aux, (0.6, 1.4));
+        self.wait(gap, false).await?;
+        self.speak(
+            Speaker::Ai,
+            "Thanks for your patience, I'm back with you. Is there anything else I can help with?"
+                .into(),
+            None,
+        )
+        .await?;
+        let gap = range(&mut self.aux, (0.8, 2.0));
+        self.wait(gap, false).await?;
+        self.speak(
+            Speaker::Caller,
+            "No, that's everything. Thanks!".into(),
+            None,
+        )
+        .await?;
+        self.speak(Speaker::Ai, "You're welcome. Goodbye!".into(), None)
+            .await?;
+        self.outcome = outcome::COMPLETED.into();
+        self.summary = Some(self.takeover_summary("handed back to the AI, which closed the call"));
+        self.finish().await
     }
 
     pub(super) fn takeover_summary(&self, what: &str) -> String {

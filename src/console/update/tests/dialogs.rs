@@ -44,6 +44,7 @@ fn take_over(app: &mut App, id: &str, by: &str, seq: u64) {
         reason: "escalation".into(),
         notes: None,
         at: fixtures::t0(),
+        phone: None,
     });
     event(app, seq, StreamEvent::CallUpdated { call });
 }

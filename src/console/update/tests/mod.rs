@@ -157,7 +157,9 @@ fn take_over_dialog_needs_a_reason_and_sends_notes() {
             call_id: "c1".into(),
             action: CallAction::TakeOver {
                 reason: "caller wants a human".into(),
-                notes: Some("VIP".into())
+                notes: Some("VIP".into()),
+                mode: None,
+                phone: None,
             }
         }
     );
@@ -213,7 +215,9 @@ fn notes_are_optional_and_esc_cancels() {
             call_id: "c1".into(),
             action: CallAction::TakeOver {
                 reason: "escalation".into(),
-                notes: None
+                notes: None,
+                mode: None,
+                phone: None,
             }
         }
     );

@@ -148,6 +148,11 @@ impl Provider for RelayProvider {
             Capability::Say,
             Capability::Instruct,
             Capability::End,
+            // Hand-off: `end` with handoffData, then the `<Connect action>` answer dials.
+            Capability::Transfer,
+            Capability::PhoneTakeOver,
+            // Type-to-talk keeps the session: the AI simply speaks again.
+            Capability::HandBack,
         ]
         .into();
         if self.account_sid.is_some() && self.from_number.is_some() {

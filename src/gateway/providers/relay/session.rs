@@ -3,7 +3,6 @@
 //! A single task owns the session, so an action and the model's tokens are ordered exactly
 //! as they reach the socket.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,8 +42,6 @@ pub struct SessionDeps {
     pub settings: Arc<RelaySettings>,
     pub http: reqwest::Client,
     pub sessions: Arc<Sessions>,
-    /// Token name -> phone, for hand-offs.
-    pub phones: HashMap<String, String>,
     pub sink: Arc<dyn EventSink>,
 }
 
@@ -527,6 +524,15 @@ impl Session {
         }
     }
 
+    /// Ends the session with `handoffData`; Twilio's `<Connect action>` request then gets
+    /// TwiML dialling `to`.
+    async fn hand_off(&mut self, to: &str, data: Value) {
+        self.deps.sessions.set_handoff(&self.call_sid, to);
+        self.ended_by_us = true;
+        self.send(json!({"type": "end", "handoffData": data.to_string()}))
+            .await;
+    }
+
     async fn on_command(
         &mut self,
         action: Action,
@@ -544,7 +550,9 @@ impl Session {
                     self.final_line(&id, Speaker::Ai, &line);
                 }
             }
-            Action::ResumeAi => {
+            // Hand back after type-to-talk is a resume: the AI answers what the caller said
+            // while the human held the call.
+            Action::ResumeAi | Action::HandBack => {
                 self.mode = Mode::Ai;
                 if self.unanswered && self.turn.is_none() {
                     self.start_turn();
@@ -563,20 +571,30 @@ impl Session {
                 let id = self.utterance("h");
                 self.final_line(&id, Speaker::Human, &text);
             }
-            Action::TakeOver { reason, .. } => {
+            Action::TakeOver { reason, phone, .. } => {
                 self.cut_turn(Some("[taken over]")).await;
                 self.mode = Mode::Human;
-                if let Some(phone) = self.deps.phones.get(by).cloned() {
-                    self.deps.sessions.set_handoff(&self.call_sid, &phone);
+                // The gateway filled in the taker's phone from its config: hand off to it.
+                if let Some(phone) = phone {
                     let data = json!({
                         "reasonCode": "live-agent-handoff",
                         "reason": reason,
                         "by": by,
                     });
-                    self.ended_by_us = true;
-                    self.send(json!({"type": "end", "handoffData": data.to_string()}))
-                        .await;
+                    self.hand_off(&phone, data).await;
                 }
+            }
+            // Cold only: the session ends and Twilio's `<Connect action>` request is answered
+            // with the dial.
+            Action::Transfer { to, name, .. } => {
+                self.cut_turn(Some("[transferred]")).await;
+                let data = json!({
+                    "reasonCode": "transfer",
+                    "to": to,
+                    "destination": name,
+                    "by": by,
+                });
+                self.hand_off(&to, data).await;
             }
             Action::End => {
                 self.cut_turn(None).await;

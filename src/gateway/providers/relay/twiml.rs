@@ -2,21 +2,7 @@
 
 use crate::gateway::config::relay::RelayProfile;
 
-/// Escapes text for an XML attribute or element.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::gateway::providers::common::{dial_twiml as dial, xml_escape as escape};
 
 /// `<Connect action><ConversationRelay .../></Connect>` for a call.
 pub fn connect(
@@ -50,14 +36,6 @@ transcriptionProvider=\"{}\" language=\"{}\" interruptible=\"any\">{inner}</Conv
     )
 }
 
-/// The `<Connect action>` answer after a hand-off: dial the supervisor's phone.
-pub fn dial(phone: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial>{}</Dial></Response>",
-        escape(phone)
-    )
-}
-
 /// The `<Connect action>` answer when the session ended without a hand-off.
 pub fn hangup() -> String {
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Hangup/></Response>".into()
@@ -77,6 +55,8 @@ mod tests {
         assert!(x.contains("welcomeGreeting=\"Hi &amp; &quot;welcome&quot; &lt;AI&gt;\""));
         assert!(x.contains("action=\"https://g/a?b=1&amp;c=2\""));
         assert!(x.contains("<Parameter name=\"q\" value=\"1\"/>"));
+        assert!(dial("sip:desk@pbx.example.com")
+            .contains("<Dial><Sip>sip:desk@pbx.example.com</Sip></Dial>"));
         assert_eq!(dial("+1 <x>"), "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial>+1 &lt;x&gt;</Dial></Response>");
     }
 }
