@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::core::model::{Analytics, AuditEntry, Call, QueueItem, TranscriptEntry};
-use crate::core::protocol::Snapshot;
+use crate::core::protocol::{DestinationList, Snapshot};
 use crate::core::sanitize::{clean, clean_in_place};
 
 pub fn text(s: &str) -> String {
@@ -46,6 +46,7 @@ pub fn call(c: &mut Call) {
         clean_in_place(&mut t.by);
         clean_in_place(&mut t.reason);
         opt(&mut t.notes);
+        opt(&mut t.phone);
     }
     for a in &mut c.alerts {
         clean_in_place(&mut a.kind);
@@ -102,6 +103,14 @@ pub fn analytics(a: &mut Analytics) {
         analytics(&mut g);
         a.groups.insert(text(&k), g);
     }
+}
+
+pub fn destinations(list: &mut DestinationList) {
+    for d in &mut list.destinations {
+        clean_in_place(&mut d.name);
+        clean_in_place(&mut d.to);
+    }
+    opt(&mut list.my_phone);
 }
 
 pub fn snapshot(s: &mut Snapshot) {

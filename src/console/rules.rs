@@ -16,6 +16,8 @@ pub fn call_action(action: Action) -> Option<ActionKind> {
         Action::Say => ActionKind::Say,
         Action::Instruct => ActionKind::Instruct,
         Action::EndCall => ActionKind::End,
+        Action::Transfer => ActionKind::Transfer,
+        Action::HandBack => ActionKind::HandBack,
         _ => return None,
     })
 }
@@ -41,15 +43,25 @@ pub fn check(action: Action, call: &Call, role: Option<Role>) -> Result<(), Stri
             kind.check(call, role).map_err(|r| r.to_string())?;
             // The gateway's 422 sentence, before any dialog opens.
             match &call.capabilities {
-                Some(caps) if !caps.contains(&kind.capability()) => Err(format!(
-                    "{} cannot {}",
-                    call.provider,
-                    kind.capability().describe()
-                )),
+                Some(caps) if !kind.supported_by(caps) => Err(kind.unsupported_by(&call.provider)),
                 _ => Ok(()),
             }
         }
         None => check_role(action, Some(role)),
+    }
+}
+
+/// The rule book's holder rule (hand back is the taker's, or a supervisor's): the gateway's
+/// 403 sentence before the request is sent.
+pub fn check_holder(
+    action: Action,
+    call: &Call,
+    actor: Option<&str>,
+    role: Option<Role>,
+) -> Result<(), String> {
+    match (call_action(action), actor, role) {
+        (Some(kind), Some(actor), Some(role)) => kind.check_holder(call, actor, role),
+        _ => Ok(()),
     }
 }
 

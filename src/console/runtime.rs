@@ -297,6 +297,7 @@ pub async fn execute(client: &RestClient, request: Request) -> Result<Reply, Cli
             let entries = client.audit(Some(&call_id), 50).await?;
             Reply::Audit { call_id, entries }
         }
+        Request::Destinations => Reply::Destinations(client.destinations().await?),
         Request::Open { call_id } => {
             let (call, transcript) =
                 tokio::join!(client.call(&call_id), client.transcript(&call_id));
@@ -326,5 +327,6 @@ pub async fn execute_seed(client: &RestClient, request: Request) -> Result<Reply
         }
         Request::AddToDnc { .. } => Err(socketio::seed_unsupported("keep a do-not-call list")),
         Request::Audit { .. } => Err(socketio::seed_unsupported("read the audit log")),
+        Request::Destinations => Err(socketio::seed_unsupported("list transfer destinations")),
     }
 }

@@ -604,3 +604,73 @@ fn calls_from_three_providers_and_a_key_their_stack_cannot_do() {
     assert!(app.dialog().is_none());
     insta::assert_snapshot!(draw(&app).backend());
 }
+
+/// A Vapi call that can do everything, and the org's destinations with our own phone.
+fn voice_app() -> App {
+    use crate::core::action::Capability;
+    use crate::core::protocol::{Destination, DestinationList};
+    let mut app = fixtures::app(120, 30);
+    let mut call = fixtures::calls().remove(0);
+    call.capabilities = Some(Capability::ALL.into_iter().collect());
+    update(
+        &mut app,
+        Msg::Stream(StreamMsg::Event {
+            seq: 11,
+            event: Box::new(StreamEvent::CallUpdated { call }),
+        }),
+    );
+    app.session.destinations = Some(DestinationList {
+        destinations: vec![
+            Destination {
+                name: "Sales desk".into(),
+                to: "+12125550150".into(),
+            },
+            Destination {
+                name: "Billing (PBX)".into(),
+                to: "sip:billing@pbx.example.com".into(),
+            },
+        ],
+        my_phone: Some("+15550001111".into()),
+    });
+    select(&mut app, "c1");
+    app
+}
+
+#[test]
+fn dialog_transfer_lists_destinations_and_warm() {
+    let mut app = voice_app();
+    key(&mut app, 'X');
+    code(&mut app, KeyCode::Down);
+    code(&mut app, KeyCode::Tab);
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn dialog_take_over_offers_text_or_my_phone() {
+    let mut app = voice_app();
+    key(&mut app, 't');
+    typed(&mut app, "caller asked for a human");
+    code(&mut app, KeyCode::Tab);
+    code(&mut app, KeyCode::Tab);
+    code(&mut app, KeyCode::Right);
+    insta::assert_snapshot!(draw(&app).backend());
+}
+
+#[test]
+fn dialog_take_over_says_text_only_before_confirming() {
+    use crate::core::action::Capability;
+    let mut app = voice_app();
+    let mut call = app.live.calls["c1"].call.clone();
+    call.provider = "Retell".into();
+    call.capabilities = Some([Capability::TakeOver, Capability::End].into());
+    update(
+        &mut app,
+        Msg::Stream(StreamMsg::Event {
+            seq: 12,
+            event: Box::new(StreamEvent::CallUpdated { call }),
+        }),
+    );
+    key(&mut app, 't');
+    typed(&mut app, "caller asked for a human");
+    insta::assert_snapshot!(draw(&app).backend());
+}

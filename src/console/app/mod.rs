@@ -4,6 +4,7 @@
 
 mod alerts;
 mod calls;
+pub mod handoff;
 mod history;
 mod modal;
 mod queue;

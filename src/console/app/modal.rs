@@ -56,6 +56,21 @@ pub enum Dialog {
         reason: Box<TextArea<'static>>,
         notes: Box<TextArea<'static>>,
         notes_focused: bool,
+        /// Speak by phone rather than type to talk, when the dialog offers both.
+        by_phone: bool,
+        /// Tab reached the voice choice: ←/→/space switch it.
+        voice_focused: bool,
+        error: Option<String>,
+        guard: Guard,
+    },
+    /// Put the caller through to one of the org's destinations or a typed address.
+    Transfer {
+        call_id: CallId,
+        who: String,
+        /// Row of the org's destinations; one past the last is the typed address.
+        selected: usize,
+        typed: Box<TextArea<'static>>,
+        warm: bool,
         error: Option<String>,
         guard: Guard,
     },
@@ -92,6 +107,7 @@ impl Dialog {
     pub fn guard(&self) -> &Guard {
         match self {
             Dialog::TakeOver { guard, .. }
+            | Dialog::Transfer { guard, .. }
             | Dialog::Text { guard, .. }
             | Dialog::ConfirmEnd { guard, .. }
             | Dialog::ConfirmCancel { guard, .. }
@@ -102,6 +118,7 @@ impl Dialog {
     pub(in crate::console) fn guard_mut(&mut self) -> &mut Guard {
         match self {
             Dialog::TakeOver { guard, .. }
+            | Dialog::Transfer { guard, .. }
             | Dialog::Text { guard, .. }
             | Dialog::ConfirmEnd { guard, .. }
             | Dialog::ConfirmCancel { guard, .. }
@@ -118,6 +135,7 @@ impl Dialog {
     pub fn call_id(&self) -> Option<&str> {
         match self {
             Dialog::TakeOver { call_id, .. }
+            | Dialog::Transfer { call_id, .. }
             | Dialog::Text { call_id, .. }
             | Dialog::ConfirmEnd { call_id, .. }
             | Dialog::ConfirmRecent { call_id, .. } => Some(call_id),
@@ -128,6 +146,7 @@ impl Dialog {
     pub fn who(&self) -> &str {
         match self {
             Dialog::TakeOver { who, .. }
+            | Dialog::Transfer { who, .. }
             | Dialog::Text { who, .. }
             | Dialog::ConfirmEnd { who, .. }
             | Dialog::ConfirmCancel { who, .. }

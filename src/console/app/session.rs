@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::client::Backend;
 use crate::core::model::Role;
+use crate::core::protocol::DestinationList;
 
 /// Connection state shown in the header.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +33,11 @@ pub struct Session {
     pub role: Option<Role>,
     /// What the server at the other end can do at all (set by the runtime).
     pub backend: Backend,
+    /// The org's transfer destinations and our own phone (`GET /api/destinations`), asked
+    /// for when a transfer or take over dialog first opens.
+    pub destinations: Option<DestinationList>,
+    /// That request, while it is in flight.
+    pub destinations_request: Option<u64>,
 }
 
 impl Default for Session {
@@ -42,6 +48,8 @@ impl Default for Session {
             actor: None,
             role: None,
             backend: Backend::default(),
+            destinations: None,
+            destinations_request: None,
         }
     }
 }

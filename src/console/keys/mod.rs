@@ -38,6 +38,10 @@ pub enum Action {
     Say,
     Instruct,
     EndCall,
+    /// Put the caller through to a named destination or a typed number.
+    Transfer,
+    /// Give a call taken over back to the AI.
+    HandBack,
     Summarize,
     /// Put the selected call's customer on the do-not-call list (they asked not to be
     /// called again).
@@ -153,6 +157,8 @@ pub const ACTIONS: &[ActionSpec] = {
     spec(Action::Say, "say", &["s"], "say", "say", C),
     spec(Action::Instruct, "instruct", &["i"], "instruct AI", "instruct", C),
     spec(Action::EndCall, "end_call", &["e"], "end call", "end", C),
+    spec(Action::Transfer, "transfer", &["X"], "transfer call", "transfer", C),
+    spec(Action::HandBack, "hand_back", &["b"], "hand back to AI", "hand back", C),
     spec(Action::Summarize, "summarize", &["S"], "summarize", "summarize", C),
     spec(Action::AddToDnc, "add_to_dnc", &["D"], "caller to DNC", "to DNC", C),
     spec(Action::DialNow, "dial_now", &["d"], "dial now", "dial now", Q),

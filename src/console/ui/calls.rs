@@ -352,7 +352,11 @@ fn transcript(f: &mut Frame, app: &App, area: Rect) {
         state_cell(t, c.state),
     ];
     if let Some(tk) = &c.takeover {
-        title.push(Span::styled(format!(" by {}", tk.by), t.fg(t.state_human)));
+        let phone = if tk.phone.is_some() { " on phone" } else { "" };
+        title.push(Span::styled(
+            format!(" by {}{phone}", tk.by),
+            t.fg(t.state_human),
+        ));
     }
     // Someone else looking at the same call matters more than the number.
     let others = app.also_watching(&c.id);

@@ -42,7 +42,10 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, call: &Call) {
         row(
             "held by",
             vec![Span::styled(
-                format!("{} since {}", tk.by, tk.at.format("%H:%M:%S")),
+                match &tk.phone {
+                    Some(p) => format!("{} on phone {p} since {}", tk.by, tk.at.format("%H:%M:%S")),
+                    None => format!("{} since {}", tk.by, tk.at.format("%H:%M:%S")),
+                },
                 t.fg(t.state_human),
             )],
         );

@@ -166,7 +166,10 @@ pub(super) fn action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
         return set_status(app, StatusKind::Error, "no call selected".into());
     };
     let call = &view.call;
-    if let Err(reason) = rules::check(action, call, app.session.role) {
+    let actor = app.session.actor.as_deref();
+    if let Err(reason) = rules::check(action, call, app.session.role)
+        .and_then(|()| rules::check_holder(action, call, actor, app.session.role))
+    {
         let text = format!("cannot {}: {reason}", action.label());
         return set_status(app, StatusKind::Error, text);
     }
@@ -179,6 +182,9 @@ pub(super) fn action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
             set_status(app, StatusKind::Info, format!("careful: {n}"));
         }
         app.modal = Some(Modal::Dialog(d));
+        if matches!(action, Action::TakeOver | Action::Transfer) {
+            super::transfer::ask_destinations(app, fx);
+        }
         return;
     }
     if let Some(news) = news.filter(|_| matches!(action, Action::PauseAi | Action::ResumeAi)) {

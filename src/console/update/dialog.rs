@@ -5,9 +5,11 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::TextArea;
 
 use super::{info, set_status, start, Effect, Request};
+use crate::console::app::handoff::{self, VoiceOffer};
 use crate::console::app::{App, Dialog, Guard, Modal, StatusKind, TextKind};
 use crate::console::keys::Action;
 use crate::console::rules;
+use crate::core::action::TakeoverMode;
 use crate::core::model::{Call, CallState};
 
 /// The dialog an action on a call opens (`None` for actions without one).
@@ -31,6 +33,17 @@ pub(super) fn for_call(action: Action, call: &Call, who: String) -> Option<Dialo
             reason: new_area("why you are taking over (required)", true),
             notes: new_area("notes for the record (optional)", false),
             notes_focused: false,
+            by_phone: false,
+            voice_focused: false,
+            error: None,
+            guard,
+        },
+        Action::Transfer => Dialog::Transfer {
+            call_id,
+            who,
+            selected: 0,
+            typed: new_area("+15550001111 or sip:desk@pbx.example.com", false),
+            warm: false,
             error: None,
             guard,
         },
@@ -159,15 +172,28 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
         }
     }
     match &mut dialog {
+        Dialog::Transfer { .. } => {
+            if super::transfer::key(app, &mut dialog, ev, submit, fx) {
+                return;
+            }
+        }
         Dialog::TakeOver {
             call_id,
             who,
             reason,
             notes,
             notes_focused,
+            by_phone,
+            voice_focused,
             error,
             ..
         } => {
+            let offer = app
+                .live
+                .calls
+                .get(call_id.as_str())
+                .map(|v| handoff::voice_offer(app, &v.call));
+            let choice = matches!(offer, Some(VoiceOffer::Choice { .. }));
             if submit {
                 let r = reason.lines().join(" ").trim().to_string();
                 if r.is_empty() {
@@ -175,20 +201,29 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
                     *notes_focused = false;
                     focus_area(reason, true);
                     focus_area(notes, false);
+                } else if let Some(VoiceOffer::Refused { why }) = &offer {
+                    *error = Some(why.clone());
                 } else {
                     let n = notes.lines().join("\n").trim().to_string();
                     let (id, who) = (call_id.clone(), who.clone());
+                    let mode = offer.as_ref().and_then(|o| o.mode(*by_phone));
+                    let doing = match mode {
+                        Some(TakeoverMode::Phone) => {
+                            format!("putting the call with {who} through to your phone")
+                        }
+                        _ => format!("taking over the call with {who}"),
+                    };
                     match still_allowed(app, Action::TakeOver, &id) {
                         Ok(()) => {
                             start(
                                 app,
-                                format!("taking over the call with {who}"),
+                                doing,
                                 Request::Act {
                                     call_id: id,
                                     action: CallAction::TakeOver {
                                         reason: r,
                                         notes: (!n.is_empty()).then_some(n),
-                                        mode: None,
+                                        mode,
                                         phone: None,
                                     },
                                 },
@@ -201,9 +236,22 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
                     }
                 }
             } else if matches!(ev.code, KeyCode::Tab | KeyCode::BackTab) {
-                *notes_focused = !*notes_focused;
-                focus_area(reason, !*notes_focused);
-                focus_area(notes, *notes_focused);
+                // reason -> notes -> the voice choice (when there is one) -> reason.
+                let forward = ev.code == KeyCode::Tab;
+                let at = usize::from(*notes_focused) + 2 * usize::from(*voice_focused);
+                let stops = if choice { 3 } else { 2 };
+                let next = (if forward { at + 1 } else { at + stops - 1 }) % stops;
+                *notes_focused = next == 1;
+                *voice_focused = next == 2;
+                focus_area(reason, next == 0);
+                focus_area(notes, next == 1);
+            } else if *voice_focused {
+                if matches!(
+                    ev.code,
+                    KeyCode::Left | KeyCode::Right | KeyCode::Char(' ' | 'h' | 'l')
+                ) {
+                    *by_phone = !*by_phone;
+                }
             } else {
                 let area = if *notes_focused { notes } else { reason };
                 area.input(ev);
@@ -326,7 +374,7 @@ pub(super) fn paste(dialog: &mut Dialog, text: &str) {
             let area = if *notes_focused { notes } else { reason };
             area.insert_str(text);
         }
-        Dialog::Text { text: area, .. } => {
+        Dialog::Text { text: area, .. } | Dialog::Transfer { typed: area, .. } => {
             area.insert_str(text);
         }
         _ => {}
@@ -334,7 +382,7 @@ pub(super) fn paste(dialog: &mut Dialog, text: &str) {
 }
 
 /// Only the focused text area shows a cursor.
-fn focus_area(t: &mut TextArea<'static>, focused: bool) {
+pub(super) fn focus_area(t: &mut TextArea<'static>, focused: bool) {
     let style = if focused {
         ratatui::style::Style::default().add_modifier(ratatui::style::Modifier::REVERSED)
     } else {
@@ -345,7 +393,7 @@ fn focus_area(t: &mut TextArea<'static>, focused: bool) {
 
 /// The call may have changed while a dialog was open. A refusal is also put in the status
 /// line.
-fn still_allowed(app: &mut App, action: Action, call_id: &str) -> Result<(), String> {
+pub(super) fn still_allowed(app: &mut App, action: Action, call_id: &str) -> Result<(), String> {
     let verdict = match app.live.calls.get(call_id) {
         None => Err(ENDED.to_string()),
         Some(v) => rules::check(action, &v.call, app.session.role),
@@ -361,6 +409,7 @@ fn still_allowed(app: &mut App, action: Action, call_id: &str) -> Result<(), Str
 fn dialog_action(d: &Dialog) -> Action {
     match d {
         Dialog::TakeOver { .. } => Action::TakeOver,
+        Dialog::Transfer { .. } => Action::Transfer,
         Dialog::Text {
             kind: TextKind::Say,
             ..

@@ -107,9 +107,8 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
         },
         Back => back(app),
         Summarize if app.screen == Screen::History => history::summarize(app, fx),
-        TakeOver | PauseAi | ResumeAi | Say | Instruct | EndCall | Summarize | AddToDnc => {
-            calls::action(app, action, fx)
-        }
+        TakeOver | PauseAi | ResumeAi | Say | Instruct | EndCall | Transfer | HandBack
+        | Summarize | AddToDnc => calls::action(app, action, fx),
         Details => calls::toggle_detail(app, fx),
         Wall => calls::toggle_wall(app),
         Command => input::open(app, InputKind::Command),

@@ -20,6 +20,7 @@ mod results;
 mod screens;
 mod stream;
 mod transcript;
+mod transfer;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
@@ -70,6 +71,7 @@ pub enum Reply {
     Written {
         path: String,
     },
+    Destinations(crate::core::protocol::DestinationList),
 }
 
 /// What the runtime must do (REST calls), identified so the answer comes back as `Done`.
@@ -106,6 +108,8 @@ pub enum Request {
     Audit {
         call_id: String,
     },
+    /// The org's transfer destinations and our own phone.
+    Destinations,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,5 +1,5 @@
-//! The requests for keys that need no dialog (pause, resume, summarize, add to DNC), once
-//! allowed and, where asked, confirmed.
+//! The requests for keys that need no dialog (pause, resume, hand back, summarize, add to
+//! DNC), once allowed and, where asked, confirmed.
 
 use super::{start, CallAction, Effect, Request};
 use crate::console::app::App;
@@ -32,6 +32,17 @@ pub(super) fn perform(
                 Request::Act {
                     call_id,
                     action: CallAction::ResumeAi,
+                },
+                fx,
+            );
+        }
+        Action::HandBack => {
+            start(
+                app,
+                format!("handing the call with {who} back to the AI"),
+                Request::Act {
+                    call_id,
+                    action: CallAction::HandBack,
                 },
                 fx,
             );

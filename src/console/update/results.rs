@@ -8,6 +8,19 @@ use crate::core::model::Call;
 
 pub(super) fn done(app: &mut App, id: u64, result: Result<Reply, String>) {
     let result = result.map_err(|e| clean::text(&e));
+    if app.session.destinations_request == Some(id) {
+        app.session.destinations_request = None;
+        // Without an answer the dialogs offer what they can without it (typed addresses,
+        // and the gateway's own choice of voice).
+        app.session.destinations = Some(match result {
+            Ok(Reply::Destinations(mut list)) => {
+                clean::destinations(&mut list);
+                list
+            }
+            _ => Default::default(),
+        });
+        return;
+    }
     if let Some(doing) = app.requests.pending.remove(&id) {
         match result {
             Ok(Reply::Action(resp)) => {

@@ -1,6 +1,7 @@
 //! Unit tests of the pure update logic.
 
 mod dialogs;
+mod handoff;
 mod round2;
 
 use crate::console::update::CallAction;
