@@ -656,3 +656,49 @@ async fn call_status_never_moves_a_call_backwards_nor_ends_it() {
     assert_eq!(gw.call_by_pcid("status").await["state"], "ended");
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn handing_back_twice_at_once_reaches_the_stack_once() {
+    let gw = Gw::start().await;
+    let id = gw.start_call("handback-race").await;
+    let (s, v) = gw
+        .post(
+            SUPERVISORS[0].1,
+            &format!("/api/calls/{id}/takeover"),
+            Some(&json!({"reason": "checking", "mode": "text"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // The taker and another supervisor hand it back at the same instant.
+    let path = format!("/api/calls/{id}/handback");
+    let (a, b) = tokio::join!(
+        gw.post(SUPERVISORS[0].1, &path, None),
+        gw.post(SUPERVISORS[4].1, &path, None)
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{a:?} {b:?}"
+    );
+    let refused = if a.0 == StatusCode::CONFLICT {
+        &a.1
+    } else {
+        &b.1
+    };
+    // "busy" while the first is in progress; or, started after it was committed, the state.
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(
+        message.ends_with("is already handing back this call")
+            || message == "nobody has taken the call over, so there is nothing to hand back",
+        "{refused}"
+    );
+    assert_eq!(gw.control.actions(), ["takeover", "hand_back"]);
+    let call = gw.call_by_pcid("handback-race").await;
+    assert_eq!(
+        (call["state"].clone(), call["takeover"].clone()),
+        (json!("in_progress"), Value::Null)
+    );
+    gw.shutdown().await;
+}

@@ -110,7 +110,7 @@ impl ActionKind {
             ActionKind::Instruct => "instructing the AI on",
             ActionKind::End => "ending",
             ActionKind::Transfer => "transferring",
-            ActionKind::HandBack => "handing back to the AI",
+            ActionKind::HandBack => "handing back",
         }
     }
 
