@@ -63,6 +63,11 @@ name = "bare"
 kind = "custom"
 org = "hl"
 secret = "{SECRET}"
+
+[[gateway.destinations]]
+org = "hl"
+name = "Desk"
+to = "+15550009999"
 "#
     );
     std::fs::write(&path, text).expect("write config");
@@ -334,6 +339,19 @@ async fn reading_and_acting_commands_print_json_tables_and_exit_codes() {
     let o = run(&url, TOKEN, &["say", &ada[..8], "one", "moment"]);
     expect_code(&o, 0);
     assert!(stdout(&o).starts_with("said it on call"), "{}", stdout(&o));
+    // Hand back, then transfer: where the stack cannot, and to a named destination.
+    let o = run(&url, TOKEN, &["handback", &ada]);
+    expect_code(&o, 0);
+    assert!(
+        stdout(&o).starts_with("handed back call") && stdout(&o).contains("now in_progress"),
+        "{}",
+        stdout(&o)
+    );
+    expect_code(
+        &run(&url, TOKEN, &["transfer", &bob, "--to", "+15550003333"]),
+        6,
+    );
+    expect_code(&run(&url, TOKEN, &["transfer", &ada]), 2);
 
     // Auth: a wrong token, and a viewer acting.
     expect_code(&run(&url, "wrong-token", &["calls"]), 3);
@@ -394,6 +412,21 @@ async fn reading_and_acting_commands_print_json_tables_and_exit_codes() {
     expect_code(&run(&url, TOKEN, &["end", &ada]), 0);
     let o = run(&url, TOKEN, &["calls", "--json"]);
     assert!(!stdout(&o).contains(&ada), "{}", stdout(&o));
+    ingest(
+        &url,
+        "stack",
+        json!([started("c1", "cy", "+15550004444", "Cy")]),
+    )
+    .await;
+    let cy = call_id(&url, "+15550004444").await;
+    let o = run(
+        &url,
+        TOKEN,
+        &["transfer", &cy, "--destination", "desk", "--json"],
+    );
+    expect_code(&o, 0);
+    let done: Value = serde_json::from_str(stdout(&o).trim()).expect("transfer --json");
+    assert_eq!(done["call"]["outcome"], "transferred");
 
     // Generated docs.
     let o = run(&url, TOKEN, &["completions", "bash"]);
