@@ -374,8 +374,15 @@ pub(super) fn paste(dialog: &mut Dialog, text: &str) {
             let area = if *notes_focused { notes } else { reason };
             area.insert_str(text);
         }
-        Dialog::Text { text: area, .. } | Dialog::Transfer { typed: area, .. } => {
+        Dialog::Text { text: area, .. } => {
             area.insert_str(text);
+        }
+        // A paste is a typed address: past the last named row (the key handler clamps it).
+        Dialog::Transfer {
+            typed, selected, ..
+        } => {
+            *selected = usize::MAX;
+            typed.insert_str(text);
         }
         _ => {}
     }

@@ -46,6 +46,7 @@ pub(super) fn key(
     };
     let named = handoff::destinations(app).to_vec();
     let typed_row = named.len();
+    *selected = (*selected).min(typed_row);
     let warm_ok = app
         .live
         .calls

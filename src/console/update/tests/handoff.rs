@@ -134,6 +134,20 @@ fn transfer_dialog_sends_the_picked_destination_or_a_typed_address() {
 }
 
 #[test]
+fn a_pasted_address_is_the_one_sent() {
+    let mut app = fixtures::app(120, 30);
+    select(&mut app, "c1");
+    let fx = key(&mut app, 'X');
+    answer_destinations(&mut app, &fx, None);
+    update(&mut app, Msg::Paste("sip:desk@pbx.example.com".into()));
+    let (_, req) = request(&code(&mut app, KeyCode::Enter));
+    assert!(
+        matches!(&req, Request::Act { action: CallAction::Transfer { to, name: None, .. }, .. } if to == "sip:desk@pbx.example.com"),
+        "{req:?}"
+    );
+}
+
+#[test]
 fn warm_is_refused_in_the_dialog_where_the_provider_transfers_cold_only() {
     let mut app = fixtures::app(120, 30);
     with_caps(&mut app, "c1", "Twilio", &[Capability::Transfer], 11);
