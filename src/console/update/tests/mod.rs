@@ -2,6 +2,7 @@
 
 mod dialogs;
 mod round2;
+mod subscriptions;
 
 use crate::console::update::CallAction;
 use std::time::Duration;

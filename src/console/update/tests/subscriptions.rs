@@ -1,0 +1,96 @@
+//! The subscription set: which calls' transcripts the console asks the gateway for.
+
+use super::*;
+use crate::core::protocol::Transcript as CallTranscript;
+
+fn subs(app: &App) -> Vec<&str> {
+    app.subscriptions().iter().map(String::as_str).collect()
+}
+
+fn answer(app: &mut App, call_id: &str, entries: Vec<crate::core::model::TranscriptEntry>) {
+    update(
+        app,
+        Msg::Stream(StreamMsg::Subscribed {
+            calls: app.subscriptions().to_vec(),
+            transcripts: vec![CallTranscript {
+                call_id: call_id.into(),
+                entries,
+            }],
+        }),
+    );
+}
+
+#[test]
+fn the_set_follows_the_selection_and_the_wall() {
+    let mut app = fixtures::app(120, 30);
+    select(&mut app, "c1");
+    assert_eq!(subs(&app), ["c1"]);
+    select(&mut app, "c2");
+    assert_eq!(subs(&app), ["c2"]);
+    key(&mut app, 'w'); // a wall of 2: the selected call and the next in the table
+    let on_wall: Vec<String> = app.live.wall().to_vec();
+    assert_eq!(on_wall.len(), 2);
+    let mut want: Vec<&str> = on_wall.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(subs(&app), want);
+    key(&mut app, 'w');
+    key(&mut app, 'w');
+    key(&mut app, 'w'); // off again
+    assert_eq!(subs(&app), ["c2"]);
+}
+
+#[test]
+fn a_call_leaving_the_set_drops_its_transcript_and_the_answer_restores_it() {
+    let mut app = fixtures::app(120, 30);
+    select(&mut app, "c1");
+    assert!(!app.call("c1").unwrap().transcript.entries.is_empty());
+    select(&mut app, "c2");
+    // No live lines come for c1 any more: its copy would go stale, so it goes.
+    assert!(app.call("c1").unwrap().transcript.entries.is_empty());
+
+    select(&mut app, "c1");
+    assert!(app.call("c1").unwrap().transcript.entries.is_empty());
+    answer(&mut app, "c1", fixtures::transcript("c1"));
+    assert_eq!(
+        app.call("c1").unwrap().transcript.entries,
+        fixtures::transcript("c1")
+    );
+}
+
+#[test]
+fn answers_for_calls_no_longer_shown_are_dropped() {
+    let mut app = fixtures::app(120, 30);
+    select(&mut app, "c2");
+    select(&mut app, "c1");
+    // A late answer for c2 (the console moved on before it came).
+    answer(&mut app, "c2", fixtures::transcript("c2"));
+    assert!(app.call("c2").unwrap().transcript.entries.is_empty());
+}
+
+#[test]
+fn another_calls_line_does_not_cancel_a_pending_frame() {
+    let mut app = fixtures::app(120, 30);
+    select(&mut app, "c1");
+    update(&mut app, Msg::Drawn);
+    assert!(!app.is_dirty());
+    let line = fixtures::entry("c2", 20, Speaker::Caller, "not on screen", true);
+    event(
+        &mut app,
+        11,
+        StreamEvent::TranscriptAppended { entry: line },
+    );
+    assert!(!app.is_dirty(), "nothing visible changed");
+    let line = fixtures::entry("c1", 20, Speaker::Caller, "on screen", true);
+    event(
+        &mut app,
+        12,
+        StreamEvent::TranscriptAppended { entry: line },
+    );
+    let line = fixtures::entry("c2", 21, Speaker::Caller, "not on screen", true);
+    event(
+        &mut app,
+        13,
+        StreamEvent::TranscriptAppended { entry: line },
+    );
+    assert!(app.is_dirty(), "c1's line still needs its frame");
+}
