@@ -13,7 +13,8 @@ use super::theme::{Theme, ThemeName};
 use crate::client::Backend;
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7878";
-pub const DEFAULT_MAX_FPS: u32 = 30;
+/// A cap for bursts, not a tick: at 60 an event waits at most ~17 ms for its frame.
+pub const DEFAULT_MAX_FPS: u32 = 60;
 pub const DEFAULT_LINGER_SECS: u32 = 30;
 
 #[derive(Debug, Default, Deserialize)]

@@ -15,26 +15,44 @@ pub(super) fn refresh(app: &mut App) {
     if app.session.backend != Backend::Gateway {
         return;
     }
-    let mut wanted: Vec<&str> = Vec::with_capacity(app.live.wall.len() + 2);
-    wanted.extend(app.live.selected.as_deref());
-    wanted.extend(app.live.wall.iter().map(String::as_str));
-    wanted.extend(app.history.detail.as_ref().map(|d| d.call.id.as_str()));
-    wanted.sort_unstable();
-    wanted.dedup();
-    if wanted
-        .iter()
-        .copied()
-        .eq(app.subscribed.iter().map(String::as_str))
-    {
+    // The hot path (every stream event) allocates nothing when the set is unchanged.
+    if unchanged(app) {
         return;
     }
-    let wanted: Vec<String> = wanted.into_iter().map(String::from).collect();
+    let mut wanted: Vec<String> = shown(app).map(String::from).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
     for gone in app.subscribed.iter().filter(|id| !wanted.contains(id)) {
         if let Some(v) = app.live.calls.get_mut(gone) {
             v.transcript = Transcript::default();
         }
     }
     app.subscribed = wanted;
+}
+
+/// The calls shown, possibly with repeats (the selected call is usually on the wall too).
+fn shown(app: &App) -> impl Iterator<Item = &str> {
+    let live = &app.live;
+    live.selected
+        .as_deref()
+        .into_iter()
+        .chain(live.wall.iter().map(String::as_str))
+        .chain(app.history.detail.as_ref().map(|d| d.call.id.as_str()))
+}
+
+/// Every call shown is in the (sorted) set, and the set has no other.
+fn unchanged(app: &App) -> bool {
+    let set = &app.subscribed;
+    let mut distinct = 0;
+    for (i, id) in shown(app).enumerate() {
+        if set.binary_search_by(|s| s.as_str().cmp(id)).is_err() {
+            return false;
+        }
+        if !shown(app).take(i).any(|earlier| earlier == id) {
+            distinct += 1;
+        }
+    }
+    distinct == set.len()
 }
 
 /// The gateway's answer to a subscription: the whole transcripts of the calls it added.
