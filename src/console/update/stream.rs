@@ -97,7 +97,9 @@ pub(super) fn stream(app: &mut App, m: StreamMsg) {
             }
             app.presence = watchers;
         }
-        StreamMsg::Subscribed { transcripts, .. } => subscribe::transcripts(app, transcripts),
+        StreamMsg::Subscribed { calls, transcripts } => {
+            subscribe::answered(app, &calls, transcripts)
+        }
         StreamMsg::AuthFailed { message } => {
             app.session.conn = Conn::AuthFailed(clean::text(&message))
         }

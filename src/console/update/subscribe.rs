@@ -7,11 +7,9 @@ use crate::console::clean;
 use crate::console::transcript::Transcript;
 use crate::core::protocol::Transcript as CallTranscript;
 
-/// Recomputes the set after a message. A call that leaves it drops its transcript: no live
-/// entries come for it any more, so what is kept would go stale; the gateway sends it whole
-/// again when the call comes back into view.
+/// Recomputes the set after a message (the runtime hands it to the stream task).
 pub(super) fn refresh(app: &mut App) {
-    // The seed backend sends every transcript and has no subscriptions: keep them all.
+    // The seed backend sends every transcript and has no subscriptions.
     if app.session.backend != Backend::Gateway {
         return;
     }
@@ -22,11 +20,6 @@ pub(super) fn refresh(app: &mut App) {
     let mut wanted: Vec<String> = shown(app).map(String::from).collect();
     wanted.sort_unstable();
     wanted.dedup();
-    for gone in app.subscribed.iter().filter(|id| !wanted.contains(id)) {
-        if let Some(v) = app.live.calls.get_mut(gone) {
-            v.transcript = Transcript::default();
-        }
-    }
     app.subscribed = wanted;
 }
 
@@ -55,13 +48,19 @@ fn unchanged(app: &App) -> bool {
     distinct == set.len()
 }
 
-/// The gateway's answer to a subscription: the whole transcripts of the calls it added.
-/// Answers for calls no longer wanted are dropped (a later answer brings them if they return).
-pub(super) fn transcripts(app: &mut App, transcripts: Vec<CallTranscript>) {
-    for t in transcripts {
-        if !app.subscribed.contains(&t.call_id) {
-            continue;
+/// The gateway's answer to a subscription: the set now in force and the whole transcripts
+/// of the calls it added. A live call outside the set drops its transcript: no lines come
+/// for it any more, so a kept copy would go stale (it comes whole again with the answer
+/// that adds the call back). Only the gateway's word counts here, not what this console
+/// wants meanwhile: a call left and brought back before the gateway heard of it never
+/// stopped flowing and keeps its lines.
+pub(super) fn answered(app: &mut App, calls: &[String], transcripts: Vec<CallTranscript>) {
+    for (id, v) in app.live.calls.iter_mut() {
+        if !v.transcript.entries.is_empty() && !calls.contains(id) {
+            v.transcript = Transcript::default();
         }
+    }
+    for t in transcripts {
         let mut entries = t.entries;
         entries.iter_mut().for_each(clean::entry);
         if let Some(d) = app

@@ -7,11 +7,16 @@ fn subs(app: &App) -> Vec<&str> {
     app.subscriptions().iter().map(String::as_str).collect()
 }
 
-fn answer(app: &mut App, call_id: &str, entries: Vec<crate::core::model::TranscriptEntry>) {
+fn answer(
+    app: &mut App,
+    calls: &[&str],
+    call_id: &str,
+    entries: Vec<crate::core::model::TranscriptEntry>,
+) {
     update(
         app,
         Msg::Stream(StreamMsg::Subscribed {
-            calls: app.subscriptions().to_vec(),
+            calls: calls.iter().map(|c| c.to_string()).collect(),
             transcripts: vec![CallTranscript {
                 call_id: call_id.into(),
                 entries,
@@ -40,31 +45,43 @@ fn the_set_follows_the_selection_and_the_wall() {
 }
 
 #[test]
-fn a_call_leaving_the_set_drops_its_transcript_and_the_answer_restores_it() {
+fn a_call_the_gateway_no_longer_sends_drops_its_transcript_until_it_comes_back() {
     let mut app = fixtures::app(120, 30);
     select(&mut app, "c1");
-    assert!(!app.call("c1").unwrap().transcript.entries.is_empty());
     select(&mut app, "c2");
-    // No live lines come for c1 any more: its copy would go stale, so it goes.
+    // Until the gateway confirms, c1's lines still flow: its transcript stays.
+    assert!(!app.call("c1").unwrap().transcript.entries.is_empty());
+    answer(&mut app, &["c2"], "c2", fixtures::transcript("c2"));
+    // Now no lines come for c1: a kept copy would go stale, so it goes.
     assert!(app.call("c1").unwrap().transcript.entries.is_empty());
+    assert_eq!(
+        app.call("c2").unwrap().transcript.entries,
+        fixtures::transcript("c2")
+    );
 
     select(&mut app, "c1");
-    assert!(app.call("c1").unwrap().transcript.entries.is_empty());
-    answer(&mut app, "c1", fixtures::transcript("c1"));
+    answer(&mut app, &["c1"], "c1", fixtures::transcript("c1"));
     assert_eq!(
         app.call("c1").unwrap().transcript.entries,
         fixtures::transcript("c1")
     );
+    assert!(app.call("c2").unwrap().transcript.entries.is_empty());
 }
 
 #[test]
-fn answers_for_calls_no_longer_shown_are_dropped() {
+fn a_call_left_and_brought_back_before_the_gateway_heard_keeps_its_lines() {
     let mut app = fixtures::app(120, 30);
+    select(&mut app, "c1");
+    answer(&mut app, &["c1"], "c1", fixtures::transcript("c1"));
     select(&mut app, "c2");
     select(&mut app, "c1");
-    // A late answer for c2 (the console moved on before it came).
-    answer(&mut app, "c2", fixtures::transcript("c2"));
-    assert!(app.call("c2").unwrap().transcript.entries.is_empty());
+    assert_eq!(subs(&app), ["c1"]);
+    // The stream task sends nothing (the set is what the gateway has): no answer comes,
+    // and c1's transcript, which never stopped flowing, is still there.
+    assert_eq!(
+        app.call("c1").unwrap().transcript.entries,
+        fixtures::transcript("c1")
+    );
 }
 
 #[test]
