@@ -260,6 +260,10 @@ pub struct ConsoleArgs {
     /// Log file [default: callwatch.log in the user's data directory].
     #[arg(long, global = true)]
     pub log_file: Option<PathBuf>,
+    /// Debugging: write the stream event -> frame flushed latencies (p50/p90/p99/max, JSON)
+    /// to this file when the console quits.
+    #[arg(long, value_name = "FILE")]
+    pub latency_report: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -339,6 +343,7 @@ impl ConsoleArgs {
             mask_numbers: self.mask_numbers,
             mouse: self.mouse,
             log_file: self.log_file.clone(),
+            latency_report: self.latency_report.clone(),
             default_config: super::paths::config_file(),
             default_log_file: super::paths::log_file(),
         }

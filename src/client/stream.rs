@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use super::rest::normalise_base;
 use crate::core::model::Role;
 use crate::core::protocol::{
-    ApiError, ClientFrame, ResyncReason, ServerFrame, Snapshot, StreamEvent, Watcher,
+    ApiError, ClientFrame, ResyncReason, ServerFrame, Snapshot, StreamEvent, Transcript, Watcher,
 };
 
 /// What the stream task tells the UI.
@@ -64,7 +64,16 @@ pub enum StreamMsg {
     Presence {
         watchers: Vec<Watcher>,
     },
+    /// The gateway now sends transcript entries of `calls` only; `transcripts` are those of
+    /// the calls just added, complete up to the point their live entries follow from.
+    Subscribed {
+        calls: Vec<String>,
+        transcripts: Vec<Transcript>,
+    },
 }
+
+/// A burst of subscription changes (a held arrow key) goes out as one frame after this.
+const SUBSCRIBE_DEBOUNCE: Duration = Duration::from_millis(25);
 
 /// Exponential backoff with "equal jitter": a delay in [d/2, d] where d doubles per attempt.
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +111,9 @@ pub struct StreamConfig {
     pub backoff: Backoff,
     /// How long to wait for the connection and the Welcome frame.
     pub connect_timeout: Duration,
+    /// Receive transcript entries only of the calls given to [`StreamHandle::subscribe`]
+    /// (none until then); call-level events still come for the whole org. Off: everything.
+    pub subscriptions: bool,
 }
 
 impl StreamConfig {
@@ -111,6 +123,7 @@ impl StreamConfig {
             token: token.to_string(),
             backoff: Backoff::default(),
             connect_timeout: Duration::from_secs(10),
+            subscriptions: false,
         }
     }
 }
@@ -119,6 +132,7 @@ impl StreamConfig {
 pub struct StreamHandle {
     task: JoinHandle<()>,
     watching: watch::Sender<Option<String>>,
+    subscribed: watch::Sender<Vec<String>>,
 }
 
 impl StreamHandle {
@@ -134,11 +148,29 @@ impl StreamHandle {
         });
     }
 
+    /// The calls whose transcripts this console shows (sorted, no duplicates); only their
+    /// transcript entries come (with [`StreamConfig::subscriptions`]). The latest set wins:
+    /// the task sends it once changes settle and again on every reconnect.
+    pub fn subscribe(&self, calls: &[String]) {
+        self.subscribed.send_if_modified(|cur| {
+            if cur.as_slice() == calls {
+                return false;
+            }
+            *cur = calls.to_vec();
+            true
+        });
+    }
+
     /// A handle on a stream task that has no "watching" channel (the seed Socket.IO feed):
-    /// `watch` is then a no-op.
+    /// `watch` and `subscribe` are then no-ops.
     pub(crate) fn from_task(task: JoinHandle<()>) -> Self {
         let (watching, _) = watch::channel(None);
-        StreamHandle { task, watching }
+        let (subscribed, _) = watch::channel(Vec::new());
+        StreamHandle {
+            task,
+            watching,
+            subscribed,
+        }
     }
 
     pub fn is_finished(&self) -> bool {
@@ -155,9 +187,11 @@ impl Drop for StreamHandle {
 /// Starts the stream task on the current tokio runtime.
 pub fn spawn_stream(config: StreamConfig, tx: mpsc::Sender<StreamMsg>) -> StreamHandle {
     let (watching, rx) = watch::channel(None);
+    let (subscribed, subs) = watch::channel(Vec::new());
     StreamHandle {
-        task: tokio::spawn(run(config, tx, rx)),
+        task: tokio::spawn(run(config, tx, rx, subs)),
         watching,
+        subscribed,
     }
 }
 
@@ -177,14 +211,22 @@ async fn run(
     config: StreamConfig,
     tx: mpsc::Sender<StreamMsg>,
     mut watching: watch::Receiver<Option<String>>,
+    mut subs: watch::Receiver<Vec<String>>,
 ) {
     let mut pos: Option<Position> = None;
+    // The set the gateway last confirmed: the calls whose transcripts the UI holds and
+    // follows. A reconnect resumes with it (`?calls=`); changes go out after the welcome.
+    let mut acked: Option<Vec<String>> = config.subscriptions.then(Vec::new);
     let mut attempt = 0u32;
     loop {
         if tx.send(StreamMsg::Connecting { attempt }).await.is_err() {
             return;
         }
-        match session(&config, &tx, &mut pos, &mut watching).await {
+        let mut subscription = Subscription {
+            acked: &mut acked,
+            wanted: &mut subs,
+        };
+        match session(&config, &tx, &mut pos, &mut watching, &mut subscription).await {
             End::UiGone => return,
             End::Fatal(message) => {
                 tracing::warn!(%message, "stream stopped");
@@ -211,8 +253,18 @@ async fn run(
     }
 }
 
-/// `http://h/p` + position -> `ws://h/p/api/stream?epoch=E&since=S`.
-fn stream_url(base: &str, pos: Option<&Position>) -> Result<String, String> {
+/// The subscription side of a session: what the gateway confirmed and what the UI wants.
+struct Subscription<'a> {
+    acked: &'a mut Option<Vec<String>>,
+    wanted: &'a mut watch::Receiver<Vec<String>>,
+}
+
+/// `http://h/p` + position (+ subscribed calls) -> `ws://h/p/api/stream?epoch=E&since=S&calls=a,b`.
+fn stream_url(
+    base: &str,
+    pos: Option<&Position>,
+    calls: Option<&[String]>,
+) -> Result<String, String> {
     let base = normalise_base(base).map_err(|e| e.to_string())?;
     let ws = if let Some(rest) = base.strip_prefix("https://") {
         format!("wss://{rest}")
@@ -222,12 +274,16 @@ fn stream_url(base: &str, pos: Option<&Position>) -> Result<String, String> {
         return Err(format!("invalid gateway URL {base:?}"));
     };
     let mut url = format!("{ws}/api/stream");
+    let mut params: Vec<(&str, String)> = Vec::new();
     if let Some(p) = pos {
-        let q = serde_urlencoded::to_string([
-            ("epoch", p.epoch.as_str()),
-            ("since", &p.seq.to_string()),
-        ])
-        .map_err(|e| e.to_string())?;
+        params.push(("epoch", p.epoch.clone()));
+        params.push(("since", p.seq.to_string()));
+    }
+    if let Some(calls) = calls {
+        params.push(("calls", calls.join(",")));
+    }
+    if !params.is_empty() {
+        let q = serde_urlencoded::to_string(&params).map_err(|e| e.to_string())?;
         url.push('?');
         url.push_str(&q);
     }
@@ -239,8 +295,9 @@ async fn session(
     tx: &mpsc::Sender<StreamMsg>,
     pos: &mut Option<Position>,
     watching: &mut watch::Receiver<Option<String>>,
+    subs: &mut Subscription<'_>,
 ) -> End {
-    let url = match stream_url(&config.base_url, pos.as_ref()) {
+    let url = match stream_url(&config.base_url, pos.as_ref(), subs.acked.as_deref()) {
         Ok(u) => u,
         Err(e) => return End::Fatal(e),
     };
@@ -296,6 +353,9 @@ async fn session(
     let mut awaiting_snapshot = true;
     // When we asked for a resync ourselves and no snapshot comes, reconnect from scratch.
     let mut resync_deadline: Option<Instant> = None;
+    // When the UI's subscription changed and should go out (debounced).
+    let mut subscribe_at: Option<Instant> = None;
+    let filtered = subs.acked.is_some();
     let failed = |error: String, welcomed: bool| End::Failed { error, welcomed };
 
     loop {
@@ -314,6 +374,22 @@ async fn session(
                 if changed.is_ok() {
                     let call_id = watching.borrow_and_update().clone();
                     if let Err(e) = send_watching(&mut ws, call_id).await {
+                        return failed(e, welcomed);
+                    }
+                }
+                continue;
+            }
+            changed = subs.wanted.changed(), if welcomed && filtered && subscribe_at.is_none() => {
+                if changed.is_ok() {
+                    subscribe_at = Some(Instant::now() + SUBSCRIBE_DEBOUNCE);
+                }
+                continue;
+            }
+            _ = sleep_until_some(subscribe_at) => {
+                subscribe_at = None;
+                let calls = subs.wanted.borrow_and_update().clone();
+                if subs.acked.as_ref() != Some(&calls) {
+                    if let Err(e) = send_subscribe(&mut ws, calls).await {
                         return failed(e, welcomed);
                     }
                 }
@@ -378,6 +454,10 @@ async fn session(
                 if watching.borrow().is_some() {
                     watching.mark_changed();
                 }
+                // Calls the UI added while we were away go out at once.
+                if filtered && subs.acked.as_ref() != Some(&*subs.wanted.borrow()) {
+                    subscribe_at = Some(Instant::now());
+                }
                 silence_limit = Duration::from_secs(heartbeat_secs.clamp(1, 600) * 3);
                 let resumable = resumed && pos.as_ref().is_some_and(|p| p.epoch == epoch);
                 if resumable {
@@ -414,7 +494,14 @@ async fn session(
                 if awaiting_snapshot {
                     None // the coming snapshot includes it
                 } else if let Some(p) = pos.as_mut() {
-                    if p.epoch == epoch && seq == p.seq + 1 {
+                    // Subscribed, the gateway skips other calls' transcript entries: a
+                    // seq past the next one is expected (it never skips silently otherwise).
+                    let next = if filtered {
+                        seq > p.seq
+                    } else {
+                        seq == p.seq + 1
+                    };
+                    if p.epoch == epoch && next {
                         p.seq = seq;
                         Some(StreamMsg::Event {
                             seq,
@@ -444,7 +531,25 @@ async fn session(
                 awaiting_snapshot = true;
                 Some(StreamMsg::Resync { reason })
             }
-            ServerFrame::Heartbeat { .. } => None,
+            ServerFrame::Heartbeat { epoch, seq, .. } => {
+                // Subscribed, the heartbeat's seq covers the events skipped for us: resume
+                // after them. (Unsubscribed it equals the last event, already ours.)
+                if let Some(p) = pos.as_mut().filter(|_| filtered && !awaiting_snapshot) {
+                    if p.epoch == epoch && seq > p.seq {
+                        p.seq = seq;
+                    }
+                }
+                None
+            }
+            ServerFrame::Subscribed {
+                calls, transcripts, ..
+            } => match calls {
+                Some(calls) => {
+                    *subs.acked = Some(calls.clone());
+                    Some(StreamMsg::Subscribed { calls, transcripts })
+                }
+                None => None,
+            },
             ServerFrame::Error { message } => Some(StreamMsg::ServerError { message }),
             ServerFrame::Presence { watchers } => Some(StreamMsg::Presence { watchers }),
         };
@@ -465,6 +570,24 @@ where
     ws.send(Message::Text(body.into()))
         .await
         .map_err(|e| format!("cannot tell the gateway what this console shows: {e}"))
+}
+
+async fn send_subscribe<S>(ws: &mut S, calls: Vec<String>) -> Result<(), String>
+where
+    S: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    let body = serde_json::to_string(&ClientFrame::Subscribe { calls: Some(calls) })
+        .map_err(|e| e.to_string())?;
+    ws.send(Message::Text(body.into()))
+        .await
+        .map_err(|e| format!("cannot tell the gateway which transcripts to send: {e}"))
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn request_resync<S>(ws: &mut S) -> Result<(), String>

@@ -13,7 +13,8 @@ use super::theme::{Theme, ThemeName};
 use crate::client::Backend;
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7878";
-pub const DEFAULT_MAX_FPS: u32 = 30;
+/// A cap for bursts, not a tick: at 60 an event waits at most ~17 ms for its frame.
+pub const DEFAULT_MAX_FPS: u32 = 60;
 pub const DEFAULT_LINGER_SECS: u32 = 30;
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +58,8 @@ pub struct ConsoleConfig {
     pub mouse: bool,
     pub max_fps: u32,
     pub log_file: Option<PathBuf>,
+    /// Where to write the event -> frame latency report at exit (a debugging aid).
+    pub latency_report: Option<PathBuf>,
     /// How long an ended call stays in the table, seconds (0: leaves at once).
     pub linger_secs: u32,
     /// Alert kinds that ring the terminal bell ("*": every kind); empty: never.
@@ -80,6 +83,7 @@ pub struct ConsoleOptions {
     pub mask_numbers: bool,
     pub mouse: bool,
     pub log_file: Option<PathBuf>,
+    pub latency_report: Option<PathBuf>,
     /// Read when `config` is not given, if it exists.
     pub default_config: Option<PathBuf>,
     /// The log file when neither the options nor the file name one.
@@ -245,6 +249,7 @@ pub fn resolve(
             .clone()
             .or(f.log_file)
             .or_else(|| args.default_log_file.clone()),
+        latency_report: args.latency_report.clone(),
         warnings,
     })
 }

@@ -11,6 +11,7 @@ mod clean;
 pub mod config;
 pub mod filter;
 pub mod keys;
+pub mod latency;
 pub mod layout;
 pub mod rules;
 pub mod runtime;

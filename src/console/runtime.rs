@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::app::App;
 use super::config::ConsoleConfig;
+use super::latency::Latency;
 use super::update::{update, Effect, Msg, Reply, Request};
 use crate::client::{
     socketio, spawn_stream, Backend, ClientError, RestClient, StreamConfig, StreamMsg,
@@ -32,7 +33,14 @@ pub async fn run(config: ConsoleConfig) -> anyhow::Result<()> {
     let client = RestClient::new(&config.url, &config.token)?;
     let (stream_tx, stream_rx) = mpsc::channel::<StreamMsg>(1024);
     let stream = match config.backend {
-        Backend::Gateway => spawn_stream(StreamConfig::new(&config.url, &config.token), stream_tx),
+        Backend::Gateway => {
+            // Transcript entries only of the calls on screen (see `App::subscriptions`).
+            let stream_config = StreamConfig {
+                subscriptions: true,
+                ..StreamConfig::new(&config.url, &config.token)
+            };
+            spawn_stream(stream_config, stream_tx)
+        }
         Backend::SocketIo => socketio::spawn_seed_stream(
             socketio::SeedConfig::new(&config.url, &config.token),
             stream_tx,
@@ -54,8 +62,22 @@ pub async fn run(config: ConsoleConfig) -> anyhow::Result<()> {
     let mut terminal = init_terminal(config.mouse)
         .map_err(|e| anyhow::anyhow!("callwatch needs an interactive terminal: {e}"))?;
     let io = Io { client, stream };
-    let result = event_loop(&mut terminal, &mut app, &config, &io, stream_rx).await;
+    let mut latency = config.latency_report.as_ref().map(|_| Latency::default());
+    let result = event_loop(
+        &mut terminal,
+        &mut app,
+        &config,
+        &io,
+        stream_rx,
+        latency.as_mut(),
+    )
+    .await;
     restore_terminal(config.mouse);
+    if let (Some(path), Some(latency)) = (&config.latency_report, &latency) {
+        if let Err(e) = std::fs::write(path, latency.report() + "\n") {
+            tracing::warn!(error = %e, path = %path.display(), "cannot write the latency report");
+        }
+    }
     drop(io);
     tracing::info!("console stopped");
     result
@@ -67,6 +89,7 @@ async fn event_loop(
     config: &ConsoleConfig,
     io: &Io,
     mut stream_rx: mpsc::Receiver<StreamMsg>,
+    mut latency: Option<&mut Latency>,
 ) -> anyhow::Result<()> {
     let (done_tx, mut done_rx) = mpsc::channel::<Msg>(256);
     let mut events = EventStream::new();
@@ -98,6 +121,9 @@ async fn event_loop(
                 }
             };
             last_draw = Instant::now();
+            if let Some(l) = latency.as_deref_mut() {
+                l.flushed(last_draw.into_std());
+            }
             if run_effects(app, msg, io, &done_tx) {
                 break;
             }
@@ -126,11 +152,11 @@ async fn event_loop(
                 None => run_effects(app, Msg::Quit, io, &done_tx),
             },
             Some(m) = stream_rx.recv() => {
-                let mut quit = run_effects(app, Msg::Stream(m), io, &done_tx);
+                let mut quit = stream_msg(app, m, io, &done_tx, latency.as_deref_mut());
                 // Drain everything already waiting: one frame for a burst of events.
                 while !quit {
                     let Ok(m) = stream_rx.try_recv() else { break };
-                    quit = run_effects(app, Msg::Stream(m), io, &done_tx);
+                    quit = stream_msg(app, m, io, &done_tx, latency.as_deref_mut());
                 }
                 quit
             }
@@ -144,6 +170,24 @@ async fn event_loop(
         };
     }
     Ok(())
+}
+
+/// One message from the stream; with a latency report, an event that leaves something to
+/// draw is timed until its frame is flushed.
+fn stream_msg(
+    app: &mut App,
+    m: StreamMsg,
+    io: &Io,
+    done: &mpsc::Sender<Msg>,
+    latency: Option<&mut Latency>,
+) -> bool {
+    let arrived = Instant::now();
+    let timed = matches!(m, StreamMsg::Event { .. } | StreamMsg::Subscribed { .. });
+    let quit = run_effects(app, Msg::Stream(m), io, done);
+    if let Some(l) = latency.filter(|_| timed && app.is_dirty()) {
+        l.received(arrived.into_std());
+    }
+    quit
 }
 
 /// Raw mode, alternate screen, bracketed paste (and mouse when asked), plus a panic hook that
@@ -256,6 +300,7 @@ fn run_effects(app: &mut App, msg: Msg, io: &Io, done: &mpsc::Sender<Msg>) -> bo
     }
     // Presence: the gateway learns which call is on screen (the handle sends only changes).
     io.stream.watch(app.shown_call());
+    io.stream.subscribe(app.subscriptions());
     quit
 }
 

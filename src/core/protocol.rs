@@ -121,6 +121,17 @@ pub enum ServerFrame {
     Presence {
         watchers: Vec<Watcher>,
     },
+    /// The answer to a `subscribe` (and to `?calls=` on connect): the set now in force
+    /// (`null`: everything) and the transcripts of the calls it added, complete up to `seq`.
+    /// Transcript events of those calls with a seq up to `seq` are not sent; later ones are.
+    /// `seq` is not a stream position: events of other calls with a lower seq may follow.
+    Subscribed {
+        #[serde(default)]
+        calls: Option<Vec<String>>,
+        seq: u64,
+        #[serde(default)]
+        transcripts: Vec<Transcript>,
+    },
 }
 
 /// One console showing one call.
@@ -143,7 +154,17 @@ pub enum ClientFrame {
         #[serde(default)]
         call_id: Option<String>,
     },
+    /// The calls whose transcript entries this connection receives, replacing the previous
+    /// set (`null` or absent: every call's, as before any `subscribe`). Call-level events
+    /// (calls, queue, analytics, audit) always come for the whole org.
+    Subscribe {
+        #[serde(default)]
+        calls: Option<Vec<String>>,
+    },
 }
+
+/// At most this many calls in one subscription (a console shows a handful).
+pub const MAX_SUBSCRIBED_CALLS: usize = 256;
 
 // ---- REST bodies ----
 

@@ -142,6 +142,7 @@ fn config(url: &str, token: &str) -> StreamConfig {
             max: Duration::from_millis(100),
         },
         connect_timeout: Duration::from_secs(5),
+        subscriptions: false,
     }
 }
 
@@ -164,6 +165,9 @@ fn label(m: &StreamMsg) -> String {
         StreamMsg::Disconnected { .. } => "disconnected".into(),
         StreamMsg::AuthFailed { message } => format!("auth_failed({message})"),
         StreamMsg::Presence { watchers } => format!("presence({})", watchers.len()),
+        StreamMsg::Subscribed { calls, transcripts } => {
+            format!("subscribed({}, {})", calls.join(","), transcripts.len())
+        }
     }
 }
 
@@ -317,11 +321,11 @@ fn urls_map_http_to_ws_and_carry_the_position() {
         seq: 9,
     };
     assert_eq!(
-        stream_url("https://gw.example/base/", Some(&p)).unwrap(),
+        stream_url("https://gw.example/base/", Some(&p), None).unwrap(),
         "wss://gw.example/base/api/stream?epoch=a+b&since=9"
     );
     assert_eq!(
-        stream_url("http://127.0.0.1:1", None).unwrap(),
+        stream_url("http://127.0.0.1:1", None, None).unwrap(),
         "ws://127.0.0.1:1/api/stream"
     );
 }

@@ -89,6 +89,8 @@ pub struct App {
     pub(in crate::console) requests: Requests,
     /// Something visible changed since the last frame.
     pub(in crate::console) dirty: bool,
+    /// The calls whose transcript entries the gateway should send (sorted): those shown.
+    pub(in crate::console) subscribed: Vec<CallId>,
 }
 
 impl App {
@@ -124,7 +126,13 @@ impl App {
             status: None,
             requests: Requests::default(),
             dirty: true,
+            subscribed: Vec::new(),
         }
+    }
+
+    /// The calls whose transcripts this console shows, for the stream's subscription.
+    pub fn subscriptions(&self) -> &[CallId] {
+        &self.subscribed
     }
 
     /// How long an ended call stays in the table (seconds).

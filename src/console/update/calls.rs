@@ -227,8 +227,15 @@ pub(super) fn upsert(app: &mut App, call: Call) {
         Some(v) => {
             // Most updates (sentiment, alerts, intent...) do not move the row: no re-sort.
             let same = placed(&v.call) == new_place && v.call.created_at == call.created_at;
+            // Same state and alerts keep the header's counts and the alert list: a row
+            // nobody sees then needs no frame.
+            let quiet = same && v.call.state == call.state && v.call.alerts == call.alerts;
+            let quiet_id = quiet.then(|| call.id.clone());
             v.call = call;
             if same {
+                if quiet_id.is_some_and(|id| !on_screen(app, &id)) {
+                    app.dirty = false;
+                }
                 return;
             }
         }
@@ -243,6 +250,19 @@ pub(super) fn upsert(app: &mut App, call: Call) {
         }
     }
     reorder(app);
+}
+
+/// Whether a call's row, transcript or tile is on screen now.
+fn on_screen(app: &App, id: &str) -> bool {
+    let live = &app.live;
+    if app.screen != Screen::Calls {
+        return false;
+    }
+    if live.selected.as_deref() == Some(id) || live.wall.iter().any(|w| w == id) {
+        return true;
+    }
+    let rows = app.calls_table_rows().max(1);
+    live.order.iter().skip(live.top).take(rows).any(|o| o == id)
 }
 
 /// New alerts go to the alert list (and ring the bell when configured for their kind).

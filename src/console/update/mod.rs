@@ -19,6 +19,7 @@ mod queue;
 mod results;
 mod screens;
 mod stream;
+mod subscribe;
 mod transcript;
 mod transfer;
 
@@ -136,7 +137,11 @@ pub const RESYNCED_SECS: i64 = 10;
 
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     let mut fx = Vec::new();
+    // A message that changes nothing visible (e.g. another call's transcript line) clears
+    // `dirty` below; it must not cancel a redraw an earlier message asked for.
+    let was_dirty = app.dirty;
     app.dirty = true;
+    let drawn = matches!(msg, Msg::Drawn);
     match msg {
         Msg::Key(ev) => keys::key(app, ev, &mut fx),
         Msg::Paste(text) => input::paste(app, &text),
@@ -164,6 +169,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::Drawn => app.dirty = false,
         Msg::Quit => fx.push(Effect::Quit),
     }
+    if !drawn {
+        app.dirty |= was_dirty;
+    }
+    subscribe::refresh(app);
     if std::mem::take(&mut app.bell_due) {
         fx.push(Effect::Bell);
     }

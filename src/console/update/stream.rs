@@ -1,6 +1,6 @@
 //! The gateway's stream: connection changes, snapshots and events.
 
-use super::{calls, info, queue, set_status};
+use super::{calls, info, queue, set_status, subscribe};
 use crate::client::StreamMsg;
 use crate::console::app::{App, CallView, Conn, Screen, StatusKind, AUDIT_PER_CALL};
 use crate::console::clean;
@@ -97,6 +97,9 @@ pub(super) fn stream(app: &mut App, m: StreamMsg) {
             }
             app.presence = watchers;
         }
+        StreamMsg::Subscribed { calls, transcripts } => {
+            subscribe::answered(app, &calls, transcripts)
+        }
         StreamMsg::AuthFailed { message } => {
             app.session.conn = Conn::AuthFailed(clean::text(&message))
         }
@@ -122,9 +125,12 @@ fn apply_event(app: &mut App, event: StreamEvent) {
         | StreamEvent::TranscriptRevised { mut entry } => {
             clean::entry(&mut entry);
             if let Some(v) = app.live.calls.get_mut(&entry.call_id) {
-                let visible = app.live.selected.as_deref() == Some(entry.call_id.as_str());
+                let id = entry.call_id.as_str();
+                let visible = app.screen == Screen::Calls
+                    && (app.live.selected.as_deref() == Some(id)
+                        || app.live.wall.iter().any(|w| w == id));
                 v.transcript.upsert(entry);
-                app.dirty = visible && app.screen == Screen::Calls;
+                app.dirty = visible;
             } else {
                 app.dirty = false;
             }

@@ -13,6 +13,7 @@ mod ingest;
 mod relay;
 mod sse;
 mod stream;
+mod subscription;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -11,7 +11,8 @@ use axum::response::Response;
 use chrono::Utc;
 use futures::{SinkExt, StreamExt};
 
-use crate::core::protocol::{ClientFrame, ResyncReason, ServerFrame};
+use super::subscription::Subscription;
+use crate::core::protocol::{ClientFrame, ResyncReason, ServerFrame, Transcript};
 use crate::gateway::api::error::{ApiFailure, ApiResult};
 use crate::gateway::auth::{Permission, Principal};
 use crate::gateway::engine::{Gateway, StreamStart};
@@ -78,11 +79,14 @@ pub async fn stream(
             ))
         }
     };
+    // `?calls=a,b`: transcript entries of these calls only, from the first frame on.
+    let sub = Subscription::from_query(q.get("calls").map(String::as_str))
+        .map_err(|e| ApiFailure::invalid("calls", e))?;
     let max = gw.config.limits.max_ws_frame_bytes;
     Ok(ws
         .max_frame_size(max)
         .max_message_size(max)
-        .on_upgrade(move |socket| run(gw, who, position, socket)))
+        .on_upgrade(move |socket| run(gw, who, position, sub, socket)))
 }
 
 struct Conn {
@@ -99,21 +103,24 @@ impl Conn {
     async fn frame(&mut self, frame: &ServerFrame) -> bool {
         self.send(&encode(frame)).await
     }
-    /// Sends how the (re)subscription starts; returns the last seq delivered.
-    async fn start(&mut self, start: StreamStart, seq: u64) -> Option<u64> {
+    /// Sends how the (re)subscription starts, filtered by `sub`; returns the last seq
+    /// delivered (or passed over by the filter).
+    async fn start(&mut self, start: StreamStart, seq: u64, sub: &mut Subscription) -> Option<u64> {
         match start {
             StreamStart::Resumed(items) => {
                 let mut last = seq;
                 for item in items {
-                    if !self.send(&item.frame).await {
+                    if sub.wants(item.seq, &item.event) && !self.send(&item.frame).await {
                         return None;
                     }
                     last = item.seq;
                 }
                 Some(last.max(seq))
             }
-            StreamStart::Snapshot(snapshot, _) => {
+            StreamStart::Snapshot(mut snapshot, _) => {
                 let seq = snapshot.seq;
+                sub.restart();
+                sub.trim(&mut snapshot);
                 self.frame(&ServerFrame::Snapshot { snapshot })
                     .await
                     .then_some(seq)
@@ -122,7 +129,49 @@ impl Conn {
     }
 }
 
-async fn run(gw: Arc<Gateway>, who: Principal, position: Option<(String, u64)>, socket: WebSocket) {
+/// Applies a `subscribe`: the new set, and the transcripts of the calls it adds (live ones
+/// from memory, consistent with the stream; others, e.g. ended calls, from the database).
+async fn subscribe(
+    gw: &Arc<Gateway>,
+    org: &str,
+    sub: &mut Subscription,
+    calls: Option<Vec<String>>,
+) -> Result<ServerFrame, String> {
+    let Some(ids) = calls else {
+        sub.replace(None, 0)?;
+        return Ok(ServerFrame::Subscribed {
+            calls: None,
+            seq: 0,
+            transcripts: Vec::new(),
+        });
+    };
+    // Which calls are new decides what to read; the set itself changes once `seq` is known.
+    let added = sub.clone().replace(Some(ids.clone()), 0)?;
+    let (seq, mut transcripts, others) = gw.live_transcripts(org, &added);
+    sub.replace(Some(ids), seq)?;
+    for id in others {
+        // Unknown or another org's id: no transcript (and none of its events ever come).
+        if let Ok(Some((_, entries))) = gw.call_with_transcript(org, &id).await {
+            transcripts.push(Transcript {
+                call_id: id,
+                entries,
+            });
+        }
+    }
+    Ok(ServerFrame::Subscribed {
+        calls: sub.calls(),
+        seq,
+        transcripts,
+    })
+}
+
+async fn run(
+    gw: Arc<Gateway>,
+    who: Principal,
+    position: Option<(String, u64)>,
+    mut sub: Subscription,
+    socket: WebSocket,
+) {
     let (sink, mut incoming) = socket.split();
     let mut conn = Conn { socket: sink };
     let mut shutdown = gw.shutdown.clone();
@@ -145,9 +194,20 @@ async fn run(gw: Arc<Gateway>, who: Principal, position: Option<(String, u64)>, 
     if !conn.frame(&welcome).await {
         return;
     }
-    let Some(mut last) = conn.start(start, seq).await else {
+    let Some(mut last) = conn.start(start, seq, &mut sub).await else {
         return;
     };
+    if sub.is_filtered() {
+        // Confirms the set of `?calls=` (the client holds those transcripts already).
+        let frame = ServerFrame::Subscribed {
+            calls: sub.calls(),
+            seq: last,
+            transcripts: Vec::new(),
+        };
+        if !conn.frame(&frame).await {
+            return;
+        }
+    }
     tracing::info!(org = %who.org, actor = %who.name, resumed, "stream client connected");
     // Presence: followed once the client says what it watches; left however the loop ends.
     let conn_id = gw.presence.connection();
@@ -174,7 +234,9 @@ async fn run(gw: Arc<Gateway>, who: Principal, position: Option<(String, u64)>, 
             }
             item = rx.recv() => match item {
                 Some(item) => {
-                    if !conn.send(&item.frame).await {
+                    // Filtered out or sent, the client's position moves past it (heartbeats
+                    // carry `last`, so a filtered client's `since` advances too).
+                    if sub.wants(item.seq, &item.event) && !conn.send(&item.frame).await {
                         break;
                     }
                     last = item.seq;
@@ -187,7 +249,7 @@ async fn run(gw: Arc<Gateway>, who: Principal, position: Option<(String, u64)>, 
                     if !conn.frame(&ServerFrame::Resync { reason: ResyncReason::Lagged }).await {
                         break;
                     }
-                    match conn.start(start, seq).await {
+                    match conn.start(start, seq, &mut sub).await {
                         Some(s) => last = s,
                         None => break,
                     }
@@ -213,9 +275,17 @@ async fn run(gw: Arc<Gateway>, who: Principal, position: Option<(String, u64)>, 
                             // The client asked: a fresh snapshot, no resync notice needed.
                             let (start, seq, new_rx) = gw.attach(&who.org, None, Some(ResyncReason::NewClient));
                             rx = new_rx;
-                            match conn.start(start, seq).await {
+                            match conn.start(start, seq, &mut sub).await {
                                 Some(s) => last = s,
                                 None => break,
+                            }
+                        }
+                        Ok(ClientFrame::Subscribe { calls }) => {
+                            let frame = subscribe(&gw, &who.org, &mut sub, calls)
+                                .await
+                                .unwrap_or_else(|message| ServerFrame::Error { message });
+                            if !conn.frame(&frame).await {
+                                break;
                             }
                         }
                         Ok(ClientFrame::Watching { call_id }) => {

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 
 use crate::core::ingest::{EventSink, IngestEnvelope, SinkError};
 use crate::core::model::QueueItem;
-use crate::core::protocol::{CallWithTranscript, ResyncReason, Snapshot};
+use crate::core::protocol::{CallWithTranscript, ResyncReason, Snapshot, Transcript};
 use crate::gateway::engine::{Gateway, OrgInner};
 use crate::gateway::error::EngineError;
 use crate::gateway::hub::{Item, ReplayGap};
@@ -159,6 +159,29 @@ impl Gateway {
                 .map(|e| inner.hub.item(e.seq, e.event))
                 .collect(),
         )
+    }
+
+    /// The transcripts of those of `ids` that are live calls of the org, the seq they are
+    /// complete up to (atomic with publishing), and the ids that are not live. Memory only.
+    pub fn live_transcripts(
+        &self,
+        org: &str,
+        ids: &[String],
+    ) -> (u64, Vec<Transcript>, Vec<String>) {
+        let org_handle = self.org(org);
+        let inner = org_handle.lock();
+        let mut live = Vec::new();
+        let mut other = Vec::new();
+        for id in ids {
+            match inner.state.calls.get(id) {
+                Some(ac) => live.push(Transcript {
+                    call_id: id.clone(),
+                    entries: ac.transcript.clone(),
+                }),
+                None => other.push(id.clone()),
+            }
+        }
+        (inner.hub.seq(), live, other)
     }
 
     /// A sink bound to (org, integration) for an in-process provider.

@@ -3,6 +3,7 @@
 mod dialogs;
 mod handoff;
 mod round2;
+mod subscriptions;
 
 use crate::console::update::CallAction;
 use std::time::Duration;
