@@ -239,7 +239,8 @@ pub(super) fn upsert(app: &mut App, call: Call) {
     reorder(app);
 }
 
-/// New alerts go to the alert list (and ring the bell when configured for their kind).
+/// New alerts go to the alert list (and ring the bell / flash the title when configured
+/// for their kind).
 fn observe_alerts(app: &mut App, call: &Call) {
     let fresh = app.alerts.observe(call);
     if fresh
@@ -247,6 +248,12 @@ fn observe_alerts(app: &mut App, call: &Call) {
         .any(|k| app.bell.iter().any(|b| b == "*" || b == k))
     {
         app.bell_due = true;
+    }
+    if let Some(kind) = fresh
+        .iter()
+        .find(|k| app.title_flash.iter().any(|b| b == "*" || b == *k))
+    {
+        app.title_due = Some(format!("⚠ {kind} · {} · callwatch", app.who(call)));
     }
 }
 
