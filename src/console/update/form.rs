@@ -36,10 +36,7 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
     };
     let n = FORM_FIELDS.len();
     match ev.code {
-        KeyCode::Esc => {
-            app.modal = None;
-            return;
-        }
+        KeyCode::Esc => app.modal = None,
         // While the request is out the form only waits (Esc still closes it).
         _ if form.request.is_some() => {}
         KeyCode::Tab | KeyCode::Down => form.focus = (form.focus + 1) % n,
