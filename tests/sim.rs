@@ -144,6 +144,7 @@ fn call_for(id: &str) -> Call {
         alerts: vec![],
         queue_item_id: None,
         capabilities: None,
+        compliance: None,
         updated_at: now,
     }
 }

@@ -12,7 +12,7 @@ mod simulated;
 
 pub use commands::{exit_code, CommandError, Exit};
 pub use serve::{serve, start_gateway, ServeOptions};
-pub use simulated::SimulatorOptions;
+pub use simulated::{night_zone, SimulatorOptions, DNC_LEAD_NUMBER, NIGHT_LEAD_NUMBER};
 
 use cli::{Cli, Command};
 

@@ -117,6 +117,11 @@ async fn run_campaign(gw: Arc<Gateway>, config: SimConfig) {
     let tick = Duration::from_secs_f64((CAMPAIGN_TICK_SECS / speed).max(0.05));
     let mut shutdown = gw.shutdown.clone();
     let mut lead_no: u32 = 0;
+    // With calling hours configured, the floor also breaks the rules once, so the console
+    // shows what compliance does: a lead on the do-not-call list and one where it is night.
+    if gw.compliance(&config.org).calling_hours.is_some() {
+        queue_rule_breakers(&gw, &who, speed).await;
+    }
     loop {
         let waiting = match gw.queue_items(&config.org, false, 500).await {
             Ok(items) => items.iter().filter(|i| i.state.is_waiting()).count(),
@@ -140,6 +145,89 @@ async fn run_campaign(gw: Arc<Gateway>, config: SimConfig) {
             _ = tokio::time::sleep(tick) => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// The number of the simulated lead who asked not to be called again (queued, then put on
+/// the do-not-call list: the scheduler must refuse it when it is due).
+pub const DNC_LEAD_NUMBER: &str = "+14155550199";
+/// The simulated lead where it is night (an explicit time zone override).
+pub const NIGHT_LEAD_NUMBER: &str = "+442071230199";
+
+/// Queues the two rule-breaking leads (docs/SCENARIOS.md): one whose number goes on the
+/// DNC list after it was queued, due in 20 simulated seconds; one in a time zone where it
+/// is 03:00 now, which the gateway reschedules to its calling hours.
+async fn queue_rule_breakers(gw: &Arc<Gateway>, who: &Principal, speed: f64) {
+    let now = Utc::now();
+    let due = now + chrono::Duration::milliseconds((20_000.0 / speed) as i64);
+    let (dnc, night) = rule_breaking_leads(now, due);
+    let w = who.clone();
+    let queued = gw
+        .blocking(move |gw| {
+            gw.initiate(&w, dnc, DNC_LEAD_NUMBER.into())?;
+            let number = gw.dnc_number(&w.org, DNC_LEAD_NUMBER)?;
+            let entry = crate::core::compliance::DncEntry {
+                number,
+                source: "caller_request".into(),
+                reason: Some("asked on an earlier call not to be called again (simulated)".into()),
+                added_by: w.name.clone(),
+                added_at: Utc::now(),
+            };
+            gw.dnc_put(
+                &w,
+                vec![entry],
+                crate::core::compliance::decision::DNC_ADDED,
+            )?;
+            gw.initiate(&w, night, NIGHT_LEAD_NUMBER.into())
+        })
+        .await;
+    if let Err(e) = queued {
+        tracing::warn!(error = ?e, "simulated campaign cannot queue its rule-breaking leads");
+    }
+}
+
+/// The two leads of [`queue_rule_breakers`]: (on the DNC list, due at `due`), (night).
+pub fn rule_breaking_leads(
+    now: chrono::DateTime<Utc>,
+    due: chrono::DateTime<Utc>,
+) -> (InitiateRequest, InitiateRequest) {
+    let dnc = InitiateRequest {
+        lead_id: Some("sim-lead-dnc".into()),
+        lead_name: Some("Dora Nolan (asked not to be called)".into()),
+        phone_number: DNC_LEAD_NUMBER.into(),
+        campaign_id: Some("Spring buyers".into()),
+        script: None,
+        agent_settings: serde_json::Value::Null,
+        scheduled_at: Some(due),
+        time_zone: None,
+    };
+    let night = InitiateRequest {
+        lead_id: Some("sim-lead-night".into()),
+        lead_name: Some("Nils Night (03:00 local)".into()),
+        phone_number: NIGHT_LEAD_NUMBER.into(),
+        campaign_id: Some("Seller outreach".into()),
+        script: None,
+        agent_settings: serde_json::Value::Null,
+        scheduled_at: None,
+        time_zone: Some(night_zone(now)),
+    };
+    (dnc, night)
+}
+
+/// A fixed-offset zone where it is 03:xx at `now` ("Etc/GMT-9" is UTC+9: the sign is
+/// POSIX's, inverted).
+pub fn night_zone(now: chrono::DateTime<Utc>) -> String {
+    use chrono::Timelike;
+    // Offsets from UTC-12 to UTC+14 exist; one of two candidates is always in range.
+    let h = now.hour() as i32;
+    let offset = [3 - h, 27 - h]
+        .into_iter()
+        .find(|o| (-12..=14).contains(o))
+        .unwrap_or(0);
+    match offset {
+        0 => "Etc/GMT".into(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
     }
 }
 
@@ -185,6 +273,21 @@ fn campaign_lead(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_night_zone_is_at_three_in_the_morning() {
+        use chrono::{TimeZone, Timelike};
+        for h in 0..24 {
+            let now = Utc
+                .with_ymd_and_hms(2026, 11, 21, h, 17, 0)
+                .single()
+                .unwrap_or_default();
+            let zone = night_zone(now);
+            let tz = crate::core::compliance::zone::parse_zone(&zone)
+                .unwrap_or_else(|| panic!("{zone} is a zone"));
+            assert_eq!(now.with_timezone(&tz).hour(), 3, "{h}h UTC -> {zone}");
+        }
+    }
 
     #[test]
     fn campaign_leads_are_reproducible_and_well_formed() {

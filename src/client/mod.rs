@@ -9,5 +9,5 @@ mod stream;
 
 pub use backend::{Backend, Feature};
 pub use error::ClientError;
-pub use rest::{HistoryQuery, RestClient};
+pub use rest::{HistoryQuery, RestClient, WebhookEntry};
 pub use stream::{spawn_stream, Backoff, StreamConfig, StreamHandle, StreamMsg};

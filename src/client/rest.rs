@@ -66,6 +66,22 @@ enum QueueItemBody {
     Other(serde::de::IgnoredAny),
 }
 
+/// One delivery of the webhook log (`GET /api/webhook-log`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WebhookEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub integration: String,
+    pub provider: String,
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(default)]
+    pub payload: String,
+    pub ok: bool,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
 /// Query of the history endpoint.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HistoryQuery {
@@ -73,6 +89,29 @@ pub struct HistoryQuery {
     pub q: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+    /// Field filters sent as they are (`direction=inbound`); the gateway answers 422 for a
+    /// key or value it does not know.
+    pub filters: Vec<(String, String)>,
+}
+
+impl HistoryQuery {
+    /// A search as typed: `key=value` words become filters (`state=` / `status=` the
+    /// status), the other words the search text.
+    pub fn search(text: &str) -> HistoryQuery {
+        let mut out = HistoryQuery::default();
+        let mut words = Vec::new();
+        for w in text.split_whitespace() {
+            match w.split_once('=') {
+                Some(("state" | "status", v)) => out.status = Some(v.to_string()),
+                Some((k, v)) if !k.is_empty() => out.filters.push((k.to_string(), v.to_string())),
+                _ => words.push(w),
+            }
+        }
+        if !words.is_empty() {
+            out.q = Some(words.join(" "));
+        }
+        out
+    }
 }
 
 impl RestClient {
@@ -195,6 +234,9 @@ impl RestClient {
         if let Some(c) = &query.cursor {
             params.push(("cursor", c.clone()));
         }
+        for (k, v) in &query.filters {
+            params.push((k.as_str(), v.clone()));
+        }
         let body: CallsBody = self
             .send(self.request(Method::GET, "/api/calls").query(&params))
             .await?;
@@ -236,6 +278,42 @@ impl RestClient {
     pub async fn analytics(&self) -> Result<Analytics, ClientError> {
         self.send(self.request(Method::GET, "/api/calls/analytics"))
             .await
+    }
+
+    /// Analytics over `range` (`today`, `7d`, `30d`; default the last 24 h), grouped by
+    /// `group_by` (`campaign`, `provider`, `number`) when given.
+    pub async fn analytics_for(
+        &self,
+        range: Option<&str>,
+        group_by: Option<&str>,
+    ) -> Result<Analytics, ClientError> {
+        let mut params: Vec<(&str, &str)> = Vec::new();
+        if let Some(r) = range {
+            params.push(("range", r));
+        }
+        if let Some(g) = group_by {
+            params.push(("group_by", g));
+        }
+        self.send(
+            self.request(Method::GET, "/api/calls/analytics")
+                .query(&params),
+        )
+        .await
+    }
+
+    /// The webhook log (admins only), newest first.
+    pub async fn webhook_log(&self, limit: u32) -> Result<Vec<WebhookEntry>, ClientError> {
+        #[derive(Deserialize)]
+        struct Body {
+            entries: Vec<WebhookEntry>,
+        }
+        let body: Body = self
+            .send(
+                self.request(Method::GET, "/api/webhook-log")
+                    .query(&[("limit", limit.to_string())]),
+            )
+            .await?;
+        Ok(body.entries)
     }
 
     /// The audit log, newest first; `call_id` narrows it to one call.

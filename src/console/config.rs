@@ -43,6 +43,8 @@ struct FileConsole {
     linger_secs: Option<u32>,
     #[serde(default)]
     alert_bell: Vec<String>,
+    #[serde(default)]
+    alert_title: Vec<String>,
 }
 
 /// The resolved console settings.
@@ -64,6 +66,8 @@ pub struct ConsoleConfig {
     pub linger_secs: u32,
     /// Alert kinds that ring the terminal bell ("*": every kind); empty: never.
     pub alert_bell: Vec<String>,
+    /// Alert kinds that flash the terminal's title for a few seconds; empty: never.
+    pub alert_title: Vec<String>,
     /// Shown in the UI and logged at start (duplicate keys, unknown slots...).
     pub warnings: Vec<String>,
 }
@@ -237,6 +241,7 @@ pub fn resolve(
         backend,
         linger_secs,
         alert_bell: f.alert_bell,
+        alert_title: f.alert_title,
         url,
         token,
         theme,

@@ -30,4 +30,6 @@ mod fixtures {
 #[cfg(test)]
 mod compliance_tests;
 #[cfg(test)]
+mod round2_tests;
+#[cfg(test)]
 mod tests;

@@ -28,7 +28,7 @@ pub fn supported(backend: Backend, action: Action) -> Result<(), String> {
     match (call_action(action), action) {
         (Some(kind), _) => backend.call_action(kind),
         (None, Action::Summarize) => backend.feature(Feature::Summary),
-        (None, Action::DialNow | Action::CancelQueued | Action::AddToDnc) => {
+        (None, Action::DialNow | Action::CancelQueued | Action::AddToDnc | Action::AddToQueue) => {
             backend.feature(Feature::Queue)
         }
         _ => Ok(()),
@@ -74,6 +74,7 @@ pub fn check_role(action: Action, role: Option<Role>) -> Result<(), String> {
         (None, Action::DialNow) => (Permission::Queue, "dial queued calls"),
         (None, Action::AddToDnc) => (Permission::Queue, "change the do-not-call list"),
         (None, Action::CancelQueued) => (Permission::Queue, "cancel queued calls"),
+        (None, Action::AddToQueue) => (Permission::Queue, "add calls to the queue"),
         _ => return Ok(()),
     };
     role.require(permission, what)

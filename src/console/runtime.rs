@@ -58,6 +58,7 @@ pub async fn run(config: ConsoleConfig) -> anyhow::Result<()> {
     );
     app.set_linger_secs(i64::from(config.linger_secs));
     app.set_bell(config.alert_bell.clone());
+    app.set_title_flash(config.alert_title.clone());
     app.session.backend = config.backend;
     let mut terminal = init_terminal(config.mouse)
         .map_err(|e| anyhow::anyhow!("callwatch needs an interactive terminal: {e}"))?;
@@ -271,6 +272,11 @@ fn run_effects(app: &mut App, msg: Msg, io: &Io, done: &mpsc::Sender<Msg>) -> bo
                 let mut out = std::io::stdout();
                 let _ = out.write_all(b"\x07").and_then(|()| out.flush());
             }
+            Effect::Title(text) => {
+                // The terminal's title (OSC 0); a failed write only loses the flash.
+                let text = text.unwrap_or_else(|| "callwatch".into());
+                let _ = crossterm::execute!(std::io::stdout(), crossterm::terminal::SetTitle(text));
+            }
             Effect::Export { id, path, contents } => {
                 let done = done.clone();
                 tokio::spawn(async move {
@@ -325,12 +331,14 @@ pub async fn execute(client: &RestClient, request: Request) -> Result<Reply, Cli
             Reply::QueueItem(client.cancel_queue_item(&item_id).await?.map(Box::new))
         }
         Request::History { q, cursor } => {
+            // `key=value` words are field filters (`:history direction=inbound`).
+            let search = crate::client::HistoryQuery::search(&q);
             let list = client
                 .calls(&crate::client::HistoryQuery {
-                    status: Some("ended".into()),
-                    q: Some(q),
+                    status: search.status.or(Some("ended".into())),
                     limit: Some(100),
                     cursor,
+                    ..search
                 })
                 .await?;
             Reply::History {
@@ -351,6 +359,16 @@ pub async fn execute(client: &RestClient, request: Request) -> Result<Reply, Cli
                 transcript: transcript?,
             }
         }
+        Request::AddToQueue(item) => {
+            Reply::QueueItem(Some(Box::new(client.initiate(&item).await?)))
+        }
+        Request::AuditLog => Reply::AuditLog(client.audit(None, 200).await?),
+        Request::WebhookLog => Reply::WebhookLog(client.webhook_log(200).await?),
+        Request::Analytics { range, group_by } => Reply::Analytics(Box::new(
+            client
+                .analytics_for(range.as_deref(), group_by.as_deref())
+                .await?,
+        )),
     })
 }
 
@@ -373,5 +391,11 @@ pub async fn execute_seed(client: &RestClient, request: Request) -> Result<Reply
         Request::AddToDnc { .. } => Err(socketio::seed_unsupported("keep a do-not-call list")),
         Request::Audit { .. } => Err(socketio::seed_unsupported("read the audit log")),
         Request::Destinations => Err(socketio::seed_unsupported("list transfer destinations")),
+        Request::AuditLog => Err(socketio::seed_unsupported("read the audit log")),
+        Request::AddToQueue(_) => Err(socketio::seed_unsupported("add calls to the queue")),
+        Request::WebhookLog => Err(socketio::seed_unsupported("read the webhook log")),
+        Request::Analytics { .. } => Err(socketio::seed_unsupported(
+            "compute analytics for a range or grouping",
+        )),
     }
 }

@@ -187,6 +187,9 @@ pub struct Call {
     /// every action is offered and the gateway answers 422 when it cannot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<std::collections::BTreeSet<super::capability::Capability>>,
+    /// Disclosure / consent results, stored once their deadline passed (docs/COMPLIANCE.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compliance: Option<super::compliance::ComplianceStatus>,
     pub updated_at: DateTime<Utc>,
 }
 

@@ -222,6 +222,7 @@ impl SeedCall {
             queue_item_id: None,
             // What a seed backend can do is the backend's (`client::Backend`), not per call.
             capabilities: None,
+            compliance: None,
             updated_at: self.updated_at.unwrap_or(now),
         }
     }

@@ -9,6 +9,15 @@ use crate::core::model::{outcome, Analytics, Call, CallState, Direction, MinuteC
 /// Longest calls-per-minute series (one day of minutes).
 const MAX_SERIES: i64 = 24 * 60;
 
+/// What `groups` of an answer are keyed by (`group_by=`; `number` is grouped by the
+/// engine, which knows the managed lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    None,
+    Campaign,
+    Provider,
+}
+
 /// Figures for `calls` (all created in [from, to)). The per-minute series covers
 /// [series_from, to), at most one day.
 pub fn compute(
@@ -16,13 +25,16 @@ pub fn compute(
     series_from: DateTime<Utc>,
     to: DateTime<Utc>,
     now: DateTime<Utc>,
-    group_by_campaign: bool,
+    group_by: GroupBy,
 ) -> Analytics {
     let mut a = figures(calls, series_from, to, now);
-    if group_by_campaign {
+    if group_by != GroupBy::None {
         let mut groups: BTreeMap<String, Vec<Call>> = BTreeMap::new();
         for c in calls {
-            let key = c.campaign.clone().unwrap_or_else(|| "(none)".into());
+            let key = match group_by {
+                GroupBy::Provider => c.provider.clone(),
+                _ => c.campaign.clone().unwrap_or_else(|| "(none)".into()),
+            };
             groups.entry(key).or_default().push(c.clone());
         }
         a.groups = groups
@@ -163,6 +175,7 @@ mod tests {
             alerts: vec![],
             queue_item_id: None,
             capabilities: None,
+            compliance: None,
             updated_at: now,
         }
     }
@@ -176,7 +189,7 @@ mod tests {
             call(Some("no_answer"), false, Direction::Outbound),
             call(None, false, Direction::Inbound),
         ];
-        let a = compute(&calls, now - Duration::minutes(59), now, now, false);
+        let a = compute(&calls, now - Duration::minutes(59), now, now, GroupBy::None);
         assert_eq!(a.total_calls, 4);
         assert_eq!(a.inbound_calls, 2);
         assert_eq!(a.completed_calls, 2);
@@ -197,7 +210,7 @@ mod tests {
             call(Some("completed"), false, Direction::Inbound),
             call(Some(outcome::INTERRUPTED), false, Direction::Inbound),
         ];
-        let a = compute(&calls, now - Duration::minutes(59), now, now, false);
+        let a = compute(&calls, now - Duration::minutes(59), now, now, GroupBy::None);
         assert_eq!(a.completed_calls, 1);
         assert_eq!(a.missed_calls, 0);
         assert!((a.completion_rate - 0.5).abs() < 1e-9);

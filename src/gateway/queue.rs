@@ -21,6 +21,10 @@ pub async fn run(gw: Arc<Gateway>) {
                     tracing::error!(error = %e, "queue update failed");
                 }
             }
+            let o = org.clone();
+            if let Err(e) = gw.blocking(move |gw| gw.compliance_deadlines(&o)).await {
+                tracing::error!(org, error = %e, "compliance deadline check failed");
+            }
             // Items wait (pending) while the org has nothing that can dial.
             let Some(dialer) = gw.registry.dialer(&org) else {
                 continue;

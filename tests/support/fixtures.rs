@@ -69,6 +69,7 @@ pub fn call(s: CallSpec) -> Call {
         alerts: vec![],
         queue_item_id: None,
         capabilities: None,
+        compliance: None,
         updated_at: now,
     }
 }

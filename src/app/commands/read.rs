@@ -221,6 +221,7 @@ pub async fn history(ctx: &Ctx, out: &Out, args: &HistoryArgs) -> CmdResult {
         q: args.q.clone(),
         limit: Some(args.limit),
         cursor: None,
+        filters: Vec::new(),
     };
     let list = ctx.client.calls_since(&query, since).await?;
     if args.out.json {

@@ -31,6 +31,7 @@ pub async fn call(client: &RestClient, arg: &str) -> Result<Call, CommandError> 
         q: digits.clone(),
         limit: Some(RECENT),
         cursor: None,
+        filters: Vec::new(),
     };
     let recent = client.calls(&query).await?.calls;
     let mut all = active;

@@ -6,6 +6,7 @@ mod alerts;
 mod calls;
 pub mod handoff;
 mod history;
+mod logs;
 mod modal;
 mod queue;
 mod session;
@@ -16,6 +17,7 @@ use ratatui::layout::Rect;
 pub use alerts::{AlertLog, AlertRecord};
 pub use calls::{CallView, LiveCalls, SortKey, TranscriptView, DEFAULT_LINGER_SECS};
 pub use history::{History, HistoryDetail};
+pub use logs::{AnalyticsView, LogList, Logs, QueueForm, FORM_FIELDS};
 pub use modal::{Dialog, Guard, InputKind, LineInput, Modal, TextKind};
 pub use queue::QueueScreen;
 pub use session::{Conn, Requests, Session, Status, StatusKind};
@@ -34,6 +36,10 @@ pub enum Screen {
     Analytics,
     History,
     Alerts,
+    /// `:audit`: the org's audit log (not a tab).
+    Audit,
+    /// `:webhooks`: the webhook log, admins only (not a tab).
+    Webhooks,
 }
 
 impl Screen {
@@ -52,6 +58,8 @@ impl Screen {
             Screen::Analytics => "Analytics",
             Screen::History => "History",
             Screen::Alerts => "Alerts",
+            Screen::Audit => "Audit log",
+            Screen::Webhooks => "Webhook log",
         }
     }
 }
@@ -72,6 +80,14 @@ pub struct App {
     pub(in crate::console) analytics: Analytics,
     pub(in crate::console) history: History,
     pub(in crate::console) alerts: AlertLog,
+    pub(in crate::console) logs: Logs,
+    pub(in crate::console) analytics_view: AnalyticsView,
+    /// Alert kinds that flash the terminal title ("*": all); empty: never.
+    pub(in crate::console) title_flash: Vec<String>,
+    /// A new alert of a flashing kind arrived: `update` returns `Effect::Title` once.
+    pub(in crate::console) title_due: Option<String>,
+    /// When the title last flashed (it is put back a few seconds later).
+    pub(in crate::console) title_shown_at: Option<DateTime<Utc>>,
     /// Audit entries per call seen on the stream or fetched for the detail panel, oldest
     /// first, at most [`AUDIT_PER_CALL`] each.
     pub(in crate::console) audit: HashMap<CallId, VecDeque<AuditEntry>>,
@@ -117,6 +133,11 @@ impl App {
             analytics: Analytics::default(),
             history: History::default(),
             alerts: AlertLog::default(),
+            logs: Logs::default(),
+            analytics_view: AnalyticsView::default(),
+            title_flash: Vec::new(),
+            title_due: None,
+            title_shown_at: None,
             audit: HashMap::new(),
             bell: Vec::new(),
             bell_due: false,
@@ -201,6 +222,18 @@ impl App {
             Some(Modal::Dialog(d)) => Some(d),
             _ => None,
         }
+    }
+
+    pub fn form(&self) -> Option<&QueueForm> {
+        match &self.modal {
+            Some(Modal::Form(f)) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Alert kinds that flash the terminal title ("*" for all).
+    pub fn set_title_flash(&mut self, kinds: Vec<String>) {
+        self.title_flash = kinds;
     }
 
     pub fn input(&self) -> Option<&LineInput> {

@@ -1,5 +1,5 @@
 //! What sits on top of the screen and takes every key while open: the help, a one-line
-//! text input, or a dialog.
+//! text input, a dialog, or the add-to-queue form.
 
 use ratatui_textarea::TextArea;
 
@@ -9,6 +9,8 @@ pub enum Modal {
     Help,
     Input(LineInput),
     Dialog(Dialog),
+    /// The add-to-queue form (`a` on Queue).
+    Form(super::QueueForm),
 }
 
 /// A one-line text input at the bottom (filter, transcript search, history search).

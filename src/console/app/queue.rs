@@ -13,12 +13,19 @@ pub struct QueueScreen {
 
 impl QueueScreen {
     /// Waiting queue items (pending/scheduled) and those compliance blocked, in the order
-    /// shown.
+    /// shown: by WHEN, the longest waiting first, then the soonest scheduled; blocked last.
     pub fn waiting(&self) -> Vec<&QueueItem> {
-        self.items
+        let mut items: Vec<&QueueItem> = self
+            .items
             .iter()
             .filter(|q| q.state.is_waiting() || is_blocked(q))
-            .collect()
+            .collect();
+        // Due since (or due at): the scheduled instant, never before the item existed.
+        items.sort_by_key(|q| {
+            let due = q.scheduled_at.unwrap_or(q.created_at).max(q.created_at);
+            (is_blocked(q), due, q.id.clone())
+        });
+        items
     }
 
     pub fn selected(&self) -> usize {

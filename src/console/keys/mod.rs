@@ -48,6 +48,8 @@ pub enum Action {
     AddToDnc,
     DialNow,
     CancelQueued,
+    /// A new queue item (a form: number, name, campaign, when).
+    AddToQueue,
     ScrollUp,
     ScrollDown,
     Follow,
@@ -163,6 +165,7 @@ pub const ACTIONS: &[ActionSpec] = {
     spec(Action::AddToDnc, "add_to_dnc", &["D"], "caller to DNC", "to DNC", C),
     spec(Action::DialNow, "dial_now", &["d"], "dial now", "dial now", Q),
     spec(Action::CancelQueued, "cancel_queued", &["x"], "cancel", "cancel", Q),
+    spec(Action::AddToQueue, "add_to_queue", &["a"], "add to queue", "add", Q),
     spec(Action::ScrollUp, "scroll_up", &["K", "shift+up", "ctrl+u"], "scroll transcript up", "scroll up", T),
     spec(Action::ScrollDown, "scroll_down", &["J", "shift+down", "ctrl+d"], "scroll transcript down", "scroll down", T),
     spec(Action::Follow, "follow", &["f"], "follow", "follow", T),

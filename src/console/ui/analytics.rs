@@ -17,7 +17,22 @@ fn pct(x: f64) -> String {
 
 pub fn render(f: &mut Frame, app: &App, body: Rect) {
     let t = &app.theme;
-    let a = &app.analytics;
+    let view = &app.analytics_view;
+    // A range or grouping (`:analytics 7d campaign`) shows its answer; else the stream's.
+    let a = match (&view.data, view.is_live()) {
+        (_, true) => &app.analytics,
+        (Some(a), false) => a,
+        (None, false) => {
+            let title = format!(" Analytics · {} ", view.label());
+            f.render_widget(super::block(app, title), body);
+            let line = match &view.error {
+                Some(e) => Line::from(Span::styled(format!("✗ {e}"), t.fg(t.error))),
+                None => Line::from(Span::styled("loading…", t.dimmed())),
+            };
+            return super::centered_message(f, layout::inner(body), vec![line]);
+        }
+    };
+
     let [kpi1, kpi2, spark, bars] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Length(3),
@@ -86,7 +101,15 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
     let data: Vec<u64> = a.calls_per_minute.iter().map(|m| m.count).collect();
     let peak = data.iter().copied().max().unwrap_or(0);
     let last = data.last().copied().unwrap_or(0);
-    let title = format!(" Calls per minute · now {last} · peak {peak} ");
+    // A range other than the stream's says so here, above the figures it changes.
+    let title = if view.is_live() {
+        format!(" Calls per minute · now {last} · peak {peak} ")
+    } else {
+        format!(
+            " {} · calls per minute (last hour of the range) · now {last} · peak {peak} ",
+            view.label()
+        )
+    };
     let inner_w = layout::inner(spark).width as usize;
     // The newest minutes, as many as fit, with "now" at the right edge.
     let mut shown = vec![0u64; inner_w.saturating_sub(data.len())];
@@ -99,6 +122,9 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
         spark,
     );
 
+    if !a.groups.is_empty() {
+        return groups(f, app, bars, a);
+    }
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bars);
     bar_chart(f, app, left, " Intents ", &a.intents);
@@ -148,4 +174,56 @@ fn bar_chart(f: &mut Frame, app: &App, area: Rect, title: &str, counts: &BTreeMa
         })
         .collect();
     f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// One row per group (campaign, provider or line), busiest first.
+fn groups(f: &mut Frame, app: &App, area: Rect, a: &crate::core::model::Analytics) {
+    use ratatui::widgets::{Row, Table};
+    let t = &app.theme;
+    let by = app.analytics_view.group_by.as_deref().unwrap_or("group");
+    f.render_widget(super::block(app, format!(" By {by} ")), area);
+    let mut rows: Vec<(&String, &crate::core::model::Analytics)> = a.groups.iter().collect();
+    rows.sort_by(|x, y| y.1.total_calls.cmp(&x.1.total_calls).then(x.0.cmp(y.0)));
+    let widths = [
+        Constraint::Fill(3),
+        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(11),
+        Constraint::Length(10),
+        Constraint::Length(9),
+    ];
+    let name_w = Layout::horizontal(widths)
+        .spacing(1)
+        .split(layout::inner(area))[0]
+        .width;
+    let header = Row::new([
+        "NAME",
+        "CALLS",
+        "COMPLETE",
+        "MISSED",
+        "TAKEOVERS",
+        "CONTAINMENT",
+        "AVG HANDLE",
+        "COST",
+    ])
+    .style(t.dimmed().add_modifier(Modifier::BOLD));
+    let body = rows.into_iter().map(|(name, g)| {
+        Row::new(vec![
+            super::calls::trunc(name, name_w as usize),
+            g.total_calls.to_string(),
+            pct(g.completion_rate),
+            g.missed_calls.to_string(),
+            g.takeovers.to_string(),
+            pct(g.ai_containment_rate),
+            format_duration(g.avg_handle_seconds),
+            format!("${:.2}", g.total_cost),
+        ])
+        .style(t.base())
+    });
+    f.render_widget(
+        Table::new(body, widths).header(header).column_spacing(1),
+        layout::inner(area),
+    );
 }

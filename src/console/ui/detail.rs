@@ -12,6 +12,7 @@ use super::super::app::{format_duration, App};
 use super::super::filter::{direction_label, sentiment_labels};
 use super::super::theme::state_cell;
 use crate::core::action::ActionKind;
+use crate::core::compliance::Check;
 use crate::core::model::Call;
 
 pub fn render(f: &mut Frame, app: &App, area: Rect, call: &Call) {
@@ -128,6 +129,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, call: &Call) {
             t.base(),
         )],
     );
+    row("compliance", compliance_spans(app, call, false));
     if call.alerts.is_empty() {
         row("alerts", vec![Span::styled("none", t.dimmed())]);
     }
@@ -170,4 +172,27 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, call: &Call) {
         lines.push(Line::from(spans));
     }
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+/// The call's stored compliance status, coloured by its worst check; `short` for a table
+/// cell (`ok`, `miss`, `VIOL`). Before the deadline (or unwatched) a dimmed dash / "not
+/// checked".
+pub fn compliance_spans(app: &App, call: &Call, short: bool) -> Vec<Span<'static>> {
+    let t = &app.theme;
+    let Some(st) = &call.compliance else {
+        let text = if short { "–" } else { " not checked (yet)" };
+        return vec![Span::styled(text, t.dimmed())];
+    };
+    let style = match st.worst() {
+        Check::Ok => t.fg(t.ok),
+        Check::Missing => t.fg(t.warn),
+        Check::Violation => t.fg(t.error).add_modifier(Modifier::BOLD),
+    };
+    let text = match (short, st.worst()) {
+        (false, _) => format!(" {}", st.label()),
+        (true, Check::Ok) => "ok".into(),
+        (true, Check::Missing) => "miss".into(),
+        (true, Check::Violation) => "VIOL".into(),
+    };
+    vec![Span::styled(text, style)]
 }

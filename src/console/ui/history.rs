@@ -65,7 +65,7 @@ fn list(f: &mut Frame, app: &App, body: Rect) {
     }
     let header = Row::new([
         "STARTED", "DIR", "WHO", "NUMBER", "CAMPAIGN", "INTENT", "OUTCOME", "SENT", "HUMAN",
-        "TIME", "COST",
+        "COMPL", "TIME", "COST",
     ])
     .style(t.dimmed().add_modifier(Modifier::BOLD));
     // Spare width goes to the text columns, most to WHO; cut text ends in "…".
@@ -79,6 +79,7 @@ fn list(f: &mut Frame, app: &App, body: Rect) {
         Constraint::Fill(2),
         Constraint::Length(4),
         Constraint::Fill(1),
+        Constraint::Length(5),
         Constraint::Length(7),
         Constraint::Length(7),
     ];
@@ -129,6 +130,7 @@ fn list(f: &mut Frame, app: &App, body: Rect) {
                         .unwrap_or_default(),
                     col_width(8),
                 )),
+                Cell::from(Line::from(super::detail::compliance_spans(app, c, true))),
                 Cell::from(c.duration_secs.map(format_duration).unwrap_or_default()),
                 Cell::from(c.cost.map(|x| format!("${x:.2}")).unwrap_or_default()),
             ])
@@ -193,6 +195,9 @@ fn detail(f: &mut Frame, app: &App, body: Rect, d: &HistoryDetail) {
             c.recording_url.clone().unwrap_or_else(|| "–".into()),
         ),
     ];
+    let mut compliance = vec![Span::styled(format!("{:<9}", "Compliance"), t.dimmed())];
+    compliance.extend(super::detail::compliance_spans(app, c, false));
+    lines.push(Line::from(compliance));
     if let Some(tk) = &c.takeover {
         lines.push(field("Taken by", format!("{}: {}", tk.by, tk.reason)));
         if let Some(n) = &tk.notes {

@@ -6,8 +6,10 @@ mod analytics;
 mod calls;
 mod detail;
 mod dialog;
+mod form;
 mod help;
 mod history;
+mod logs;
 mod queue;
 mod transcript;
 mod wall;
@@ -54,6 +56,8 @@ pub fn render(f: &mut Frame, app: &App) {
         Screen::Analytics => analytics::render(f, app, m.body),
         Screen::History => history::render(f, app, m.body),
         Screen::Alerts => alerts::render(f, app, m.body),
+        Screen::Audit => logs::audit(f, app, m.body),
+        Screen::Webhooks => logs::webhooks(f, app, m.body),
     }
     status(f, app, m.status);
     footer(f, app, m.footer);
@@ -62,6 +66,9 @@ pub fn render(f: &mut Frame, app: &App) {
     }
     if let Some(d) = app.dialog() {
         dialog::render(f, app, d, area);
+    }
+    if let Some(form) = app.form() {
+        form::render(f, app, form, area);
     }
 }
 
@@ -174,9 +181,10 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
     }
 }
 
-/// "sam (supervisor)", unless the token's name already says its role.
+/// "sam (supervisor)", unless the token's name already says its role (or is the role, as
+/// in the demo when the login name is unknown: "supervisor").
 fn actor_label(actor: &str, role: &str) -> String {
-    if actor.contains(&format!("({role})")) {
+    if actor.contains(&format!("({role})")) || actor.trim().eq_ignore_ascii_case(role) {
         actor.to_string()
     } else {
         format!("{actor} ({role})")
@@ -277,60 +285,70 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
 
 fn footer(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let actions: &[Action] = if app.dialog().is_some() || app.input().is_some() {
-        &[]
-    } else if app.help_open() {
-        &[Action::Back, Action::Quit]
-    } else {
-        match app.screen {
-            Screen::Calls => &[
-                Action::TakeOver,
-                Action::PauseAi,
-                Action::ResumeAi,
-                Action::Say,
-                Action::Instruct,
-                Action::EndCall,
-                Action::Filter,
-                Action::Search,
-                Action::Help,
-                Action::Quit,
-            ],
-            Screen::Queue => &[
-                Action::DialNow,
-                Action::CancelQueued,
-                Action::Up,
-                Action::Down,
-                Action::Help,
-                Action::Quit,
-            ],
-            Screen::Analytics => &[Action::NextScreen, Action::Help, Action::Quit],
-            Screen::History if app.history.detail.is_some() => &[
-                Action::Back,
-                Action::ScrollUp,
-                Action::ScrollDown,
-                Action::Search,
-                Action::Timestamps,
-                Action::Help,
-                Action::Quit,
-            ],
-            Screen::History => &[
-                Action::Filter,
-                Action::Open,
-                Action::Up,
-                Action::Down,
-                Action::Help,
-                Action::Quit,
-            ],
-            Screen::Alerts => &[
-                Action::Open,
-                Action::Up,
-                Action::Down,
-                Action::Command,
-                Action::Help,
-                Action::Quit,
-            ],
-        }
-    };
+    let actions: &[Action] =
+        if app.dialog().is_some() || app.input().is_some() || app.form().is_some() {
+            &[]
+        } else if app.help_open() {
+            &[Action::Back, Action::Quit]
+        } else {
+            match app.screen {
+                Screen::Calls => &[
+                    Action::TakeOver,
+                    Action::PauseAi,
+                    Action::ResumeAi,
+                    Action::Say,
+                    Action::Instruct,
+                    Action::EndCall,
+                    Action::Filter,
+                    Action::Search,
+                    Action::Help,
+                    Action::Quit,
+                ],
+                Screen::Queue => &[
+                    Action::DialNow,
+                    Action::CancelQueued,
+                    Action::AddToQueue,
+                    Action::Up,
+                    Action::Down,
+                    Action::Help,
+                    Action::Quit,
+                ],
+                Screen::Analytics => &[Action::NextScreen, Action::Help, Action::Quit],
+                Screen::History if app.history.detail.is_some() => &[
+                    Action::Back,
+                    Action::ScrollUp,
+                    Action::ScrollDown,
+                    Action::Search,
+                    Action::Timestamps,
+                    Action::Help,
+                    Action::Quit,
+                ],
+                Screen::History => &[
+                    Action::Filter,
+                    Action::Open,
+                    Action::Up,
+                    Action::Down,
+                    Action::Help,
+                    Action::Quit,
+                ],
+                Screen::Alerts => &[
+                    Action::Open,
+                    Action::Up,
+                    Action::Down,
+                    Action::Command,
+                    Action::Help,
+                    Action::Quit,
+                ],
+                Screen::Audit | Screen::Webhooks => &[
+                    Action::Up,
+                    Action::Down,
+                    Action::Command,
+                    Action::NextScreen,
+                    Action::Help,
+                    Action::Quit,
+                ],
+            }
+        };
     let mut spans = vec![Span::raw(" ")];
     if app.dialog().is_some_and(|d| d.blocked().is_some()) {
         spans.push(Span::styled("esc", t.key_style()));

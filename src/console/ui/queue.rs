@@ -23,13 +23,23 @@ pub fn render(f: &mut Frame, app: &App, body: Rect) {
             (app.now - since).num_seconds().max(0)
         })
         .max();
-    let title = format!(
-        " Queue · {} waiting · longest wait {} ",
-        waiting,
-        longest
-            .map(|s| format_duration(s as f64))
-            .unwrap_or_else(|| "–".into())
-    );
+    // Nobody due yet: when the next scheduled call is, rather than a bare dash.
+    let next = items
+        .iter()
+        .filter_map(|q| {
+            q.scheduled_at
+                .filter(|s| q.state.is_waiting() && *s > app.now)
+        })
+        .min();
+    let wait = match (longest, next) {
+        (Some(s), _) => format!("longest wait {}", format_duration(s as f64)),
+        (None, Some(at)) => format!(
+            "next call in {}",
+            format_duration((at - app.now).num_seconds() as f64)
+        ),
+        (None, None) => "longest wait –".into(),
+    };
+    let title = format!(" Queue · {waiting} waiting · {wait} ");
     f.render_widget(super::block(app, title), body);
     let inner = layout::inner(body);
     if items.is_empty() {

@@ -265,7 +265,8 @@ fn on_screen(app: &App, id: &str) -> bool {
     live.order.iter().skip(live.top).take(rows).any(|o| o == id)
 }
 
-/// New alerts go to the alert list (and ring the bell when configured for their kind).
+/// New alerts go to the alert list (and ring the bell / flash the title when configured
+/// for their kind).
 fn observe_alerts(app: &mut App, call: &Call) {
     let fresh = app.alerts.observe(call);
     if fresh
@@ -273,6 +274,12 @@ fn observe_alerts(app: &mut App, call: &Call) {
         .any(|k| app.bell.iter().any(|b| b == "*" || b == k))
     {
         app.bell_due = true;
+    }
+    if let Some(kind) = fresh
+        .iter()
+        .find(|k| app.title_flash.iter().any(|b| b == "*" || b == *k))
+    {
+        app.title_due = Some(format!("⚠ {kind} · {} · callwatch", app.who(call)));
     }
 }
 

@@ -3,7 +3,7 @@
 //! values on screen.
 
 use super::screens::switch;
-use super::{calls, export, history, info, set_status, Effect};
+use super::{calls, export, history, info, logs, set_status, Effect};
 use crate::console::app::{App, Modal, Screen, SortKey, StatusKind};
 use crate::console::filter::{self, direction_label, state_label, CALL_KEYS};
 use crate::core::model::{CallState, Direction};
@@ -12,9 +12,17 @@ use crate::core::model::{CallState, Direction};
 pub const COMMANDS: &[(&str, &str)] = &[
     ("calls", "live calls [filter]"),
     ("queue", "dialing queue"),
-    ("analytics", "analytics"),
-    ("history", "ended calls [search]"),
+    (
+        "analytics",
+        "analytics [today|7d|30d|live] [campaign|provider|number]",
+    ),
+    (
+        "history",
+        "ended calls [words] [direction= intent= outcome= sentiment= taken_over=]",
+    ),
     ("alerts", "alert list"),
+    ("audit", "the org's audit log"),
+    ("webhooks", "the webhook log (admins)"),
     ("details", "toggle the call detail panel"),
     (
         "sort",
@@ -26,6 +34,19 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("help", "keys"),
     ("quit", "leave"),
+];
+
+/// Field filters of `:history` (the gateway's `GET /api/calls` parameters).
+pub const HISTORY_KEYS: &[&str] = &[
+    "direction",
+    "intent",
+    "outcome",
+    "sentiment",
+    "taken_over",
+    "provider",
+    "campaign",
+    "from",
+    "to",
 ];
 
 const SORTS: [SortKey; 7] = [
@@ -84,19 +105,13 @@ pub(super) fn run(app: &mut App, text: &str, fx: &mut Vec<Effect>) {
             calls::reorder(app);
         }
         "queue" => switch(app, Screen::Queue, fx),
-        "analytics" => switch(app, Screen::Analytics, fx),
+        "analytics" => logs::analytics(app, rest, fx),
+        "audit" => logs::open_audit(app, fx),
+        "webhooks" => logs::open_webhooks(app, fx),
         "alerts" => switch(app, Screen::Alerts, fx),
         "history" => {
-            if rest.contains('=') {
-                // The gateway's history search takes words, not field filters yet: saying
-                // so beats listing calls that do not match.
-                return set_status(
-                    app,
-                    StatusKind::Error,
-                    "history filters by field (key=value) are not supported yet; search words"
-                        .into(),
-                );
-            }
+            // `key=value` words are field filters the gateway applies (and answers 422 for
+            // one it does not know: the screen shows that error).
             app.screen = Screen::History;
             app.history.query = rest.to_string();
             app.history.detail = None;
@@ -142,7 +157,19 @@ fn candidates(app: &App, text: &str) -> (String, Vec<String>) {
                     .collect(),
                 None => CALL_KEYS.iter().map(|k| format!("{k}=")).collect(),
             },
+            Some("history") => match last.split_once('=') {
+                Some((k, _)) => values(app, k)
+                    .into_iter()
+                    .map(|v| format!("{k}={v}"))
+                    .collect(),
+                None => HISTORY_KEYS.iter().map(|k| format!("{k}=")).collect(),
+            },
             Some("sort") => SORTS.iter().map(|k| sort_name(*k).to_string()).collect(),
+            Some("analytics") => logs::RANGES
+                .iter()
+                .chain(logs::GROUPS.iter())
+                .map(|w| w.to_string())
+                .collect(),
             Some("export") => ["txt", "json", "csv"].map(String::from).to_vec(),
             _ => Vec::new(),
         }
@@ -172,22 +199,23 @@ fn values(app: &App, key: &str) -> Vec<String> {
         "sentiment" => ["positive", "neutral", "negative", "unknown"]
             .map(String::from)
             .to_vec(),
+        "taken_over" => vec!["true".into(), "false".into()],
         "direction" => [Direction::Inbound, Direction::Outbound]
             .map(|d| direction_label(d).to_string())
             .to_vec(),
         _ => app
             .live
             .values()
-            .flat_map(|v| {
-                let c = &v.call;
-                match key {
-                    "provider" => vec![c.provider.to_ascii_lowercase()],
-                    "intent" => c.intent.iter().cloned().collect(),
-                    "campaign" => c.campaign.iter().cloned().collect(),
-                    "alert" => c.alerts.iter().map(|a| a.kind.clone()).collect(),
-                    "assistant" => c.assistant.iter().cloned().collect(),
-                    _ => Vec::new(),
-                }
+            .map(|v| &v.call)
+            .chain(app.history.results.iter())
+            .flat_map(|c| match key {
+                "provider" => vec![c.provider.to_ascii_lowercase()],
+                "intent" => c.intent.iter().cloned().collect(),
+                "outcome" => c.outcome.iter().cloned().collect(),
+                "campaign" => c.campaign.iter().cloned().collect(),
+                "alert" => c.alerts.iter().map(|a| a.kind.clone()).collect(),
+                "assistant" => c.assistant.iter().cloned().collect(),
+                _ => Vec::new(),
             })
             .filter(|v| !v.contains(char::is_whitespace))
             .collect(),

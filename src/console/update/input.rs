@@ -134,6 +134,7 @@ pub(super) fn paste(app: &mut App, text: &str) {
                 calls::reorder(app);
             }
         }
+        Some(Modal::Form(f)) => super::form::paste(f, &text),
         Some(Modal::Help) | None => {}
     }
 }

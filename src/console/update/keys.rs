@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::screens::switch;
 use super::{
-    alerts, calls, dialog, history, info, input, keep_visible, queue, set_status, transcript,
+    alerts, calls, dialog, form, history, info, input, keep_visible, queue, set_status, transcript,
     Effect,
 };
 use crate::console::app::{App, InputKind, Modal, Screen, StatusKind};
@@ -25,6 +25,7 @@ pub(super) fn key(app: &mut App, ev: KeyEvent, fx: &mut Vec<Effect>) {
     match &app.modal {
         Some(Modal::Dialog(_)) => return dialog::key(app, ev, fx),
         Some(Modal::Input(_)) => return input::key(app, ev, fx),
+        Some(Modal::Form(_)) => return form::key(app, ev, fx),
         Some(Modal::Help) | None => {}
     }
     let Some(action) = app.keymap.action(&ev) else {
@@ -113,6 +114,7 @@ fn act(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
         Wall => calls::toggle_wall(app),
         Command => input::open(app, InputKind::Command),
         DialNow | CancelQueued => queue::action(app, action, fx),
+        AddToQueue => form::open(app),
         ScrollUp => transcript::scroll(app, -transcript::SCROLL_STEP),
         ScrollDown => transcript::scroll(app, transcript::SCROLL_STEP),
         Follow => {
@@ -190,6 +192,8 @@ fn move_selection(app: &mut App, delta: isize) {
             history::move_selection(&mut app.history, delta);
         }
         Screen::Alerts => app.alerts.move_selection(delta),
+        Screen::Audit => app.logs.audit.move_selection(delta),
+        Screen::Webhooks => app.logs.webhooks.move_selection(delta),
         Screen::Analytics => {}
     }
     keep_visible(app);

@@ -11,9 +11,11 @@ mod calls;
 mod command;
 mod dialog;
 mod export;
+mod form;
 mod history;
 mod input;
 mod keys;
+mod logs;
 mod perform;
 mod queue;
 mod results;
@@ -73,6 +75,12 @@ pub enum Reply {
         path: String,
     },
     Destinations(crate::core::protocol::DestinationList),
+    /// The org's audit log (the `:audit` screen), newest first.
+    AuditLog(Vec<AuditEntry>),
+    /// The webhook log (admins, the `:webhooks` screen), newest first.
+    WebhookLog(Vec<crate::client::WebhookEntry>),
+    /// Analytics for a range / grouping other than the stream's last 24 h.
+    Analytics(Box<crate::core::model::Analytics>),
 }
 
 /// What the runtime must do (REST calls), identified so the answer comes back as `Done`.
@@ -111,6 +119,17 @@ pub enum Request {
     },
     /// The org's transfer destinations and our own phone.
     Destinations,
+    /// A new queue item (`a` on Queue), through `POST /api/calls/initiate`.
+    AddToQueue(Box<crate::core::protocol::InitiateRequest>),
+    /// The org's audit log.
+    AuditLog,
+    /// The webhook log (admins only).
+    WebhookLog,
+    /// Analytics over `range` (`today`, `7d`, `30d`), grouped by `group_by`.
+    Analytics {
+        range: Option<String>,
+        group_by: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +140,9 @@ pub enum Effect {
     },
     /// Ring the terminal bell (a new alert of a kind configured to ring).
     Bell,
+    /// Set the terminal's title (a new alert of a kind configured to flash it); `None`
+    /// puts the plain title back.
+    Title(Option<String>),
     /// Write `contents` to `path` (an export), reported back as `Msg::Done { id }`.
     Export {
         id: u64,
@@ -176,8 +198,21 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     if std::mem::take(&mut app.bell_due) {
         fx.push(Effect::Bell);
     }
+    if let Some(title) = app.title_due.take() {
+        fx.push(Effect::Title(Some(title)));
+        app.title_shown_at = Some(app.now);
+    } else if app
+        .title_shown_at
+        .is_some_and(|at| (app.now - at).num_seconds() >= TITLE_FLASH_SECS)
+    {
+        fx.push(Effect::Title(None));
+        app.title_shown_at = None;
+    }
     fx
 }
+
+/// How long an alert's title flash stays before the plain title is put back.
+pub const TITLE_FLASH_SECS: i64 = 5;
 
 fn info(app: &mut App, text: &str) {
     set_status(app, StatusKind::Info, text.to_string());

@@ -1,7 +1,7 @@
 //! Answers to requests (`Msg::Done`): an action's outcome in the status line, or a history
 //! page / call, an audit trail, an export written.
 
-use super::{calls, history, queue, set_status, Reply};
+use super::{calls, form, history, logs, queue, set_status, Reply};
 use crate::console::app::{App, StatusKind, AUDIT_PER_CALL};
 use crate::console::clean;
 use crate::core::model::Call;
@@ -19,6 +19,9 @@ pub(super) fn done(app: &mut App, id: u64, result: Result<Reply, String>) {
             }
             _ => Default::default(),
         });
+        return;
+    }
+    if form::answer(app, id, &result) || logs::answer(app, id, &result) {
         return;
     }
     if let Some(doing) = app.requests.pending.remove(&id) {

@@ -7,7 +7,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 
 use crate::core::model::{Analytics, AuditEntry, Call};
@@ -16,7 +15,7 @@ use crate::gateway::api::error::{ApiFailure, ApiResult};
 use crate::gateway::auth::{Permission, Principal};
 use crate::gateway::engine::Gateway;
 use crate::gateway::guard::RejectedCount;
-use crate::gateway::store::{is_status_filter, CallFilter, WebhookRecord};
+use crate::gateway::store::WebhookRecord;
 
 pub async fn healthz(State(gw): State<Arc<Gateway>>) -> Json<Health> {
     Json(Health {
@@ -61,60 +60,13 @@ pub fn parse_time(field: &str, value: Option<&String>) -> ApiResult<Option<DateT
     }
 }
 
-fn encode_cursor(ms: i64, id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{ms}|{id}"))
-}
-
-fn decode_cursor(s: &str) -> Option<(i64, String)> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (ms, id) = text.split_once('|')?;
-    Some((ms.parse().ok()?, id.to_string()))
-}
-
 pub async fn history(
     State(gw): State<Arc<Gateway>>,
     who: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<CallList>> {
     who.require(Permission::Read, "read calls")?;
-    let status = q.get("status").cloned().filter(|s| !s.is_empty());
-    if let Some(s) = &status {
-        if !is_status_filter(s) {
-            return Err(ApiFailure::invalid(
-                "status",
-                "status must be active, ended, all, or a call state such as in_progress",
-            ));
-        }
-    }
-    let limit = match q.get("limit").filter(|s| !s.is_empty()) {
-        None => 50,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=500).contains(&n) => n,
-            _ => {
-                return Err(ApiFailure::invalid(
-                    "limit",
-                    "limit must be a number from 1 to 500",
-                ))
-            }
-        },
-    };
-    let cursor = match q.get("cursor").filter(|s| !s.is_empty()) {
-        None => None,
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            ApiFailure::invalid("cursor", "cursor is not one this gateway handed out")
-        })?),
-    };
-    let filter = CallFilter {
-        status,
-        q: q.get("q").cloned(),
-        from: parse_time("from", q.get("from"))?,
-        to: parse_time("to", q.get("to"))?,
-        limit,
-        cursor,
-    };
+    let filter = super::history_query::parse(&q)?;
     // Searches run on a pooled reader, off the async workers and the writer; the cap keeps
     // one token from taking every reader.
     let Some(_slot) = gw.guard.search_slot(&who.name) else {
@@ -132,7 +84,7 @@ pub async fn history(
     let (calls, next) = gw.history(&who.org, filter).await?;
     Ok(Json(CallList {
         calls,
-        next_cursor: next.map(|(ms, id)| encode_cursor(ms, &id)),
+        next_cursor: next.map(|(ms, id)| super::history_query::encode_cursor(ms, &id)),
     }))
 }
 
@@ -167,19 +119,47 @@ pub async fn analytics(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Analytics>> {
     who.require(Permission::Read, "read analytics")?;
-    let (by_campaign, by_number) = match q.get("group_by").map(String::as_str) {
-        None | Some("") => (false, false),
-        Some("campaign") => (true, false),
-        Some("number") => (false, true),
+    use crate::gateway::analytics::GroupBy;
+    let (group_by, by_number) = match q.get("group_by").map(String::as_str) {
+        None | Some("") => (GroupBy::None, false),
+        Some("campaign") => (GroupBy::Campaign, false),
+        Some("provider") => (GroupBy::Provider, false),
+        Some("number") => (GroupBy::None, true),
         Some(_) => {
             return Err(ApiFailure::invalid(
                 "group_by",
-                "group_by can only be campaign or number",
+                "group_by can only be campaign, provider or number",
             ))
         }
     };
-    let from = parse_time("from", q.get("from"))?;
-    let to = parse_time("to", q.get("to"))?;
+    let mut from = parse_time("from", q.get("from"))?;
+    let mut to = parse_time("to", q.get("to"))?;
+    if let Some(range) = q.get("range").map(|r| r.trim()).filter(|r| !r.is_empty()) {
+        if from.is_some() || to.is_some() {
+            return Err(ApiFailure::invalid(
+                "range",
+                "give range or from/to, not both",
+            ));
+        }
+        let now = chrono::Utc::now();
+        from = Some(match range {
+            // Since midnight UTC.
+            "today" => now
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc())
+                .unwrap_or(now),
+            "7d" => now - chrono::Duration::days(7),
+            "30d" => now - chrono::Duration::days(30),
+            _ => {
+                return Err(ApiFailure::invalid(
+                    "range",
+                    "range can only be today, 7d or 30d",
+                ))
+            }
+        });
+        to = Some(now + chrono::Duration::seconds(1));
+    }
     if let (Some(f), Some(t)) = (from, to) {
         if f >= t {
             return Err(ApiFailure::invalid("from", "from must be before to"));
@@ -188,7 +168,7 @@ pub async fn analytics(
     if by_number {
         return Ok(Json(gw.analytics_by_number(&who.org, from, to).await?));
     }
-    Ok(Json(gw.analytics(&who.org, from, to, by_campaign).await?))
+    Ok(Json(gw.analytics(&who.org, from, to, group_by).await?))
 }
 
 pub async fn queue(

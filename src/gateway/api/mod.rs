@@ -8,6 +8,7 @@ mod compliance;
 mod credentials;
 pub mod error;
 mod extract;
+mod history_query;
 mod idempotency;
 mod ingest;
 mod relay;

@@ -177,6 +177,7 @@ mod tests {
             alerts: Vec::new(),
             queue_item_id: None,
             capabilities: None,
+            compliance: None,
             updated_at: now,
         }
     }

@@ -28,6 +28,9 @@ pub struct ComplianceRules {
     pub consent_phrases: Vec<String>,
     /// The AI must have said both within its first this many final turns.
     pub within_ai_turns: u32,
+    /// Instead of turns: the AI must have said both within this many seconds of the call's
+    /// start (the check then runs when that time has passed, turns or not).
+    pub within_secs: Option<u32>,
     /// Regions ("US-CA", "DE") where a missing consent notice is a violation, not a warning.
     pub two_party_consent_regions: Vec<String>,
     /// Rules for one org, replacing these (not merged) for it.
@@ -44,6 +47,7 @@ impl Default for ComplianceRules {
             disclosure_phrases: Vec::new(),
             consent_phrases: Vec::new(),
             within_ai_turns: 2,
+            within_secs: None,
             two_party_consent_regions: Vec::new(),
             orgs: BTreeMap::new(),
         }
@@ -91,6 +95,10 @@ impl ComplianceRules {
         anyhow::ensure!(
             self.within_ai_turns >= 1,
             "{at} within_ai_turns must be at least 1"
+        );
+        anyhow::ensure!(
+            self.within_secs != Some(0),
+            "{at} within_secs must be at least 1 (or left out to count turns)"
         );
         Ok(())
     }

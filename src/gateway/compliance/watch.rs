@@ -1,9 +1,13 @@
-//! The live disclosure / consent watcher: after each final AI turn, has the AI said the
-//! configured phrases within its first `within_ai_turns` turns? Raises an alert once the
-//! deadline turn arrives without them, never before. Pure.
+//! The live disclosure / consent watcher: has the AI said the configured phrases before the
+//! deadline (its first `within_ai_turns` final turns, or `within_secs` seconds from the
+//! call's start)? Evaluated once, when the deadline passes, never before: the result is the
+//! call's stored compliance status, and each check that failed raises one alert. Pure.
+
+use chrono::{DateTime, Duration, Utc};
 
 use super::ComplianceRules;
 use crate::core::compliance::phrases::contains_any;
+use crate::core::compliance::{Check, ComplianceStatus};
 
 pub const DISCLOSURE: &str = "compliance_disclosure";
 pub const CONSENT: &str = "compliance_consent";
@@ -17,51 +21,96 @@ pub struct Finding {
     pub violation: bool,
 }
 
-/// Findings due now for a call whose AI said `ai_turns` (final turns, in order) to a party
-/// in `region`; `raised` are the alert kinds the call already carries.
+/// One final AI turn: when it was said and what.
+pub struct AiTurn<'a> {
+    pub at: DateTime<Utc>,
+    pub text: &'a str,
+}
+
+/// The deadline's result for a call: its status, and the findings to raise as alerts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub status: ComplianceStatus,
+    pub findings: Vec<Finding>,
+}
+
+/// The verdict for a call whose AI said `ai_turns` (final, in order) to a party in
+/// `region`, if its deadline has passed at `now`; `started` is when the call started.
+/// `raised`: alert kinds the call already carries (never raised twice).
 pub fn check(
     rules: &ComplianceRules,
     region: &str,
-    ai_turns: &[&str],
+    started: DateTime<Utc>,
+    ai_turns: &[AiTurn<'_>],
     raised: &[&str],
-) -> Vec<Finding> {
-    let n = rules.within_ai_turns as usize;
-    if ai_turns.len() < n {
-        return Vec::new();
+    now: DateTime<Utc>,
+) -> Option<Verdict> {
+    let (counted, within): (Vec<&str>, String) = match rules.within_secs {
+        Some(secs) => {
+            let deadline = started + Duration::seconds(i64::from(secs));
+            if now < deadline {
+                return None;
+            }
+            let said = ai_turns
+                .iter()
+                .filter(|t| t.at <= deadline)
+                .map(|t| t.text)
+                .collect();
+            (said, format!("within {secs} s of the call's start"))
+        }
+        None => {
+            let n = rules.within_ai_turns as usize;
+            if ai_turns.len() < n {
+                return None;
+            }
+            let said = ai_turns[..n].iter().map(|t| t.text).collect();
+            (said, format!("within its first {n} turns"))
+        }
+    };
+    let said = |phrases: &[String]| counted.iter().any(|t| contains_any(t, phrases));
+    let mut status = ComplianceStatus {
+        disclosure: None,
+        consent: None,
+        checked_at: now,
+    };
+    let mut findings = Vec::new();
+    if !rules.disclosure_phrases.is_empty() {
+        let ok = said(&rules.disclosure_phrases);
+        status.disclosure = Some(if ok { Check::Ok } else { Check::Missing });
+        if !ok && !raised.contains(&DISCLOSURE) {
+            findings.push(Finding {
+                kind: DISCLOSURE,
+                message: format!("Warning: the AI did not say it is an AI {within}"),
+                violation: false,
+            });
+        }
     }
-    let first = &ai_turns[..n];
-    let said = |phrases: &[String]| first.iter().any(|t| contains_any(t, phrases));
-    let mut out = Vec::new();
-    if !rules.disclosure_phrases.is_empty()
-        && !raised.contains(&DISCLOSURE)
-        && !said(&rules.disclosure_phrases)
-    {
-        out.push(Finding {
-            kind: DISCLOSURE,
-            message: format!("Warning: the AI did not say it is an AI within its first {n} turns"),
-            violation: false,
-        });
-    }
-    if !rules.consent_phrases.is_empty()
-        && !raised.contains(&CONSENT)
-        && !said(&rules.consent_phrases)
-    {
+    if !rules.consent_phrases.is_empty() {
+        let ok = said(&rules.consent_phrases);
         let two_party = !region.is_empty()
             && rules
                 .two_party_consent_regions
                 .iter()
                 .any(|r| r.eq_ignore_ascii_case(region));
-        out.push(Finding {
-            kind: CONSENT,
-            message: if two_party {
-                format!("Violation: no recording-consent notice within the AI's first {n} turns ({region} requires two-party consent)")
-            } else {
-                format!("Warning: no recording-consent notice within the AI's first {n} turns")
-            },
-            violation: two_party,
+        status.consent = Some(match (ok, two_party) {
+            (true, _) => Check::Ok,
+            (false, true) => Check::Violation,
+            (false, false) => Check::Missing,
         });
+        if !ok && !raised.contains(&CONSENT) {
+            let within = within.replace("its first", "the AI's first");
+            findings.push(Finding {
+                kind: CONSENT,
+                message: if two_party {
+                    format!("Violation: no recording-consent notice {within} ({region} requires two-party consent)")
+                } else {
+                    format!("Warning: no recording-consent notice {within}")
+                },
+                violation: two_party,
+            });
+        }
     }
-    out
+    Some(Verdict { status, findings })
 }
 
 #[cfg(test)]
@@ -78,19 +127,67 @@ mod tests {
         }
     }
 
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap_or_default()
+    }
+
+    fn turns<'a>(texts: &[&'a str]) -> Vec<AiTurn<'a>> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| AiTurn {
+                at: t(5 * i as i64),
+                text,
+            })
+            .collect()
+    }
+
+    fn findings(
+        r: &ComplianceRules,
+        region: &str,
+        texts: &[&str],
+        raised: &[&str],
+    ) -> Vec<Finding> {
+        check(r, region, t(0), &turns(texts), raised, t(60))
+            .map(|v| v.findings)
+            .unwrap_or_default()
+    }
+
     #[test]
     fn nothing_before_the_deadline_turn() {
-        assert!(check(&rules(), "US-CA", &["Hello there"], &[]).is_empty());
+        assert_eq!(
+            check(
+                &rules(),
+                "US-CA",
+                t(0),
+                &turns(&["Hello there"]),
+                &[],
+                t(60)
+            ),
+            None
+        );
     }
 
     #[test]
     fn at_the_deadline_without_phrases() {
-        let f = check(&rules(), "US-CA", &["Hello", "How can I help?"], &[]);
+        let v = check(
+            &rules(),
+            "US-CA",
+            t(0),
+            &turns(&["Hello", "How can I help?"]),
+            &[],
+            t(9),
+        );
+        let v = v.unwrap_or_else(|| panic!("due at the second turn"));
+        assert_eq!(v.status.disclosure, Some(Check::Missing));
+        assert_eq!(v.status.consent, Some(Check::Violation));
+        assert_eq!(v.status.label(), "disclosure missing · consent violation");
+        let f = v.findings;
         assert_eq!(f.len(), 2);
         assert_eq!(f[0].kind, DISCLOSURE);
         assert!(!f[0].violation);
         assert!(f[1].violation, "two-party region");
-        let f = check(&rules(), "US-NY", &["Hello", "How can I help?"], &[]);
+        let f = findings(&rules(), "US-NY", &["Hello", "How can I help?"], &[]);
         assert!(!f[1].violation);
         assert!(f[1].message.starts_with("Warning"));
     }
@@ -98,10 +195,39 @@ mod tests {
     #[test]
     fn phrases_in_time_or_already_raised() {
         let ok = ["Hola, soy una IA.", "This call is recorded for quality."];
-        assert!(check(&rules(), "US-CA", &ok, &[]).is_empty());
+        let v = check(&rules(), "US-CA", t(0), &turns(&ok), &[], t(60));
+        let v = v.unwrap_or_else(|| panic!("due"));
+        assert!(v.findings.is_empty());
+        assert_eq!(v.status.worst(), Check::Ok);
         // Said too late (third turn) still counts as missing.
         let late = ["Hi", "Hello", "I am an AI"];
-        assert_eq!(check(&rules(), "", &late, &[CONSENT]).len(), 1);
-        assert!(check(&rules(), "", &late, &[CONSENT, DISCLOSURE]).is_empty());
+        assert_eq!(findings(&rules(), "", &late, &[CONSENT]).len(), 1);
+        assert!(findings(&rules(), "", &late, &[CONSENT, DISCLOSURE]).is_empty());
+    }
+
+    #[test]
+    fn a_deadline_in_seconds_counts_what_was_said_by_then() {
+        let r = ComplianceRules {
+            within_secs: Some(8),
+            ..rules()
+        };
+        // Turns at 0 s, 5 s, 10 s: the third (the disclosure) comes after the deadline.
+        let said = turns(&["Hello", "This call is recorded.", "I am an AI"]);
+        assert_eq!(
+            check(&r, "", t(0), &said, &[], t(7)),
+            None,
+            "not before 8 s"
+        );
+        let v = check(&r, "", t(0), &said, &[], t(8)).unwrap_or_else(|| panic!("due at 8 s"));
+        assert_eq!(v.status.disclosure, Some(Check::Missing));
+        assert_eq!(v.status.consent, Some(Check::Ok));
+        assert_eq!(v.findings.len(), 1);
+        assert!(
+            v.findings[0].message.contains("within 8 s"),
+            "{:?}",
+            v.findings
+        );
+        // No turn at all by the deadline is a deadline passed too (the turn count is not used).
+        assert!(check(&r, "", t(0), &[], &[], t(8)).is_some());
     }
 }

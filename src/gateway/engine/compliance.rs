@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::core::compliance::{decision, locate, normalise, DncEntry};
-use crate::core::model::{Alert, AuditEntry, Direction, QueueItem, Role, Speaker};
+use crate::core::model::{
+    Alert, AuditEntry, Call, Direction, QueueItem, Role, Speaker, TranscriptEntry,
+};
 use crate::gateway::analytics;
 use crate::gateway::auth::Principal;
 use crate::gateway::compliance::dial::{decide, dnc_key, Decision};
@@ -206,8 +208,9 @@ impl Gateway {
         ))
     }
 
-    /// The live watcher: for each call whose final AI turns change in `batch`, raise the
-    /// disclosure / consent alerts that are due (once each), with their audit entries.
+    /// The live watcher: for each call whose final AI turns change in `batch` and whose
+    /// deadline has passed, store its compliance status and raise the alerts that are due
+    /// (once each), with their audit entries.
     pub(super) fn watch_transcript(
         &self,
         st: &OrgState,
@@ -232,11 +235,14 @@ impl Gateway {
                 (None, Some(ac)) => ac.call.clone(),
                 (None, None) => continue,
             };
+            if call.compliance.is_some() {
+                continue;
+            }
             // The transcript as it will be after this batch: memory, then the batch's writes.
-            let mut turns: BTreeMap<u32, (Speaker, bool, String)> = BTreeMap::new();
+            let mut turns: BTreeMap<u32, &TranscriptEntry> = BTreeMap::new();
             if let Some(ac) = st.calls.get(&call_id) {
                 for e in &ac.transcript {
-                    turns.insert(e.position, (e.speaker, e.is_final, e.text.clone()));
+                    turns.insert(e.position, e);
                 }
             }
             for w in batch
@@ -244,46 +250,42 @@ impl Gateway {
                 .iter()
                 .filter(|w| w.entry.call_id == call_id)
             {
-                let e = &w.entry;
-                turns.insert(e.position, (e.speaker, e.is_final, e.text.clone()));
+                turns.insert(w.entry.position, &w.entry);
             }
-            let ai: Vec<&str> = turns
-                .values()
-                .filter(|(s, f, _)| *s == Speaker::Ai && *f)
-                .map(|(_, _, t)| t.as_str())
-                .collect();
-            let party = match call.direction {
-                Direction::Inbound => &call.from,
-                Direction::Outbound => &call.to,
-            };
-            let region = locate(&dnc_key(rules, party)).region;
-            let raised: Vec<&str> = call.alerts.iter().map(|a| a.kind.as_str()).collect();
-            let findings = watch::check(rules, &region, &ai, &raised);
-            if findings.is_empty() {
+            let ai = ai_turns(turns.into_values());
+            if !judge(rules, org, &mut call, &ai, &mut batch.audits, now) {
                 continue;
             }
-            for f in &findings {
-                call.alerts.push(Alert {
-                    kind: f.kind.into(),
-                    message: f.message.clone(),
-                    at: now,
-                });
-                batch.audits.push(decision_audit(
-                    org,
-                    decision::FLAGGED,
-                    Some(&call.id),
-                    call.queue_item_id.as_deref(),
-                    &f.message,
-                    serde_json::json!({ "kind": f.kind, "violation": f.violation, "region": region }),
-                    now,
-                ));
-            }
-            call.updated_at = now;
             match in_batch {
                 Some(i) => batch.calls[i] = call,
                 None => batch.calls.push(call),
             }
         }
+    }
+
+    /// With a deadline in seconds the verdict is due when the time passes, whether or not
+    /// the AI speaks: the scheduler loop asks here every poll. Blocking.
+    pub fn compliance_deadlines(&self, org_id: &str) -> EngineResult<()> {
+        let rules = self.compliance(org_id);
+        if !rules.watches() || rules.within_secs.is_none() {
+            return Ok(());
+        }
+        let org = self.org(org_id);
+        let mut inner = org.lock();
+        let now = Utc::now();
+        let mut batch = Batch::default();
+        for ac in inner.state.calls.values() {
+            if ac.call.compliance.is_some() || ac.call.started_at.is_none() {
+                continue;
+            }
+            let mut call = ac.call.clone();
+            let ai = ai_turns(ac.transcript.iter());
+            if judge(rules, org_id, &mut call, &ai, &mut batch.audits, now) {
+                batch.calls.push(call);
+            }
+        }
+        self.commit(&mut inner, batch, false)?;
+        Ok(())
     }
 
     /// Compliance decisions in [from, to). Blocking.
@@ -372,7 +374,13 @@ impl Gateway {
                 } else {
                     series_to - chrono::Duration::minutes(59)
                 };
-                let mut a = analytics::compute(&calls, series_from, series_to, now, false);
+                let mut a = analytics::compute(
+                    &calls,
+                    series_from,
+                    series_to,
+                    now,
+                    analytics::GroupBy::None,
+                );
                 let mut groups: BTreeMap<String, Vec<crate::core::model::Call>> = BTreeMap::new();
                 for c in calls {
                     let line = numbers::line_of(&c);
@@ -390,4 +398,60 @@ impl Gateway {
             })
             .await?)
     }
+}
+
+/// The final AI turns of a transcript, in order.
+fn ai_turns<'a>(entries: impl Iterator<Item = &'a TranscriptEntry>) -> Vec<watch::AiTurn<'a>> {
+    entries
+        .filter(|e| e.speaker == Speaker::Ai && e.is_final)
+        .map(|e| watch::AiTurn {
+            at: e.at,
+            text: e.text.as_str(),
+        })
+        .collect()
+}
+
+/// Applies the deadline's verdict to `call` if it is due: stores the status, raises the
+/// alerts and audits them. False when the deadline has not passed yet.
+fn judge(
+    rules: &ComplianceRules,
+    org: &str,
+    call: &mut Call,
+    ai: &[watch::AiTurn<'_>],
+    audits: &mut Vec<AuditEntry>,
+    now: DateTime<Utc>,
+) -> bool {
+    let party = match call.direction {
+        Direction::Inbound => &call.from,
+        Direction::Outbound => &call.to,
+    };
+    let region = locate(&dnc_key(rules, party)).region;
+    let raised: Vec<&str> = call.alerts.iter().map(|a| a.kind.as_str()).collect();
+    // A deadline in seconds runs from the start of the conversation, not from ringing.
+    let started = match (rules.within_secs, call.started_at) {
+        (Some(_), None) => return false,
+        (_, s) => s.unwrap_or(call.created_at),
+    };
+    let Some(verdict) = watch::check(rules, &region, started, ai, &raised, now) else {
+        return false;
+    };
+    for f in &verdict.findings {
+        call.alerts.push(Alert {
+            kind: f.kind.into(),
+            message: f.message.clone(),
+            at: now,
+        });
+        audits.push(decision_audit(
+            org,
+            decision::FLAGGED,
+            Some(&call.id),
+            call.queue_item_id.as_deref(),
+            &f.message,
+            serde_json::json!({ "kind": f.kind, "violation": f.violation, "region": region }),
+            now,
+        ));
+    }
+    call.compliance = Some(verdict.status);
+    call.updated_at = now;
+    true
 }

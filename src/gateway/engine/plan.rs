@@ -367,6 +367,7 @@ fn call_started(
         alerts: Vec::new(),
         queue_item_id: None,
         capabilities: None,
+        compliance: None,
         updated_at: at,
     });
     call.direction = *direction;

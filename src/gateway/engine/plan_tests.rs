@@ -46,6 +46,7 @@ fn call(id: &str, pcid: &str, state: CallState) -> Call {
         alerts: Vec::new(),
         queue_item_id: None,
         capabilities: None,
+        compliance: None,
         updated_at: now() - Duration::minutes(5),
     }
 }

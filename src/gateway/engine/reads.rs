@@ -33,7 +33,7 @@ fn last_day(r: &dyn ReadOps, org: &str) -> StoreResult<Analytics> {
         now - Duration::minutes(59),
         now,
         now,
-        false,
+        analytics::GroupBy::None,
     ))
 }
 
@@ -126,7 +126,7 @@ impl Gateway {
         org: &str,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-        by_campaign: bool,
+        group_by: analytics::GroupBy,
     ) -> EngineResult<Analytics> {
         let org = org.to_string();
         Ok(self
@@ -147,7 +147,7 @@ impl Gateway {
                     series_from,
                     series_to,
                     now,
-                    by_campaign,
+                    group_by,
                 ))
             })
             .await?)

@@ -134,6 +134,49 @@ pub struct CallFilter {
     pub limit: usize,
     /// (created_ms, id) of the last call of the previous page.
     pub cursor: Option<(i64, String)>,
+    /// Field filters: each call field (`direction`, `intent`, ...) must equal its value,
+    /// ignoring case. Only fields of [`CallField`] exist.
+    pub fields: Vec<(CallField, String)>,
+    /// Some(true): only calls a human took over; Some(false): only calls nobody took over.
+    pub taken_over: Option<bool>,
+}
+
+/// A call field history can filter on (a path into the stored call JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallField {
+    Direction,
+    Intent,
+    Outcome,
+    Sentiment,
+    Provider,
+    Campaign,
+}
+
+impl CallField {
+    pub const ALL: [CallField; 6] = [
+        CallField::Direction,
+        CallField::Intent,
+        CallField::Outcome,
+        CallField::Sentiment,
+        CallField::Provider,
+        CallField::Campaign,
+    ];
+
+    /// The query parameter, also the JSON key of the call.
+    pub fn name(self) -> &'static str {
+        match self {
+            CallField::Direction => "direction",
+            CallField::Intent => "intent",
+            CallField::Outcome => "outcome",
+            CallField::Sentiment => "sentiment",
+            CallField::Provider => "provider",
+            CallField::Campaign => "campaign",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<CallField> {
+        CallField::ALL.into_iter().find(|f| f.name() == name)
+    }
 }
 
 /// A row of the webhook log, as `GET /api/webhook-log` returns it.

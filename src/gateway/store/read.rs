@@ -240,6 +240,20 @@ impl<'c> Reads<'c> {
             sql.push_str(" AND created_ms < ?");
             args.push(ms(to).into());
         }
+        for (field, value) in &filter.fields {
+            // The names are a closed set (CallField), never user text, so formatting them
+            // into the SQL is safe; the value is a parameter.
+            sql.push_str(&format!(
+                " AND lower(json_extract(data, '$.{}')) = lower(?)",
+                field.name()
+            ));
+            args.push(value.clone().into());
+        }
+        match filter.taken_over {
+            Some(true) => sql.push_str(" AND json_extract(data, '$.takeover') IS NOT NULL"),
+            Some(false) => sql.push_str(" AND json_extract(data, '$.takeover') IS NULL"),
+            None => {}
+        }
         if let Some((c_ms, c_id)) = &filter.cursor {
             sql.push_str(" AND (created_ms < ? OR (created_ms = ? AND id < ?))");
             args.push((*c_ms).into());
