@@ -71,7 +71,7 @@ impl Settings {
                 fan_secs: Duration::from_secs(10),
                 fan_drain: Duration::from_secs(30),
                 settle: Duration::from_secs(3),
-                floor_warmup: Duration::from_secs(20),
+                floor_warmup: Duration::from_secs(45),
                 bandwidth_window: Duration::from_secs(30),
                 console_samples: 100,
                 rss_step: Duration::from_secs(60),

@@ -257,6 +257,12 @@ impl Ready {
                     if !text.starts_with("{\"type\":\"event\"") {
                         if text.contains("\"type\":\"resync\"") {
                             stats.resyncs += 1;
+                        } else if text.contains("\"type\":\"snapshot\"") {
+                            // After a resync the stream goes on from the snapshot's seq (its
+                            // first seq field); what it replaced is counted as resyncs.
+                            if let Some(seq) = number_after(text, "\"seq\":") {
+                                self.seq = seq;
+                            }
                         }
                         // Lines inside a snapshot are not deliveries.
                         continue;
