@@ -3,7 +3,7 @@
 //! gateway's own), next to a minimal Node Socket.IO 4 server doing what the seed backend does.
 //!
 //!   cargo bench --bench suite                 # full run (≤ 15 min)
-//!   cargo bench --bench suite -- --quick      # every phase shortened (~2-3 min)
+//!   cargo bench --bench suite -- --quick      # every phase shortened (a smoke run, 3-5 min)
 //!   cargo bench --bench suite -- --only fanout,memory
 //!   benches/run-suite.sh [--quick] [--write-doc]
 //!

@@ -18,7 +18,7 @@ pub const ORG: &str = "bench";
 
 /// Raises the open-file limit to its hard limit: 1,000 clients and 1,000 server sockets.
 /// Children inherit it.
-pub fn raise_fd_limit() -> u64 {
+pub fn raise_fd_limit() -> libc::rlim_t {
     // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
     unsafe {
         let mut lim = libc::rlimit {
@@ -30,7 +30,7 @@ pub fn raise_fd_limit() -> u64 {
         }
         lim.rlim_cur = lim.rlim_max;
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        lim.rlim_cur as u64
+        lim.rlim_cur
     }
 }
 
