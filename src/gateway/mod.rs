@@ -16,6 +16,7 @@
 pub mod analytics;
 pub mod api;
 pub mod auth;
+pub mod bus;
 pub mod compliance;
 pub mod config;
 pub mod credentials;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod guard;
 pub mod hub;
 pub mod ingest;
+pub mod lease;
 pub mod maintenance;
 pub mod presence;
 pub mod providers;
