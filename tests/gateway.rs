@@ -1314,7 +1314,7 @@ async fn restart_keeps_data_queue_and_sse() {
     let epoch = gw.epoch();
     let dir = gw.stop().await;
     let gw = Gw::start_in(base_config(Some(&control.url)), dir).await;
-    assert_ne!(gw.epoch(), epoch);
+    assert_eq!(gw.epoch(), epoch, "the epoch survives a restart");
     let (_, v) = gw.get(SUP, "/api/calls/active").await;
     assert_eq!(v["calls"][0]["id"], id.as_str());
     let (_, t) = gw.get(SUP, &format!("/api/calls/{id}/transcript")).await;
@@ -1327,8 +1327,8 @@ async fn restart_keeps_data_queue_and_sse() {
     gw.say_line("r-1", 3, "And parking").await;
     let (_, t) = gw.get(SUP, &format!("/api/calls/{id}/transcript")).await;
     assert_eq!(t["entries"][3]["position"], 3);
-    // A client of the old epoch is told so and gets a snapshot with the call.
-    let mut ws = ws_connect(&gw.url, VIEWER, Some((&epoch, 12))).await;
+    // A client of another epoch is told so and gets a snapshot with the call.
+    let mut ws = ws_connect(&gw.url, VIEWER, Some(("an-older-epoch", 12))).await;
     match next_real(&mut ws).await {
         ServerFrame::Welcome { reason, .. } => assert_eq!(reason, Some(ResyncReason::EpochChanged)),
         f => panic!("{f:?}"),

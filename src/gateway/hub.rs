@@ -44,10 +44,11 @@ pub fn encode(frame: &ServerFrame) -> Arc<str> {
 }
 
 impl Hub {
-    pub fn new(epoch: Arc<str>, history_cap: usize) -> Hub {
+    /// A hub continuing after `seq`, the org's last logged seq.
+    pub fn new(epoch: Arc<str>, history_cap: usize, seq: u64) -> Hub {
         Hub {
             epoch,
-            seq: 0,
+            seq,
             history: VecDeque::new(),
             history_cap: history_cap.max(1),
             subscribers: Vec::new(),
@@ -62,27 +63,34 @@ impl Hub {
         self.subscribers.len()
     }
 
-    /// Numbers the event, keeps it in the history and offers it to every subscriber. A
-    /// subscriber whose buffer is full is dropped: its receiver drains what it has and then
-    /// ends, which its connection turns into `resync{lagged}` + a fresh snapshot.
-    pub fn publish(&mut self, event: StreamEvent) {
-        self.seq += 1;
+    /// An event as clients receive it (numbered, framed once).
+    pub fn item(&self, seq: u64, event: StreamEvent) -> Item {
         let frame = encode(&ServerFrame::Event {
             epoch: self.epoch.to_string(),
-            seq: self.seq,
+            seq,
             event: event.clone(),
         });
-        let item = Arc::new(StreamItem {
-            seq: self.seq,
-            event,
-            frame,
-        });
+        Arc::new(StreamItem { seq, event, frame })
+    }
+
+    /// Keeps the event the log numbered `seq` in the history and offers it to every
+    /// subscriber. A seq at or below the hub's is one already delivered: ignored (returns
+    /// false). The caller delivers a gap's events first (see `Gateway::deliver_logged`). A
+    /// subscriber whose buffer is full is dropped: its receiver drains what it has and
+    /// then ends, which its connection turns into `resync{lagged}` + a fresh snapshot.
+    pub fn publish_at(&mut self, seq: u64, event: StreamEvent) -> bool {
+        if seq <= self.seq {
+            return false;
+        }
+        self.seq = seq;
+        let item = self.item(seq, event);
         if self.history.len() == self.history_cap {
             self.history.pop_front();
         }
         self.history.push_back(item.clone());
         self.subscribers
             .retain(|tx| tx.try_send(item.clone()).is_ok());
+        true
     }
 
     pub fn subscribe(&mut self, buffer: usize) -> mpsc::Receiver<Item> {
@@ -127,11 +135,16 @@ mod tests {
         }
     }
 
+    fn publish(hub: &mut Hub) {
+        let next = hub.seq() + 1;
+        assert!(hub.publish_at(next, ev()));
+    }
+
     #[test]
     fn replay_gives_exactly_the_missed_events() {
-        let mut hub = Hub::new("e1".into(), 5);
+        let mut hub = Hub::new("e1".into(), 5, 0);
         for _ in 0..4 {
-            hub.publish(ev());
+            publish(&mut hub);
         }
         let seqs: Vec<u64> = hub
             .replay_after("e1", 2)
@@ -153,9 +166,9 @@ mod tests {
 
     #[test]
     fn history_is_bounded() {
-        let mut hub = Hub::new("e".into(), 3);
+        let mut hub = Hub::new("e".into(), 3, 0);
         for _ in 0..10 {
-            hub.publish(ev());
+            publish(&mut hub);
         }
         assert_eq!(
             hub.replay_after("e", 6).unwrap_err(),
@@ -165,11 +178,29 @@ mod tests {
     }
 
     #[test]
+    fn numbering_continues_from_the_log_and_repeats_are_ignored() {
+        let mut hub = Hub::new("e".into(), 10, 41);
+        let mut rx = hub.subscribe(10);
+        assert!(hub.publish_at(42, ev()));
+        assert!(!hub.publish_at(42, ev()));
+        assert!(!hub.publish_at(7, ev()));
+        assert_eq!(hub.seq(), 42);
+        assert_eq!(rx.try_recv().unwrap().seq, 42);
+        assert!(rx.try_recv().is_err());
+        // Before 42 the ring knows nothing: a resume from 40 needs the log.
+        assert_eq!(
+            hub.replay_after("e", 40).unwrap_err(),
+            ReplayGap::TooFarBehind
+        );
+        assert_eq!(hub.replay_after("e", 41).unwrap().len(), 1);
+    }
+
+    #[test]
     fn a_full_subscriber_is_dropped_not_skipped() {
-        let mut hub = Hub::new("e".into(), 100);
+        let mut hub = Hub::new("e".into(), 100, 0);
         let mut rx = hub.subscribe(2);
         for _ in 0..5 {
-            hub.publish(ev());
+            publish(&mut hub);
         }
         assert_eq!(hub.subscriber_count(), 0);
         assert_eq!(rx.try_recv().unwrap().seq, 1);

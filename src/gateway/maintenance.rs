@@ -1,5 +1,5 @@
-//! Background upkeep: analytics refresh (debounced) and pruning of old idempotency keys and
-//! webhook log rows.
+//! Background upkeep: analytics refresh (debounced) and pruning of old idempotency keys,
+//! webhook log rows and stream log events.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +36,19 @@ pub async fn run(gw: Arc<Gateway>) {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "pruning failed"),
+            }
+            let (keep, log_days) = (
+                gw.config.stream.log_max_rows,
+                i64::from(gw.config.stream.log_days),
+            );
+            match gw
+                .store
+                .write(move |w| w.prune_events(keep, log_days))
+                .await
+            {
+                Ok(0) => {}
+                Ok(events) => tracing::info!(events, "pruned old stream log events"),
+                Err(e) => tracing::warn!(error = %e, "pruning the stream log failed"),
             }
             let expired = chrono::Utc::now() - chrono::Duration::hours(IDEMPOTENCY_KEY_HOURS);
             match gw

@@ -137,11 +137,7 @@ async fn follow(
     tx: Tx,
 ) -> Result<(), ()> {
     let mut shutdown = gw.shutdown.clone();
-    let (start, seq, mut rx) = gw.attach(
-        &who.org,
-        position.as_ref().map(|(e, s)| (e.as_str(), *s)),
-        None,
-    );
+    let (start, seq, mut rx) = gw.resume(&who.org, position).await;
     if replay(&gw, &who.org, &call, start, seq, &tx).await? {
         return Ok(());
     }

@@ -127,11 +127,7 @@ async fn run(gw: Arc<Gateway>, who: Principal, position: Option<(String, u64)>, 
     let mut conn = Conn { socket: sink };
     let mut shutdown = gw.shutdown.clone();
     let heartbeat_secs = gw.config.stream.heartbeat_secs;
-    let (start, seq, mut rx) = gw.attach(
-        &who.org,
-        position.as_ref().map(|(e, s)| (e.as_str(), *s)),
-        None,
-    );
+    let (start, seq, mut rx) = gw.resume(&who.org, position).await;
     let (resumed, reason) = match &start {
         StreamStart::Resumed(_) => (true, None),
         StreamStart::Snapshot(_, r) => (false, Some(*r)),

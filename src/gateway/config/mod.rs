@@ -371,6 +371,11 @@ pub struct StreamSettings {
     /// Frames buffered per client before it is declared lagging and resynced.
     pub client_buffer: usize,
     pub heartbeat_secs: u64,
+    /// Events kept per org in the durable log (for clients resuming after a restart or
+    /// from beyond `history`); older ones are pruned hourly.
+    pub log_max_rows: u64,
+    /// Days events are kept in the durable log, whatever their number.
+    pub log_days: u32,
 }
 
 impl Default for StreamSettings {
@@ -379,6 +384,8 @@ impl Default for StreamSettings {
             history: 10_000,
             client_buffer: 1024,
             heartbeat_secs: 15,
+            log_max_rows: 100_000,
+            log_days: 7,
         }
     }
 }
@@ -593,6 +600,10 @@ impl GatewayConfig {
         anyhow::ensure!(
             self.stream.history >= 1,
             "stream.history must be at least 1"
+        );
+        anyhow::ensure!(
+            self.stream.log_max_rows >= 1 && self.stream.log_days >= 1,
+            "stream.log_max_rows and stream.log_days must be at least 1"
         );
         anyhow::ensure!(
             self.stream.heartbeat_secs >= 1,

@@ -1,6 +1,7 @@
 //! The gateway's core: per-org state + stream under one lock, persisted before anything is
-//! announced or acknowledged. Every change goes through [`Gateway::commit`]: write to SQLite
-//! (one transaction), update memory, number and publish the events. Because all of that
+//! announced or acknowledged. Every change goes through [`Gateway::commit`]: write to the
+//! store with its events numbered in the org's durable log (one transaction), update memory,
+//! publish the events with the log's seqs. Because all of that
 //! happens under the org's lock, a snapshot taken under the same lock is consistent with its
 //! seq, and a subscriber registered under it misses and doubles nothing.
 //!
@@ -38,13 +39,15 @@ use crate::gateway::guard::Guard;
 use crate::gateway::hub::Hub;
 use crate::gateway::providers::Registry;
 use crate::gateway::ratelimit::RateLimiter;
-use crate::gateway::store::{Batch, Store};
+use crate::gateway::store::{Batch, LoggedEvent, Store};
 
 pub use ingest::IngestOutcome;
 pub use memory::{ActiveCall, OrgState};
 pub use stream::StreamStart;
 
 pub struct OrgInner {
+    /// The org's id (the log is per org).
+    pub org: Arc<str>,
     pub state: OrgState,
     pub hub: Hub,
     /// Calls changed in a way analytics show; the analytics task recomputes and announces.
@@ -82,7 +85,17 @@ pub struct Gateway {
     pub keys_in_flight: claims::KeysInFlight,
     /// Which call each console shows (see `gateway::presence`).
     pub presence: crate::gateway::presence::Presence,
+    /// Told of every event this instance logs, in seq order (see [`CommitHook`]).
+    pub commit_hook: std::sync::OnceLock<Arc<dyn CommitHook>>,
     orgs: Mutex<HashMap<String, Arc<Org>>>,
+    /// Each org's last logged seq when the gateway started: where its hub continues.
+    start_seqs: HashMap<String, u64>,
+}
+
+/// Told, under the org's lock and in seq order, of the events this instance committed
+/// (e.g. to publish them to other instances). Must not block: hand them to a task.
+pub trait CommitHook: Send + Sync {
+    fn committed(&self, org: &str, events: &[LoggedEvent]);
 }
 
 impl Gateway {
@@ -96,8 +109,13 @@ impl Gateway {
             .user_agent(concat!("callwatch/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| EngineError::Internal(format!("cannot build the HTTP client: {e}")))?;
+        // The numbering is read before the live state: events committed in between (by
+        // another instance) are then replayed over state that already has them, which is
+        // harmless, rather than missed.
+        let (epoch, start_seqs) =
+            store.read_latest_blocking(|r| Ok((r.epoch()?, r.stream_seqs()?)))?;
         let gw = Gateway {
-            epoch: uuid::Uuid::new_v4().to_string().into(),
+            epoch: epoch.into(),
             tokens: TokenTable::new(&config.tokens),
             limiter: RateLimiter::new(config.limits.actions_per_minute),
             guard: Guard::new(&config.limits),
@@ -109,7 +127,9 @@ impl Gateway {
             claims: claims::Claims::default(),
             keys_in_flight: claims::KeysInFlight::default(),
             presence: Default::default(),
+            commit_hook: std::sync::OnceLock::new(),
             orgs: Mutex::new(HashMap::new()),
+            start_seqs: start_seqs.into_iter().collect(),
             store,
             config,
         };
@@ -130,6 +150,9 @@ impl Gateway {
         for org in gw.config.orgs() {
             gw.org(&org);
         }
+        for org in gw.start_seqs.keys() {
+            gw.org(org);
+        }
         for org in gw.org_ids() {
             let a = gw.live_analytics(&org)?;
             gw.org(&org).lock().state.analytics = a;
@@ -144,8 +167,13 @@ impl Gateway {
                 Arc::new(Org {
                     id: id.to_string(),
                     inner: Mutex::new(OrgInner {
+                        org: id.into(),
                         state: OrgState::default(),
-                        hub: Hub::new(self.epoch.clone(), self.config.stream.history),
+                        hub: Hub::new(
+                            self.epoch.clone(),
+                            self.config.stream.history,
+                            self.start_seqs.get(id).copied().unwrap_or(0),
+                        ),
                         analytics_dirty: false,
                     }),
                 })
@@ -179,7 +207,15 @@ impl Gateway {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = self.store.write_blocking(|w| w.commit(&batch))?;
+        let org = inner.org.clone();
+        let committed = self
+            .store
+            .write_blocking(|w| w.commit_logged(&org, &batch))?;
+        // Another instance may have logged events of this org since this hub last heard:
+        // those go out first, so clients see the log's order.
+        if let Some(first) = committed.events.first() {
+            self.catch_up(inner, first.seq.saturating_sub(1))?;
+        }
         for call in &batch.calls {
             inner.state.upsert_call(call);
         }
@@ -191,37 +227,16 @@ impl Gateway {
         for item in &batch.queue {
             inner.state.upsert_queue(item);
         }
-        for call in batch.calls {
-            inner.hub.publish(if call.state.is_active() {
-                StreamEvent::CallUpdated { call }
-            } else {
-                StreamEvent::CallEnded { call }
-            });
-        }
-        for w in batch.transcript {
-            inner.hub.publish(if w.appended {
-                StreamEvent::TranscriptAppended { entry: w.entry }
-            } else {
-                StreamEvent::TranscriptRevised { entry: w.entry }
-            });
-        }
-        for item in batch.queue {
-            inner.hub.publish(StreamEvent::QueueUpdated { item });
-        }
+        self.publish(inner, &committed.events);
         let audits: Vec<AuditEntry> = batch
             .audits
             .into_iter()
-            .zip(ids)
+            .zip(committed.audit_ids)
             .map(|(mut a, id)| {
                 a.id = id;
                 a
             })
             .collect();
-        for audit in &audits {
-            inner.hub.publish(StreamEvent::ActionAudited {
-                audit: audit.clone(),
-            });
-        }
         if analytics_changed {
             // Recomputing scans a day of calls: done by the maintenance task, debounced,
             // not on every event under this lock.
@@ -229,5 +244,105 @@ impl Gateway {
             self.analytics_wakeup.notify_one();
         }
         Ok(audits)
+    }
+
+    /// Logs events that change no stored record (analytics) and announces them. Blocking.
+    pub fn announce(&self, inner: &mut OrgInner, events: Vec<StreamEvent>) -> EngineResult<()> {
+        let org = inner.org.clone();
+        let logged = self
+            .store
+            .write_blocking(|w| w.append_events(&org, events))?;
+        if let Some(first) = logged.first() {
+            self.catch_up(inner, first.seq.saturating_sub(1))?;
+        }
+        for e in &logged {
+            if let StreamEvent::AnalyticsUpdated { analytics } = &e.event {
+                inner.state.analytics = analytics.clone();
+            }
+        }
+        self.publish(inner, &logged);
+        Ok(())
+    }
+
+    /// Numbers-as-logged into the hub, then tells the commit hook.
+    fn publish(&self, inner: &mut OrgInner, events: &[LoggedEvent]) {
+        for e in events {
+            inner.hub.publish_at(e.seq, e.event.clone());
+        }
+        if let (Some(hook), false) = (self.commit_hook.get(), events.is_empty()) {
+            hook.committed(&inner.org, events);
+        }
+    }
+
+    /// Applies events logged elsewhere (another instance) to memory and delivers them to
+    /// this instance's clients, without writing anything. Events already delivered are
+    /// skipped; a gap before the first is filled from the log first. Blocking (it may read
+    /// the log). This is the entry point for a bus that carries other instances' commits.
+    pub fn deliver_logged(&self, org: &str, events: &[LoggedEvent]) -> EngineResult<()> {
+        let handle = self.org(org);
+        let mut inner = handle.lock();
+        let Some(first) = events.iter().map(|e| e.seq).min() else {
+            return Ok(());
+        };
+        self.catch_up(&mut inner, first.saturating_sub(1))?;
+        let mut sorted: Vec<&LoggedEvent> = events.iter().collect();
+        sorted.sort_by_key(|e| e.seq);
+        for e in sorted {
+            if e.seq == inner.hub.seq() + 1 {
+                apply_to_memory(&mut inner.state, e);
+                inner.hub.publish_at(e.seq, e.event.clone());
+            } else if e.seq > inner.hub.seq() + 1 {
+                self.catch_up(&mut inner, e.seq - 1)?;
+                apply_to_memory(&mut inner.state, e);
+                inner.hub.publish_at(e.seq, e.event.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the org's memory and hub up to `upto` from the log (events other instances
+    /// committed). Nothing to do on a single instance. Blocking.
+    fn catch_up(&self, inner: &mut OrgInner, upto: u64) -> EngineResult<()> {
+        while inner.hub.seq() < upto {
+            let from = inner.hub.seq();
+            let want = usize::try_from(upto - from)
+                .unwrap_or(usize::MAX)
+                .min(CATCH_UP_PAGE);
+            let org = inner.org.clone();
+            let missed = self
+                .store
+                .read_latest_blocking(|r| r.events_after(&org, from, want))?;
+            let Some(first) = missed.first() else {
+                // Pruned or never there: nothing to replay; continue the numbering.
+                tracing::warn!(org = %org, from, upto, "stream log has no events to catch up on");
+                break;
+            };
+            if first.seq != from + 1 {
+                tracing::warn!(org = %org, from, first = first.seq, "stream log gap (pruned); continuing");
+            }
+            for e in &missed {
+                apply_to_memory(&mut inner.state, e);
+                inner.hub.publish_at(e.seq, e.event.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Events read back from the log per query while catching up.
+const CATCH_UP_PAGE: usize = 1000;
+
+/// What a logged event means for an org's live state (the same as its commit did).
+fn apply_to_memory(state: &mut OrgState, e: &LoggedEvent) {
+    match &e.event {
+        StreamEvent::CallUpdated { call } | StreamEvent::CallEnded { call } => {
+            state.upsert_call(call)
+        }
+        StreamEvent::TranscriptAppended { entry } | StreamEvent::TranscriptRevised { entry } => {
+            state.upsert_entry(entry, e.utterance.as_deref())
+        }
+        StreamEvent::QueueUpdated { item } => state.upsert_queue(item),
+        StreamEvent::AnalyticsUpdated { analytics } => state.analytics = analytics.clone(),
+        StreamEvent::ActionAudited { .. } => {}
     }
 }

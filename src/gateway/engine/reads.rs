@@ -174,10 +174,12 @@ impl Gateway {
             match self.live_analytics(&org) {
                 Ok(a) => {
                     let mut inner = handle.lock();
+                    // Memory has them even if logging fails: snapshots stay current.
                     inner.state.analytics = a.clone();
-                    inner
-                        .hub
-                        .publish(StreamEvent::AnalyticsUpdated { analytics: a });
+                    let event = StreamEvent::AnalyticsUpdated { analytics: a };
+                    if let Err(e) = self.announce(&mut inner, vec![event]) {
+                        tracing::warn!(error = %e, org, "analytics not announced");
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, org, "analytics not refreshed"),
             }

@@ -12,6 +12,10 @@ use crate::gateway::engine::{Gateway, OrgInner};
 use crate::gateway::error::EngineError;
 use crate::gateway::hub::{Item, ReplayGap};
 
+/// A client further behind than this many events gets a snapshot instead of a replay
+/// from the log.
+pub const MAX_LOG_REPLAY: u64 = 20_000;
+
 /// How a stream (re)connection starts.
 pub enum StreamStart {
     /// Exactly the events after the client's position.
@@ -69,6 +73,15 @@ impl Gateway {
             ),
             (None, Some((epoch, since))) => match inner.hub.replay_after(epoch, since) {
                 Ok(items) => StreamStart::Resumed(items),
+                Err(ReplayGap::TooFarBehind) if since < inner.hub.seq() => {
+                    match self.replay_from_log(&inner, since) {
+                        Some(items) => StreamStart::Resumed(items),
+                        None => StreamStart::Snapshot(
+                            Box::new(self.snapshot(&inner, org)),
+                            ResyncReason::TooFarBehind,
+                        ),
+                    }
+                }
                 Err(gap) => StreamStart::Snapshot(
                     Box::new(self.snapshot(&inner, org)),
                     match gap {
@@ -81,6 +94,71 @@ impl Gateway {
         let seq = inner.hub.seq();
         let rx = inner.hub.subscribe(self.config.stream.client_buffer);
         (start, seq, rx)
+    }
+
+    /// [`Gateway::attach`] for a client that says where it was: run on the blocking pool,
+    /// because resuming from before the in-memory history reads the durable log.
+    pub async fn resume(
+        self: &Arc<Self>,
+        org: &str,
+        position: Option<(String, u64)>,
+    ) -> (StreamStart, u64, mpsc::Receiver<Item>) {
+        if position.is_none() {
+            return self.attach(org, None, None);
+        }
+        let owned = org.to_string();
+        let resumed = self
+            .blocking(move |gw| {
+                Ok(gw.attach(
+                    &owned,
+                    position.as_ref().map(|(e, s)| (e.as_str(), *s)),
+                    None,
+                ))
+            })
+            .await;
+        match resumed {
+            Ok(start) => start,
+            Err(e) => {
+                tracing::warn!(error = %e, org, "cannot resume a stream client; sending a snapshot");
+                self.attach(org, None, None)
+            }
+        }
+    }
+
+    /// The events after `since` up to the hub's seq, from the log, when all of them are
+    /// still there (retention) and there are not too many (a snapshot is cheaper then).
+    /// Blocking: called under the org's lock, so nothing is published meanwhile.
+    fn replay_from_log(&self, inner: &OrgInner, since: u64) -> Option<Vec<Item>> {
+        let missing = inner.hub.seq() - since;
+        if missing > MAX_LOG_REPLAY {
+            return None;
+        }
+        let org = inner.org.clone();
+        let logged = self
+            .store
+            .read_latest_blocking(|r| r.events_after(&org, since, missing as usize));
+        let logged = match logged {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, org = %org, "cannot read the stream log to resume a client");
+                return None;
+            }
+        };
+        // Complete and contiguous, or not at all.
+        let contiguous = logged.len() as u64 == missing
+            && logged
+                .iter()
+                .zip(since + 1..)
+                .all(|(e, want)| e.seq == want);
+        if !contiguous {
+            return None;
+        }
+        Some(
+            logged
+                .into_iter()
+                .map(|e| inner.hub.item(e.seq, e.event))
+                .collect(),
+        )
     }
 
     /// A sink bound to (org, integration) for an in-process provider.

@@ -15,6 +15,7 @@
 //! synchronous=NORMAL loses nothing on a process kill).
 
 mod compliance;
+mod events;
 mod idempotency;
 mod read;
 mod schema;
@@ -30,6 +31,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::core::model::{AuditEntry, Call, QueueItem, TranscriptEntry};
 use crate::gateway::config::Synchronous;
 
+pub use events::{batch_events, Committed, LoggedEvent};
 pub use idempotency::StoredAnswer;
 pub use read::{is_status_filter, Reads};
 pub use write::{Writes, MAX_LOGGED_PAYLOAD};

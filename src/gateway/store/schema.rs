@@ -118,7 +118,35 @@ CREATE TABLE dnc (
 CREATE INDEX audit_org_at ON audit_log(org, at_ms);
 "#,
     ),
+    (6, EVENT_LOG),
 ];
+
+/// The durable stream: every announced event with its org's seq, written in the same
+/// transaction as the change it describes, so a restarted gateway continues the numbering
+/// and replays what a resuming client missed. The epoch is drawn once, here: it changes
+/// only if this log is reset (a new database), not when the process restarts.
+const EVENT_LOG: &str = r#"
+CREATE TABLE stream_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT INTO stream_meta (key, value) VALUES ('epoch', lower(hex(randomblob(16))));
+
+CREATE TABLE stream_seq (
+    org TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
+
+CREATE TABLE events (
+    org       TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    at_ms     INTEGER NOT NULL,
+    utterance TEXT,
+    event     TEXT NOT NULL,
+    PRIMARY KEY (org, seq)
+) WITHOUT ROWID;
+CREATE INDEX events_at ON events(at_ms);
+"#;
 
 /// Full-text indexes for history search (`q`), so a search reads an index instead of
 /// scanning every transcript line. Trigram tokens keep the old meaning of `q` (a

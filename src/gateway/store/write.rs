@@ -130,7 +130,7 @@ impl<'c> Writes<'c> {
     }
 }
 
-fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> StoreResult<Vec<i64>> {
+pub(super) fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> StoreResult<Vec<i64>> {
     if let Some((org, integration, event_id)) = &batch.ingest_id {
         tx.execute(
             "INSERT INTO ingest_event_ids (org, integration, event_id, at_ms) VALUES (?1, ?2, ?3, ?4)",
