@@ -60,6 +60,15 @@ impl BusSettings {
         rate.div_ceil(n).max(1)
     }
 
+    /// Each instance's share of the configured rates (see `instances`).
+    pub fn divide_rates(&self, limits: &mut crate::gateway::config::Limits) {
+        limits.actions_per_minute = self.per_instance(limits.actions_per_minute);
+        limits.ingest_per_minute_per_address =
+            self.per_instance(limits.ingest_per_minute_per_address);
+        limits.ingest_per_minute_per_integration =
+            self.per_instance(limits.ingest_per_minute_per_integration);
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.kind == BusKind::Nats {
             anyhow::ensure!(

@@ -123,10 +123,7 @@ async fn consume(
             _ = shutdown.changed() => return,
         };
         // This instance's own events are already delivered (by its commit).
-        let remote: Vec<BusMessage> = batch
-            .into_iter()
-            .filter(|m| *m.origin != *origin)
-            .collect();
+        let remote: Vec<BusMessage> = batch.into_iter().filter(|m| *m.origin != *origin).collect();
         if remote.is_empty() {
             continue;
         }

@@ -9,6 +9,7 @@
 //! never see a hole and never see a seq twice (see `fanout.rs`).
 
 pub mod config;
+pub mod fanout;
 pub mod nats;
 
 pub use config::{redact_url, BusKind, BusSettings};
