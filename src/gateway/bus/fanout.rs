@@ -23,11 +23,16 @@ const DELIVER_BATCH: usize = 256;
 /// lost with its instance).
 pub const LOG_POLL: Duration = Duration::from_secs(2);
 
+/// Commits waiting to be published. Beyond it (NATS down for long) commits are not
+/// published at all, which costs nothing but latency: the others read them from the log.
+const PUBLISH_QUEUE: usize = 65_536;
+
 /// The commit hook: hands each commit's events to the publisher task, in commit order,
 /// without blocking the committing thread (it holds the org's lock).
 pub struct Publisher {
     origin: Arc<str>,
-    tx: mpsc::UnboundedSender<BusMessage>,
+    tx: mpsc::Sender<BusMessage>,
+    overflowing: std::sync::atomic::AtomicBool,
 }
 
 impl CommitHook for Publisher {
@@ -37,8 +42,21 @@ impl CommitHook for Publisher {
             org: org.to_string(),
             events: events.iter().map(WireEvent::from).collect(),
         };
-        // Closed only at shutdown; the log has the events whatever happens here.
-        let _ = self.tx.send(msg);
+        use std::sync::atomic::Ordering;
+        // The log has the events whatever happens here.
+        match self.tx.try_send(msg) {
+            Ok(()) => {
+                self.overflowing.store(false, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.overflowing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "NATS publishing is behind; other instances read the log meanwhile"
+                    );
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
     }
 }
 
@@ -51,18 +69,23 @@ pub async fn start(
     // Subscribe before anything is published, so no commit of this instance's lifetime is
     // missed by the consumer (and nothing in between needs the poll).
     let incoming = bus.subscribe().await?;
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
     let tasks = vec![
         tokio::spawn(publish(bus, rx, gw.shutdown.clone())),
         tokio::spawn(consume(gw.clone(), origin.clone(), incoming)),
         tokio::spawn(poll_log(gw.clone())),
     ];
-    Ok((Arc::new(Publisher { origin, tx }), tasks))
+    let publisher = Publisher {
+        origin,
+        tx,
+        overflowing: Default::default(),
+    };
+    Ok((Arc::new(publisher), tasks))
 }
 
 async fn publish(
     bus: NatsBus,
-    mut rx: mpsc::UnboundedReceiver<BusMessage>,
+    mut rx: mpsc::Receiver<BusMessage>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut acks = FuturesOrdered::new();

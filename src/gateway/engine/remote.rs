@@ -2,7 +2,7 @@
 //! bus's safety-net poll and for an instance that has just won the scheduler lease (it
 //! must see every queue change the previous holder committed before it dials anything).
 
-use crate::gateway::engine::Gateway;
+use crate::gateway::engine::{Gateway, OrgInner};
 use crate::gateway::error::EngineResult;
 
 impl Gateway {
@@ -18,5 +18,18 @@ impl Gateway {
             }
         }
         Ok(())
+    }
+
+    /// A client resuming here from another instance may have been sent events this
+    /// instance has not delivered yet (still in flight on the bus): bring the org up to the
+    /// client's position from the log, so it resumes instead of getting a snapshot.
+    /// Blocking when it reads; nothing to do on a single instance.
+    pub(super) fn catch_up_to_client(&self, inner: &mut OrgInner, epoch: &str, since: u64) {
+        if epoch != &*self.epoch || since <= inner.hub.seq() {
+            return;
+        }
+        if let Err(e) = self.catch_up(inner, since) {
+            tracing::warn!(error = %e, "cannot catch up with the log for a resuming client");
+        }
     }
 }
