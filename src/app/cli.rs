@@ -24,8 +24,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the gateway: REST API, event stream, webhooks, SQLite.
+    /// Run the gateway: REST API, event stream, webhooks, SQLite or PostgreSQL.
     Serve(ServeArgs),
+    /// Apply the database migrations (SQLite or PostgreSQL) without serving.
+    Migrate(MigrateArgs),
     /// Gateway + call simulator + console in one process, on a loopback port.
     Demo(DemoArgs),
     /// List the active calls.
@@ -234,6 +236,10 @@ pub struct ServeArgs {
     /// SQLite database file [default: callwatch.db in the user's data directory].
     #[arg(long)]
     pub db: Option<PathBuf>,
+    /// Keep the state in PostgreSQL instead of SQLite: postgres://user:password@host/db
+    /// [default: from [gateway.store]].
+    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    pub store: Option<String>,
     /// Serve HTTPS/WSS with this PEM certificate chain (with --tls-key).
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -246,6 +252,18 @@ pub struct ServeArgs {
     pub nats: Option<String>,
     #[command(flatten)]
     pub sim: SimArgs,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct MigrateArgs {
+    /// SQLite database file [default: from the config, else callwatch.db in the user's
+    /// data directory].
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// PostgreSQL to migrate: postgres://user:password@host/db [default: from
+    /// [gateway.store]].
+    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Clone, Args, Default)]

@@ -28,6 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 config: cli.console.config.clone(),
                 listen: args.listen,
                 db: args.db,
+                store: args.store,
                 log_file: cli.console.log_file.clone(),
                 tls_cert: args.tls_cert,
                 tls_key: args.tls_key,
@@ -35,6 +36,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 simulate: args.sim.options(),
             })
             .await
+        }
+        Some(Command::Migrate(args)) => {
+            serve::migrate(cli.console.config.clone(), args.db, args.store).await
         }
         Some(Command::Demo(args)) => demo::run(console, args.db, args.sim.floor()).await,
         Some(_) => Ok(()), // the headless commands ran above

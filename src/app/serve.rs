@@ -15,6 +15,8 @@ pub struct ServeOptions {
     pub config: Option<PathBuf>,
     pub listen: Option<std::net::SocketAddr>,
     pub db: Option<PathBuf>,
+    /// A PostgreSQL URL: the store instead of SQLite.
+    pub store: Option<String>,
     pub log_file: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -44,6 +46,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             .context("no config file: pass --config PATH (start from config.example.toml)")?,
     };
     let mut config = GatewayConfig::load(&path)?;
+    if let Some(url) = &options.store {
+        config.store.use_postgres(url);
+    }
     if let (Some(cert), Some(key)) = (options.tls_cert, options.tls_key) {
         config.server.tls_cert = Some(cert);
         config.server.tls_key = Some(key);
@@ -76,11 +81,15 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         db_path: db_path.clone(),
         listen,
     };
+    let database = match gateway_options.config.store.postgres()? {
+        Some(pg) => crate::gateway::store::pg::redact_url(&pg.url),
+        None => db_path.display().to_string(),
+    };
     let running = start_gateway(gateway_options, options.simulate.as_ref()).await?;
     eprintln!(
         "callwatch gateway listening on {} (database {}, log {})",
         running.url(),
-        db_path.display(),
+        database,
         log_path.display()
     );
     shutdown_signal().await;
@@ -109,4 +118,30 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+}
+
+/// `callwatch migrate`: the configured store's migrations, applied without serving. The
+/// config file is optional here (a URL or a file is enough).
+pub async fn migrate(
+    config_path: Option<PathBuf>,
+    db: Option<PathBuf>,
+    store: Option<String>,
+) -> anyhow::Result<()> {
+    let config_path = config_path.or_else(|| paths::config_file().filter(|p| p.exists()));
+    let mut config = match &config_path {
+        Some(p) => GatewayConfig::load(p)?,
+        None => GatewayConfig::default(),
+    };
+    if let Some(url) = &store {
+        config.store.use_postgres(url);
+    }
+    let db_path = db
+        .or_else(|| config.db.clone())
+        .or_else(paths::database)
+        .context("cannot find the user's data directory; pass --db")?;
+    let line =
+        tokio::task::spawn_blocking(move || crate::gateway::migrate_store(&config, &db_path))
+            .await??;
+    println!("{line}");
+    Ok(())
 }

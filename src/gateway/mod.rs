@@ -141,10 +141,10 @@ pub async fn prepare(options: GatewayOptions) -> anyhow::Result<PreparedGateway>
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (mut config, rx) = (options.config, shutdown_rx.clone());
     config.bus.divide_rates(&mut config.limits);
-    // Opening, migrating and loading live calls is SQLite work: off the async workers.
+    // Opening, migrating and loading live calls is blocking database work: off the async
+    // workers.
     let (gw, stored) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        private_database_files(&db_path)?;
-        let store = store::Store::open_with(&db_path, config.store.synchronous)?;
+        let store = open_store(&config, &db_path)?;
         let rows = store.read_latest_blocking(|r| r.sealed_credentials())?;
         let gw = Gateway::new(config, store, rx)?;
         let vault = credentials::Vault::from_env()?;
@@ -169,6 +169,55 @@ pub async fn prepare(options: GatewayOptions) -> anyhow::Result<PreparedGateway>
         shutdown_rx,
         scaleout,
     })
+}
+
+/// The configured store, opened and migrated: PostgreSQL when `[gateway.store]` says so,
+/// else the SQLite file at `db_path`. Blocking.
+pub fn open_store(config: &GatewayConfig, db_path: &std::path::Path) -> anyhow::Result<store::Db> {
+    match config.store.postgres()? {
+        Some(options) => {
+            let pg = store::pg::PgStore::open(&options)?;
+            tracing::info!(url = %pg.shown_url(), "using the PostgreSQL store");
+            Ok(pg.into())
+        }
+        None => {
+            private_database_files(db_path)?;
+            Ok(store::Store::open_with(db_path, config.store.synchronous)?.into())
+        }
+    }
+}
+
+/// Applies the configured store's migrations without serving (`callwatch migrate`);
+/// returns a line saying what was done. Blocking.
+pub fn migrate_store(config: &GatewayConfig, db_path: &std::path::Path) -> anyhow::Result<String> {
+    match config.store.postgres()? {
+        Some(options) => {
+            let applied = store::pg::PgStore::migrate_only(&options)?;
+            Ok(format!(
+                "PostgreSQL {}: {}",
+                store::pg::redact_url(&options.url),
+                applied_text(&applied)
+            ))
+        }
+        None => {
+            private_database_files(db_path)?;
+            let applied = store::Store::migrate_file(db_path)?;
+            Ok(format!(
+                "SQLite {}: {}",
+                db_path.display(),
+                applied_text(&applied)
+            ))
+        }
+    }
+}
+
+fn applied_text(applied: &[i64]) -> String {
+    if applied.is_empty() {
+        "schema up to date, nothing to apply".to_string()
+    } else {
+        let list: Vec<String> = applied.iter().map(i64::to_string).collect();
+        format!("applied migration(s) {}", list.join(", "))
+    }
 }
 
 /// Calls, transcripts and numbers are personal data: the database is owner-only whatever

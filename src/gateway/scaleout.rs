@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::gateway::bus::{fanout, BusKind, NatsBus};
+use crate::gateway::config::StoreKind;
 use crate::gateway::engine::{CommitHook, Gateway};
 use crate::gateway::lease::Lease;
 use crate::gateway::GatewayConfig;
@@ -22,14 +23,18 @@ pub struct ScaleOut {
 const SCHEDULER_LEASE: &str = "scheduler";
 
 /// The shared store's connection URL, when the store is one several instances share.
-/// (None until the store contract offers one: SQLite is never shared.)
-fn shared_store(_config: &GatewayConfig) -> Option<String> {
-    None
+/// (SQLite is never shared: each instance would have its own file.)
+fn shared_store(config: &GatewayConfig) -> Option<String> {
+    match config.store.kind {
+        StoreKind::Postgres => config.store.url.clone().filter(|u| !u.trim().is_empty()),
+        StoreKind::Sqlite => None,
+    }
 }
 
-/// What separates this deployment's lease from another's in the same database.
-fn lease_scope(_config: &GatewayConfig) -> String {
-    String::new()
+/// What separates this deployment's lease from another's in the same database: its
+/// schema (advisory locks are per database, not per schema).
+fn lease_scope(config: &GatewayConfig) -> String {
+    config.store.schema.clone().unwrap_or_default()
 }
 
 /// Refuses a bus without a shared store: instances each on their own SQLite file would

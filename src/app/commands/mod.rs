@@ -130,7 +130,7 @@ pub async fn run(cli: &Cli) -> Option<CmdResult> {
 async fn dispatch(cli: &Cli) -> Option<CmdResult> {
     let command = cli.command.as_ref()?;
     match command {
-        Command::Serve(_) | Command::Demo(_) => return None,
+        Command::Serve(_) | Command::Demo(_) | Command::Migrate(_) => return None,
         Command::Completions(args) => return Some(completions(args.shell)),
         Command::Man => return Some(man()),
         _ => {}
@@ -197,9 +197,11 @@ async fn dispatch(cli: &Cli) -> Option<CmdResult> {
             act::act(&ctx, &out, &a.id, action, a.out.json).await
         }
         // Answered before connecting.
-        Command::Serve(_) | Command::Demo(_) | Command::Completions(_) | Command::Man => {
-            return None
-        }
+        Command::Serve(_)
+        | Command::Demo(_)
+        | Command::Migrate(_)
+        | Command::Completions(_)
+        | Command::Man => return None,
     })
 }
 

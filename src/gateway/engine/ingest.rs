@@ -7,7 +7,7 @@ use crate::core::ingest::{IngestEnvelope, IngestEvent};
 use crate::gateway::engine::plan::{self, Source, Stored};
 use crate::gateway::engine::{Gateway, OrgState};
 use crate::gateway::error::EngineResult;
-use crate::gateway::store::{Reads, StoreResult, WebhookLog};
+use crate::gateway::store::{ReadOps, StoreResult, WebhookLog};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestOutcome {
@@ -73,7 +73,7 @@ impl Gateway {
 
 /// Looks up, in the database, only what the org's memory cannot answer for this event.
 fn gather(
-    r: &Reads<'_>,
+    r: &dyn ReadOps,
     st: &OrgState,
     src: Source<'_>,
     env: &IngestEnvelope,

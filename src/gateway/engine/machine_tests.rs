@@ -131,8 +131,9 @@ fn stored(gw: &Gateway, pcid: &str) -> Option<Call> {
 
 fn run(steps: &[Step]) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let store =
-        Store::open(&dir.path().join("cw.db")).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let store = Store::open(&dir.path().join("cw.db"))
+        .map_err(|e| TestCaseError::fail(e.to_string()))?
+        .into();
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
     let gw: Arc<Gateway> = Gateway::new(GatewayConfig::default(), store, shutdown)
         .map_err(|e| TestCaseError::fail(e.to_string()))?;

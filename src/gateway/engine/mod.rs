@@ -40,7 +40,7 @@ use crate::gateway::guard::Guard;
 use crate::gateway::hub::Hub;
 use crate::gateway::providers::Registry;
 use crate::gateway::ratelimit::RateLimiter;
-use crate::gateway::store::{Batch, LoggedEvent, Store};
+use crate::gateway::store::{Batch, Db, LoggedEvent};
 
 pub use ingest::IngestOutcome;
 pub use memory::{ActiveCall, OrgState};
@@ -71,7 +71,7 @@ impl Org {
 pub struct Gateway {
     pub config: GatewayConfig,
     pub epoch: Arc<str>,
-    pub store: Store,
+    pub store: Db,
     pub tokens: TokenTable,
     pub registry: Registry,
     pub limiter: RateLimiter,
@@ -103,7 +103,7 @@ impl Gateway {
     /// Loads live calls and open queue items back from the database. Blocking.
     pub fn new(
         config: GatewayConfig,
-        store: Store,
+        store: Db,
         shutdown: watch::Receiver<bool>,
     ) -> EngineResult<Arc<Gateway>> {
         let http = reqwest::Client::builder()

@@ -9,12 +9,12 @@ use crate::core::protocol::StreamEvent;
 use crate::gateway::analytics;
 use crate::gateway::engine::Gateway;
 use crate::gateway::error::EngineResult;
-use crate::gateway::store::{CallFilter, Cursor, Reads, StoreResult, WebhookRecord};
+use crate::gateway::store::{CallFilter, Cursor, ReadOps, StoreResult, WebhookRecord};
 
 /// A call with its transcript.
 pub type CallAndTranscript = (Call, Vec<TranscriptEntry>);
 
-fn stored_call(r: &Reads<'_>, org: &str, id: &str) -> StoreResult<Option<CallAndTranscript>> {
+fn stored_call(r: &dyn ReadOps, org: &str, id: &str) -> StoreResult<Option<CallAndTranscript>> {
     match r.get_call(org, id)? {
         Some(call) => {
             let t = r.transcript(id)?;
@@ -25,7 +25,7 @@ fn stored_call(r: &Reads<'_>, org: &str, id: &str) -> StoreResult<Option<CallAnd
 }
 
 /// Analytics of the last 24 hours with a one-hour per-minute series.
-fn last_day(r: &Reads<'_>, org: &str) -> StoreResult<Analytics> {
+fn last_day(r: &dyn ReadOps, org: &str) -> StoreResult<Analytics> {
     let now = Utc::now();
     let calls = r.calls_between(org, now - Duration::hours(24), now + Duration::seconds(1))?;
     Ok(analytics::compute(

@@ -15,8 +15,10 @@
 //! synchronous=NORMAL loses nothing on a process kill).
 
 mod compliance;
+mod contract;
 mod events;
 mod idempotency;
+pub mod pg;
 mod read;
 mod schema;
 mod search;
@@ -31,6 +33,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::core::model::{AuditEntry, Call, QueueItem, TranscriptEntry};
 use crate::gateway::config::Synchronous;
 
+pub use contract::{Db, ReadOps, WriteOps};
 pub use events::{batch_events, Committed, LoggedEvent};
 pub use idempotency::StoredAnswer;
 pub use read::{is_status_filter, Reads};
@@ -65,6 +68,23 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("PostgreSQL migration {version} failed: {source}")]
+    PgMigration {
+        version: i64,
+        source: tokio_postgres::Error,
+    },
+    #[error("the PostgreSQL URL {url} is not valid: {detail}")]
+    BadUrl { url: String, detail: String },
+    #[error(
+        "cannot reach PostgreSQL at {url}: {detail}. Check that the server is running and          listening there, that this host may connect (pg_hba.conf), and that the user,          password and database in the URL exist"
+    )]
+    Unreachable { url: String, detail: String },
+    #[error("no PostgreSQL connection available: {0}")]
+    Pool(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("cannot encode a record: {0}")]
     Encode(#[from] serde_json::Error),
     #[error("the database task did not finish: {0}")]

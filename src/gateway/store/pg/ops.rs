@@ -1,0 +1,800 @@
+//! The PostgreSQL queries and transactions behind [`ReadOps`] and [`WriteOps`]: the same
+//! meaning as the SQLite ones (`store/read.rs`, `write.rs`, `events.rs`, ...), row for row.
+//! History search uses full-text indexes (`tsvector`, `plainto_tsquery('simple', ...)`):
+//! whole words, case-insensitive, where SQLite's trigram index also matches inside words.
+
+use chrono::{DateTime, TimeZone, Utc};
+use deadpool_postgres::GenericClient;
+use tokio::runtime::Handle;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use super::schema::MIGRATIONS;
+use crate::core::compliance::DncEntry;
+use crate::core::model::{AuditEntry, Call, QueueItem, QueueState, TranscriptEntry};
+use crate::core::protocol::StreamEvent;
+use crate::gateway::credentials::SealedRow;
+use crate::gateway::store::contract::{ReadOps, WriteOps};
+use crate::gateway::store::{
+    batch_events, Batch, CallFilter, Committed, Cursor, LiveCall, LoggedEvent, StoreError,
+    StoreResult, StoredAnswer, WebhookLog, WebhookRecord, MAX_LOGGED_PAYLOAD,
+};
+
+/// Serialises migrations of every callwatch database on this server (instances starting
+/// together): `pg_advisory_xact_lock` on this key, released with the transaction.
+const MIGRATION_LOCK: i64 = 0x6361_6c6c_7761_7463; // "callwatc"
+
+/// A pooled connection, borrowed for one piece of work. Reads are [`ReadOps`] on it too.
+pub struct PgWrites<'a> {
+    client: &'a mut deadpool_postgres::Client,
+    rt: &'a Handle,
+}
+
+/// Reads run on the same type (a connection is a connection).
+pub type PgReads<'a> = PgWrites<'a>;
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    Ok(serde_json::to_string(v)?)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> StoreResult<T> {
+    let text: String = row.try_get(i)?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn parse_all<T: serde::de::DeserializeOwned>(rows: &[Row]) -> StoreResult<Vec<T>> {
+    rows.iter().map(|r| parse(r, 0)).collect()
+}
+
+fn int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn search_text(call: &Call) -> String {
+    [
+        Some(call.from.as_str()),
+        Some(call.to.as_str()),
+        call.lead.name.as_deref(),
+        call.lead.id.as_deref(),
+        call.campaign.as_deref(),
+        call.assistant.as_deref(),
+        call.intent.as_deref(),
+        Some(call.provider_call_id.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
+fn queue_state_str(s: QueueState) -> &'static str {
+    match s {
+        QueueState::Pending => "pending",
+        QueueState::Scheduled => "scheduled",
+        QueueState::Dialing => "dialing",
+        QueueState::Done => "done",
+        QueueState::Cancelled => "cancelled",
+        QueueState::Failed => "failed",
+    }
+}
+
+fn audit(row: &Row) -> StoreResult<AuditEntry> {
+    let mut e: AuditEntry = parse(row, 1)?;
+    e.id = row.try_get(0)?;
+    Ok(e)
+}
+
+fn dnc(row: &Row) -> StoreResult<DncEntry> {
+    Ok(DncEntry {
+        number: row.try_get(0)?,
+        source: row.try_get(1)?,
+        reason: row.try_get(2)?,
+        added_by: row.try_get(3)?,
+        added_at: at(row.try_get(4)?),
+    })
+}
+
+/// The audit entry's action as stored in its JSON (for the compliance report's filter).
+fn action_of(a: &AuditEntry) -> String {
+    serde_json::to_value(a)
+        .ok()
+        .and_then(|v| v.get("action").and_then(|x| x.as_str()).map(str::to_string))
+        .unwrap_or_default()
+}
+
+async fn write_batch<C: GenericClient>(tx: &C, batch: &Batch) -> StoreResult<Vec<i64>> {
+    if let Some((org, integration, event_id)) = &batch.ingest_id {
+        tx.execute(
+            "INSERT INTO ingest_event_ids (org, integration, event_id, at_ms) VALUES ($1, $2, $3, $4)",
+            &[org, integration, event_id, &ms(Utc::now())],
+        )
+        .await?;
+    }
+    for call in &batch.calls {
+        tx.execute(
+            "INSERT INTO calls (id, org, integration, provider_call_id, state, created_ms, search, data)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, search = excluded.search,
+                 data = excluded.data",
+            &[
+                &call.id,
+                &call.org,
+                &call.integration,
+                &call.provider_call_id,
+                &call.state.as_str(),
+                &ms(call.created_at),
+                &search_text(call),
+                &json(call)?,
+            ],
+        )
+        .await?;
+    }
+    for w in &batch.transcript {
+        let e = &w.entry;
+        tx.execute(
+            "INSERT INTO transcript_entries (id, call_id, org, position, utterance_id, text, data)
+             VALUES ($1, $2, (SELECT org FROM calls WHERE id = $2), $3, $4, $5, $6)
+             ON CONFLICT (id) DO UPDATE SET text = excluded.text, data = excluded.data",
+            &[
+                &e.id,
+                &e.call_id,
+                &i32::try_from(e.position).unwrap_or(i32::MAX),
+                &w.utterance_id,
+                &e.text,
+                &json(e)?,
+            ],
+        )
+        .await?;
+    }
+    for item in &batch.queue {
+        tx.execute(
+            "INSERT INTO queue_items (id, org, state, created_ms, data) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, data = excluded.data",
+            &[
+                &item.id,
+                &item.org,
+                &queue_state_str(item.state),
+                &ms(item.created_at),
+                &json(item)?,
+            ],
+        )
+        .await?;
+    }
+    let mut ids = Vec::with_capacity(batch.audits.len());
+    for a in &batch.audits {
+        let row = tx
+            .query_one(
+                "INSERT INTO audit_log (org, call_id, at_ms, action, data) VALUES ($1, $2, $3, $4, $5)
+                 RETURNING id",
+                &[&a.org, &a.call_id, &ms(a.at), &action_of(a), &json(a)?],
+            )
+            .await?;
+        ids.push(row.try_get(0)?);
+    }
+    Ok(ids)
+}
+
+/// Appends events to the org's log inside the caller's transaction. The counter row is
+/// locked until that transaction ends, so instances writing one org take seqs one
+/// transaction at a time: gap-free, and in commit order.
+async fn append<C: GenericClient>(
+    tx: &C,
+    org: &str,
+    events: Vec<(StreamEvent, Option<String>)>,
+) -> StoreResult<Vec<LoggedEvent>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = int(events.len());
+    let last: i64 = tx
+        .query_one(
+            "INSERT INTO stream_seq (org, seq) VALUES ($1, $2)
+             ON CONFLICT (org) DO UPDATE SET seq = stream_seq.seq + excluded.seq RETURNING seq",
+            &[&org, &n],
+        )
+        .await?
+        .try_get(0)?;
+    let now = ms(Utc::now());
+    let stmt = tx
+        .prepare(
+            "INSERT INTO events (org, seq, at_ms, utterance, event) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .await?;
+    let mut out = Vec::with_capacity(events.len());
+    for (i, (event, utterance)) in events.into_iter().enumerate() {
+        let seq = last - n + 1 + int(i);
+        tx.execute(&stmt, &[&org, &seq, &now, &utterance, &json(&event)?])
+            .await?;
+        out.push(LoggedEvent {
+            seq: seq as u64,
+            event,
+            utterance,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) async fn migrate(
+    client: &mut deadpool_postgres::Client,
+    schema: Option<&str>,
+) -> StoreResult<Vec<i64>> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    if let Some(schema) = schema {
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            super::quote_ident(schema)
+        ))
+        .await?;
+    }
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    BIGINT PRIMARY KEY,
+             applied_at TEXT NOT NULL
+         )",
+    )
+    .await?;
+    let applied: Vec<i64> = tx
+        .query("SELECT version FROM schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let newest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if let Some(found) = applied.iter().copied().max().filter(|v| *v > newest) {
+        return Err(StoreError::NewerSchema {
+            found,
+            known: newest,
+        });
+    }
+    let mut done = Vec::new();
+    for (version, sql) in MIGRATIONS.iter().filter(|m| !applied.contains(&m.0)) {
+        tx.batch_execute(sql)
+            .await
+            .map_err(|source| StoreError::PgMigration {
+                version: *version,
+                source,
+            })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[version, &Utc::now().to_rfc3339()],
+        )
+        .await?;
+        done.push(*version);
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
+impl<'a> PgWrites<'a> {
+    pub fn new(client: &'a mut deadpool_postgres::Client, rt: &'a Handle) -> Self {
+        PgWrites { client, rt }
+    }
+
+    fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Row>> {
+        Ok(self.rt.block_on(self.client.query(sql, params))?)
+    }
+
+    fn query_opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Option<Row>> {
+        Ok(self.rt.block_on(self.client.query_opt(sql, params))?)
+    }
+
+    fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<usize> {
+        Ok(self.rt.block_on(self.client.execute(sql, params))? as usize)
+    }
+}
+
+impl ReadOps for PgWrites<'_> {
+    fn ingest_seen(&self, org: &str, integration: &str, event_id: &str) -> StoreResult<bool> {
+        Ok(self
+            .query_opt(
+                "SELECT 1 FROM ingest_event_ids WHERE org = $1 AND integration = $2 AND event_id = $3",
+                &[&org, &integration, &event_id],
+            )?
+            .is_some())
+    }
+
+    fn sealed_credentials(&self) -> StoreResult<Vec<SealedRow>> {
+        self.query(
+            "SELECT org, integration, nonce, sealed FROM provider_credentials",
+            &[],
+        )?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+        .collect()
+    }
+
+    fn list_webhooks(&self, org: &str, limit: usize) -> StoreResult<Vec<WebhookRecord>> {
+        self.query(
+            "SELECT id, at_ms, integration, provider, event, payload, ok, error FROM webhook_log
+             WHERE org = $1 ORDER BY id DESC LIMIT $2",
+            &[&org, &int(limit)],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(WebhookRecord {
+                id: r.try_get(0)?,
+                at: at(r.try_get(1)?),
+                integration: r.try_get(2)?,
+                provider: r.try_get(3)?,
+                event: r.try_get(4)?,
+                payload: r.try_get(5)?,
+                ok: r.try_get(6)?,
+                error: r.try_get(7)?,
+            })
+        })
+        .collect()
+    }
+
+    fn webhook_counts(&self) -> StoreResult<(u64, u64)> {
+        let row = self.query(
+            "SELECT COUNT(*) FILTER (WHERE ok), COUNT(*) FILTER (WHERE NOT ok) FROM webhook_log",
+            &[],
+        )?;
+        let row = row
+            .first()
+            .ok_or_else(|| StoreError::Task("no count row".into()))?;
+        Ok((
+            row.try_get::<_, i64>(0)? as u64,
+            row.try_get::<_, i64>(1)? as u64,
+        ))
+    }
+
+    fn load_active(&self) -> StoreResult<Vec<LiveCall>> {
+        let calls: Vec<Call> =
+            parse_all(&self.query("SELECT data FROM calls WHERE state != 'ended'", &[])?)?;
+        let mut out = Vec::with_capacity(calls.len());
+        for call in calls {
+            let entries = self
+                .query(
+                    "SELECT data, utterance_id FROM transcript_entries WHERE call_id = $1
+                     ORDER BY position",
+                    &[&call.id],
+                )?
+                .iter()
+                .map(|r| Ok((parse(r, 0)?, r.try_get(1)?)))
+                .collect::<StoreResult<Vec<_>>>()?;
+            out.push((call, entries));
+        }
+        Ok(out)
+    }
+
+    fn load_open_queue(&self) -> StoreResult<Vec<QueueItem>> {
+        parse_all(&self.query(
+            "SELECT data FROM queue_items WHERE state IN ('pending', 'scheduled', 'dialing')
+             ORDER BY created_ms",
+            &[],
+        )?)
+    }
+
+    fn get_call(&self, org: &str, id: &str) -> StoreResult<Option<Call>> {
+        self.query_opt(
+            "SELECT data FROM calls WHERE org = $1 AND id = $2",
+            &[&org, &id],
+        )?
+        .map(|r| parse(&r, 0))
+        .transpose()
+    }
+
+    fn find_call_by_provider(
+        &self,
+        org: &str,
+        integration: &str,
+        provider_call_id: &str,
+    ) -> StoreResult<Option<Call>> {
+        self.query_opt(
+            "SELECT data FROM calls WHERE org = $1 AND integration = $2 AND provider_call_id = $3",
+            &[&org, &integration, &provider_call_id],
+        )?
+        .map(|r| parse(&r, 0))
+        .transpose()
+    }
+
+    fn transcript(&self, call_id: &str) -> StoreResult<Vec<TranscriptEntry>> {
+        parse_all(&self.query(
+            "SELECT data FROM transcript_entries WHERE call_id = $1 ORDER BY position",
+            &[&call_id],
+        )?)
+    }
+
+    fn find_utterance(
+        &self,
+        call_id: &str,
+        utterance_id: &str,
+    ) -> StoreResult<Option<TranscriptEntry>> {
+        self.query_opt(
+            "SELECT data FROM transcript_entries WHERE call_id = $1 AND utterance_id = $2",
+            &[&call_id, &utterance_id],
+        )?
+        .map(|r| parse(&r, 0))
+        .transpose()
+    }
+
+    fn transcript_len(&self, call_id: &str) -> StoreResult<u32> {
+        let rows = self.query(
+            "SELECT COUNT(*) FROM transcript_entries WHERE call_id = $1",
+            &[&call_id],
+        )?;
+        let n: i64 = match rows.first() {
+            Some(r) => r.try_get(0)?,
+            None => 0,
+        };
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    fn list_calls(
+        &self,
+        org: &str,
+        filter: &CallFilter,
+    ) -> StoreResult<(Vec<Call>, Option<Cursor>)> {
+        let mut sql = String::from("SELECT data, created_ms, id FROM calls WHERE org = $1");
+        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(org.to_string())];
+        let next_arg = |args: &mut Vec<Box<dyn ToSql + Sync + Send>>,
+                        v: Box<dyn ToSql + Sync + Send>| {
+            args.push(v);
+            format!("${}", args.len())
+        };
+        match filter.status.as_deref() {
+            None | Some("") | Some("all") => {}
+            Some("active") => sql.push_str(" AND state != 'ended'"),
+            Some(state) => {
+                let p = next_arg(&mut args, Box::new(state.to_string()));
+                sql.push_str(&format!(" AND state = {p}"));
+            }
+        }
+        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let p = next_arg(&mut args, Box::new(q.to_string()));
+            sql.push_str(&format!(
+                " AND (search_tsv @@ plainto_tsquery('simple', {p})
+                   OR id IN (SELECT t.call_id FROM transcript_entries t
+                             WHERE t.org = $1 AND t.text_tsv @@ plainto_tsquery('simple', {p})))"
+            ));
+        }
+        if let Some(from) = filter.from {
+            let p = next_arg(&mut args, Box::new(ms(from)));
+            sql.push_str(&format!(" AND created_ms >= {p}"));
+        }
+        if let Some(to) = filter.to {
+            let p = next_arg(&mut args, Box::new(ms(to)));
+            sql.push_str(&format!(" AND created_ms < {p}"));
+        }
+        if let Some((c_ms, c_id)) = &filter.cursor {
+            let pm = next_arg(&mut args, Box::new(*c_ms));
+            let pi = next_arg(&mut args, Box::new(c_id.clone()));
+            sql.push_str(&format!(
+                " AND (created_ms < {pm} OR (created_ms = {pm} AND id < {pi}))"
+            ));
+        }
+        let pl = next_arg(&mut args, Box::new(int(filter.limit + 1)));
+        sql.push_str(&format!(" ORDER BY created_ms DESC, id DESC LIMIT {pl}"));
+        let refs: Vec<&(dyn ToSql + Sync)> = args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let mut rows: Vec<(Call, i64, String)> = self
+            .query(&sql, &refs)?
+            .iter()
+            .map(|r| Ok((parse(r, 0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<StoreResult<_>>()?;
+        let next = if rows.len() > filter.limit {
+            rows.truncate(filter.limit);
+            rows.last().map(|(_, m, id)| (*m, id.clone()))
+        } else {
+            None
+        };
+        Ok((rows.into_iter().map(|(c, _, _)| c).collect(), next))
+    }
+
+    fn calls_between(
+        &self,
+        org: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<Call>> {
+        parse_all(&self.query(
+            "SELECT data FROM calls WHERE org = $1 AND created_ms >= $2 AND created_ms < $3",
+            &[&org, &ms(from), &ms(to)],
+        )?)
+    }
+
+    fn get_queue_item(&self, org: &str, id: &str) -> StoreResult<Option<QueueItem>> {
+        self.query_opt(
+            "SELECT data FROM queue_items WHERE org = $1 AND id = $2",
+            &[&org, &id],
+        )?
+        .map(|r| parse(&r, 0))
+        .transpose()
+    }
+
+    fn list_queue(&self, org: &str, all: bool, limit: usize) -> StoreResult<Vec<QueueItem>> {
+        let sql = if all {
+            "SELECT data FROM queue_items WHERE org = $1 ORDER BY created_ms DESC LIMIT $2"
+        } else {
+            "SELECT data FROM queue_items WHERE org = $1 AND state IN ('pending', 'scheduled', 'dialing')
+             ORDER BY created_ms DESC LIMIT $2"
+        };
+        parse_all(&self.query(sql, &[&org, &int(limit)])?)
+    }
+
+    fn list_audit(
+        &self,
+        org: &str,
+        call_id: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        self.query(
+            "SELECT id, data FROM audit_log WHERE org = $1 AND ($2::TEXT IS NULL OR call_id = $2)
+             ORDER BY id DESC LIMIT $3",
+            &[&org, &call_id, &int(limit)],
+        )?
+        .iter()
+        .map(audit)
+        .collect()
+    }
+
+    fn dnc_get(&self, org: &str, number: &str) -> StoreResult<Option<DncEntry>> {
+        self.query_opt(
+            "SELECT number, source, reason, added_by, added_ms FROM dnc
+             WHERE org = $1 AND number = $2",
+            &[&org, &number],
+        )?
+        .map(|r| dnc(&r))
+        .transpose()
+    }
+
+    fn dnc_list(&self, org: &str) -> StoreResult<Vec<DncEntry>> {
+        self.query(
+            "SELECT number, source, reason, added_by, added_ms FROM dnc
+             WHERE org = $1 ORDER BY number",
+            &[&org],
+        )?
+        .iter()
+        .map(dnc)
+        .collect()
+    }
+
+    fn compliance_decisions(
+        &self,
+        org: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        self.query(
+            "SELECT id, data FROM audit_log WHERE org = $1 AND at_ms >= $2 AND at_ms < $3
+               AND action LIKE 'compliance\\_%'
+             ORDER BY id",
+            &[&org, &ms(from), &ms(to)],
+        )?
+        .iter()
+        .map(audit)
+        .collect()
+    }
+
+    fn epoch(&self) -> StoreResult<String> {
+        Ok(self
+            .query_opt("SELECT value FROM stream_meta WHERE key = 'epoch'", &[])?
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    fn stream_seqs(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.query("SELECT org, seq FROM stream_seq", &[])?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as u64)))
+            .collect()
+    }
+
+    fn events_after(&self, org: &str, since: u64, limit: usize) -> StoreResult<Vec<LoggedEvent>> {
+        self.query(
+            "SELECT seq, utterance, event FROM events WHERE org = $1 AND seq > $2
+             ORDER BY seq LIMIT $3",
+            &[&org, &i64::try_from(since).unwrap_or(i64::MAX), &int(limit)],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(LoggedEvent {
+                seq: r.try_get::<_, i64>(0)? as u64,
+                utterance: r.try_get(1)?,
+                event: parse(r, 2)?,
+            })
+        })
+        .collect()
+    }
+}
+
+impl WriteOps for PgWrites<'_> {
+    fn commit_logged(&mut self, org: &str, batch: &Batch) -> StoreResult<Committed> {
+        let client = &mut *self.client;
+        self.rt.block_on(async move {
+            let tx = client.transaction().await?;
+            let audit_ids = write_batch(&tx, batch).await?;
+            let events = append(&tx, org, batch_events(batch, &audit_ids)).await?;
+            tx.commit().await?;
+            Ok(Committed { audit_ids, events })
+        })
+    }
+
+    fn append_events(
+        &mut self,
+        org: &str,
+        events: Vec<StreamEvent>,
+    ) -> StoreResult<Vec<LoggedEvent>> {
+        let client = &mut *self.client;
+        self.rt.block_on(async move {
+            let tx = client.transaction().await?;
+            let logged = append(&tx, org, events.into_iter().map(|e| (e, None)).collect()).await?;
+            tx.commit().await?;
+            Ok(logged)
+        })
+    }
+
+    fn log_webhook(&mut self, log: &WebhookLog) -> StoreResult<()> {
+        let max = log.payload.len().min(MAX_LOGGED_PAYLOAD);
+        let payload = String::from_utf8_lossy(&log.payload[..max]).replace('\0', "");
+        self.execute(
+            "INSERT INTO webhook_log (at_ms, org, integration, provider, event, payload, ok, error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &ms(Utc::now()),
+                &log.org,
+                &log.integration,
+                &log.provider,
+                &log.event,
+                &payload,
+                &log.error.is_none(),
+                &log.error,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn put_credentials(
+        &mut self,
+        org: &str,
+        integration: &str,
+        nonce: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO provider_credentials (org, integration, nonce, sealed, updated_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (org, integration) DO UPDATE
+             SET nonce = excluded.nonce, sealed = excluded.sealed, updated_ms = excluded.updated_ms",
+            &[&org, &integration, &nonce, &sealed, &ms(Utc::now())],
+        )?;
+        Ok(())
+    }
+
+    fn prune(
+        &mut self,
+        ingest_ids_days: i64,
+        webhook_log_days: i64,
+        webhook_log_max_rows: u64,
+    ) -> StoreResult<(usize, usize)> {
+        let now = Utc::now();
+        let ids = self.execute(
+            "DELETE FROM ingest_event_ids WHERE at_ms < $1",
+            &[&ms(now - chrono::Duration::days(ingest_ids_days))],
+        )?;
+        let logs = self.execute(
+            "DELETE FROM webhook_log WHERE at_ms < $1",
+            &[&ms(now - chrono::Duration::days(webhook_log_days))],
+        )?;
+        let extra = self.execute(
+            "DELETE FROM webhook_log WHERE id <= (SELECT id FROM webhook_log
+                 ORDER BY id DESC LIMIT 1 OFFSET $1)",
+            &[&i64::try_from(webhook_log_max_rows).unwrap_or(i64::MAX)],
+        )?;
+        Ok((ids, logs + extra))
+    }
+
+    fn prune_events(&mut self, keep_per_org: u64, days: i64) -> StoreResult<usize> {
+        let old = self.execute(
+            "DELETE FROM events WHERE at_ms < $1",
+            &[&ms(Utc::now() - chrono::Duration::days(days))],
+        )?;
+        let extra = self.execute(
+            "DELETE FROM events e USING stream_seq s WHERE e.org = s.org AND e.seq <= s.seq - $1",
+            &[&i64::try_from(keep_per_org).unwrap_or(i64::MAX)],
+        )?;
+        Ok(old + extra)
+    }
+
+    fn dnc_put(&mut self, org: &str, entries: &[DncEntry]) -> StoreResult<()> {
+        let client = &mut *self.client;
+        self.rt.block_on(async move {
+            let tx = client.transaction().await?;
+            for e in entries {
+                tx.execute(
+                    "INSERT INTO dnc (org, number, source, reason, added_by, added_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (org, number) DO UPDATE SET source = excluded.source,
+                         reason = excluded.reason, added_by = excluded.added_by,
+                         added_ms = excluded.added_ms",
+                    &[
+                        &org,
+                        &e.number,
+                        &e.source,
+                        &e.reason,
+                        &e.added_by,
+                        &ms(e.added_at),
+                    ],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn dnc_remove(&mut self, org: &str, number: &str) -> StoreResult<bool> {
+        Ok(self.execute(
+            "DELETE FROM dnc WHERE org = $1 AND number = $2",
+            &[&org, &number],
+        )? > 0)
+    }
+
+    fn idempotent_answer(
+        &self,
+        org: &str,
+        token: &str,
+        key: &str,
+        newer_than: DateTime<Utc>,
+    ) -> StoreResult<Option<StoredAnswer>> {
+        self.query_opt(
+            "SELECT request_hash, status, body FROM idempotency_keys
+             WHERE org = $1 AND token = $2 AND key = $3 AND at_ms >= $4",
+            &[&org, &token, &key, &ms(newer_than)],
+        )?
+        .map(|r| {
+            Ok(StoredAnswer {
+                request_hash: r.try_get(0)?,
+                status: u16::try_from(r.try_get::<_, i32>(1)?).unwrap_or(500),
+                body: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn store_idempotent_answer(
+        &mut self,
+        org: &str,
+        token: &str,
+        key: &str,
+        answer: &StoredAnswer,
+    ) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO idempotency_keys (org, token, key, request_hash, status, body, at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (org, token, key) DO UPDATE SET request_hash = excluded.request_hash,
+                 status = excluded.status, body = excluded.body, at_ms = excluded.at_ms",
+            &[
+                &org,
+                &token,
+                &key,
+                &answer.request_hash,
+                &i32::from(answer.status),
+                &answer.body,
+                &ms(Utc::now()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn prune_idempotency_keys(&mut self, older_than: DateTime<Utc>) -> StoreResult<usize> {
+        self.execute(
+            "DELETE FROM idempotency_keys WHERE at_ms < $1",
+            &[&ms(older_than)],
+        )
+    }
+}
