@@ -54,7 +54,8 @@ async fn admin() -> tokio_postgres::Client {
     client
 }
 
-/// A database of its own, dropped (even with sessions still open) on [`TestDb::drop_now`].
+/// A database of its own, dropped (even with sessions still open) when this goes out of
+/// scope, also when the test fails.
 pub struct TestDb {
     pub name: String,
     pub url: String,
@@ -75,17 +76,38 @@ impl TestDb {
     }
 
     pub async fn drop_now(self) {
-        let _ = admin()
-            .await
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await;
+        drop_database(self.name.clone()).await;
     }
 }
 
-/// A JetStream stream name and subject prefix of its own; delete with [`TestStream::delete`].
+/// Runs cleanup on a thread of its own: the test's runtime may be the one unwinding.
+fn on_own_runtime<F: std::future::Future<Output = ()> + Send + 'static>(f: F) {
+    let _ = std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(f);
+        }
+    })
+    .join();
+}
+
+async fn drop_database(name: String) {
+    let _ = admin()
+        .await
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        on_own_runtime(drop_database(self.name.clone()));
+    }
+}
+
+/// A JetStream stream name and subject prefix of its own, deleted when this goes out of
+/// scope (also when the test fails).
 pub struct TestStream {
     pub stream: String,
     pub subject_prefix: String,
@@ -101,10 +123,20 @@ impl TestStream {
     }
 
     pub async fn delete(&self) {
-        if let Ok(client) = async_nats::connect(NATS_URL).await {
-            let _ = async_nats::jetstream::new(client)
-                .delete_stream(&self.stream)
-                .await;
-        }
+        delete_stream(self.stream.clone()).await;
+    }
+}
+
+async fn delete_stream(stream: String) {
+    if let Ok(client) = async_nats::connect(NATS_URL).await {
+        let _ = async_nats::jetstream::new(client)
+            .delete_stream(&stream)
+            .await;
+    }
+}
+
+impl Drop for TestStream {
+    fn drop(&mut self) {
+        on_own_runtime(delete_stream(self.stream.clone()));
     }
 }
