@@ -136,3 +136,22 @@ async fn one_holder_at_a_time_and_a_survivor_takes_over() {
 fn cw_try_every() -> Duration {
     callwatch::gateway::lease::TRY_EVERY + Duration::from_millis(200)
 }
+
+#[tokio::test]
+async fn the_bus_without_a_shared_store_is_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = callwatch::gateway::GatewayConfig::default().with_token(
+        "sam",
+        "tok_scaleout_x",
+        "acme",
+        callwatch::core::model::Role::Supervisor,
+    );
+    config.bus.kind = BusKind::Nats;
+    config.bus.url = Some(NATS_URL.into());
+    let options = callwatch::gateway::GatewayOptions::new(config, dir.path().join("cw.db"));
+    let err = format!(
+        "{:#}",
+        callwatch::gateway::start(options).await.err().unwrap()
+    );
+    assert!(err.contains("needs a store all instances share"), "{err}");
+}
