@@ -32,4 +32,16 @@ impl Gateway {
             tracing::warn!(error = %e, "cannot catch up with the log for a resuming client");
         }
     }
+
+    /// Delivers the org's logged events this instance has not delivered yet, so a change
+    /// is planned from the latest state. One read. Blocking.
+    pub(super) fn catch_up_org(&self, inner: &mut OrgInner) -> EngineResult<()> {
+        let last = self.store.read_latest_blocking(|r| r.stream_seqs())?;
+        if let Some((_, seq)) = last.iter().find(|(o, _)| **o == *inner.org) {
+            if inner.hub.seq() < *seq {
+                self.catch_up(inner, *seq)?;
+            }
+        }
+        Ok(())
+    }
 }
