@@ -9,6 +9,8 @@ use callwatch::core::model::Role;
 use callwatch::core::protocol::{ResyncReason, ServerFrame, StreamEvent};
 use callwatch::gateway::config::GatewayConfig;
 use callwatch::gateway::ingest::signature_header;
+use callwatch::gateway::store::pg::{PgOptions, PgStore};
+use callwatch::gateway::store::StoreError;
 use callwatch::gateway::{start, GatewayOptions, RunningGateway};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -18,16 +20,79 @@ use tokio_tungstenite::tungstenite::Message;
 const SECRET: &str = "whsec_test_acme";
 const VIEWER: &str = "tok_acme_viewer";
 
-fn config() -> GatewayConfig {
-    GatewayConfig::default()
-        .with_token("vera", VIEWER, "acme", Role::Viewer)
-        .with_custom_integration("acme-voice", "acme", SECRET, None)
+/// Where the gateway keeps its state: a SQLite file in `dir`, or a PostgreSQL schema.
+struct Backend {
+    dir: tempfile::TempDir,
+    pg: Option<PgOptions>,
 }
 
-async fn start_on(dir: &tempfile::TempDir) -> RunningGateway {
-    start(GatewayOptions::new(config(), dir.path().join("cw.db")))
-        .await
-        .unwrap()
+impl Backend {
+    fn sqlite() -> Backend {
+        Backend {
+            dir: tempfile::tempdir().unwrap(),
+            pg: None,
+        }
+    }
+
+    /// A fresh schema, or `None` (skip) when PostgreSQL is unreachable and `CI` is unset.
+    fn postgres() -> Option<Backend> {
+        let url = std::env::var("CALLWATCH_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let mut pg = PgOptions::new(&url);
+        pg.schema = Some(format!("cw_test_{}", uuid::Uuid::new_v4().simple()));
+        // Blocking (the store runs its own runtime): not on the test's runtime thread.
+        let probe = pg.clone();
+        let opened = std::thread::spawn(move || PgStore::open(&probe).map(drop))
+            .join()
+            .unwrap();
+        match opened {
+            Ok(()) => {}
+            Err(e @ StoreError::Unreachable { .. }) if std::env::var_os("CI").is_none() => {
+                eprintln!("SKIPPED: {e}. Set CI=true to make this a failure.");
+                return None;
+            }
+            Err(e) => panic!("PostgreSQL is required here (CI is set): {e}"),
+        }
+        Some(Backend {
+            dir: tempfile::tempdir().unwrap(),
+            pg: Some(pg),
+        })
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let Some(pg) = &self.pg else { return };
+        let mut public = pg.clone();
+        let schema = public.schema.take().unwrap_or_default();
+        // Blocking work: not on the test's runtime thread.
+        let _ = std::thread::spawn(move || {
+            if let Ok(store) = PgStore::open(&public) {
+                let _ = store.execute_batch(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+            }
+        })
+        .join();
+    }
+}
+
+fn config(backend: &Backend) -> GatewayConfig {
+    let mut c = GatewayConfig::default()
+        .with_token("vera", VIEWER, "acme", Role::Viewer)
+        .with_custom_integration("acme-voice", "acme", SECRET, None);
+    if let Some(pg) = &backend.pg {
+        c.store.use_postgres(&pg.url);
+        c.store.schema = pg.schema.clone();
+    }
+    c
+}
+
+async fn start_on(backend: &Backend) -> RunningGateway {
+    start(GatewayOptions::new(
+        config(backend),
+        backend.dir.path().join("cw.db"),
+    ))
+    .await
+    .unwrap()
 }
 
 async fn ingest(url: &str, body: Value) {
@@ -98,7 +163,17 @@ async fn next_real(ws: &mut Ws) -> ServerFrame {
 
 #[tokio::test]
 async fn a_websocket_client_resumes_across_a_restart_with_exactly_the_missed_events() {
-    let dir = tempfile::tempdir().unwrap();
+    websocket_resume_across_restart(Backend::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_too_a_websocket_client_resumes_across_a_restart() {
+    if let Some(backend) = Backend::postgres() {
+        websocket_resume_across_restart(backend).await;
+    }
+}
+
+async fn websocket_resume_across_restart(dir: Backend) {
     let gw = start_on(&dir).await;
     let url = gw.url();
     let mut ws = ws_connect(&url, None).await;
@@ -185,7 +260,8 @@ async fn a_websocket_client_resumes_across_a_restart_with_exactly_the_missed_eve
     let logged = gw
         .gateway
         .store
-        .read_latest_blocking(|r| r.events_after("acme", 0, 1000))
+        .read(|r| r.events_after("acme", 0, 1000))
+        .await
         .unwrap();
     let seqs: Vec<u64> = logged.iter().map(|e| e.seq).collect();
     assert!(seqs.len() as u64 > target);
@@ -254,7 +330,7 @@ async fn read_sse(r: &mut reqwest::Response, buf: &mut String, n: usize) -> Vec<
 
 #[tokio::test]
 async fn an_sse_client_resumes_across_a_restart_with_last_event_id() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Backend::sqlite();
     let gw = start_on(&dir).await;
     let url = gw.url();
     start_call(&url, "s-1").await;
