@@ -284,6 +284,10 @@ pub struct ServeArgs {
     /// The PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Fan events out to the other gateway instances through this NATS JetStream server
+    /// (`nats://host:4222`); needs the PostgreSQL store (docs/DEPLOYMENT.md).
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
     #[command(flatten)]
     pub sim: SimArgs,
 }

@@ -32,6 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 log_file: cli.console.log_file.clone(),
                 tls_cert: args.tls_cert,
                 tls_key: args.tls_key,
+                nats: args.nats,
                 simulate: args.sim.options(),
             })
             .await

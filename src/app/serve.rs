@@ -20,6 +20,8 @@ pub struct ServeOptions {
     pub log_file: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// NATS URL: turns the bus on (`[gateway.bus]`).
+    pub nats: Option<String>,
     pub simulate: Option<SimulatorOptions>,
 }
 
@@ -50,6 +52,10 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     if let (Some(cert), Some(key)) = (options.tls_cert, options.tls_key) {
         config.server.tls_cert = Some(cert);
         config.server.tls_key = Some(key);
+    }
+    if let Some(url) = options.nats {
+        config.bus.kind = crate::gateway::bus::BusKind::Nats;
+        config.bus.url = Some(url);
     }
     anyhow::ensure!(
         !config.tokens.is_empty(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::gateway::engine::Gateway;
+use crate::gateway::lease::Lease;
 
 /// Event ids are remembered this long: a sender retrying later than this is not de-duplicated.
 pub const INGEST_ID_RETENTION_DAYS: i64 = 7;
@@ -15,14 +16,16 @@ pub const IDEMPOTENCY_KEY_HOURS: i64 = 24;
 const DEBOUNCE: Duration = Duration::from_millis(250);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-pub async fn run(gw: Arc<Gateway>) {
+/// Pruning runs only while this instance holds `lease` (one sweep for all instances);
+/// analytics are refreshed by every instance for the changes it committed.
+pub async fn run(gw: Arc<Gateway>, lease: Lease) {
     let mut shutdown = gw.shutdown.clone();
     let mut last_prune: Option<Instant> = None;
     loop {
         if *shutdown.borrow() {
             break;
         }
-        if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+        if lease.is_held() && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             last_prune = Some(Instant::now());
             let days = i64::from(gw.config.limits.webhook_log_days);
             let rows = gw.config.limits.webhook_log_max_rows;

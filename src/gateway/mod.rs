@@ -16,6 +16,7 @@
 pub mod analytics;
 pub mod api;
 pub mod auth;
+pub mod bus;
 pub mod compliance;
 pub mod config;
 pub mod credentials;
@@ -24,11 +25,13 @@ pub mod error;
 pub mod guard;
 pub mod hub;
 pub mod ingest;
+pub mod lease;
 pub mod maintenance;
 pub mod presence;
 pub mod providers;
 pub mod queue;
 pub mod ratelimit;
+pub mod scaleout;
 pub mod server;
 pub mod socketio;
 pub mod state;
@@ -76,6 +79,7 @@ pub struct RunningGateway {
     server: JoinHandle<std::io::Result<()>>,
     scheduler: JoinHandle<()>,
     maintenance: JoinHandle<()>,
+    scaleout: scaleout::ScaleOut,
 }
 
 impl RunningGateway {
@@ -109,6 +113,7 @@ impl RunningGateway {
         }
         let _ = self.scheduler.await;
         let _ = self.maintenance.await;
+        self.scaleout.stopped().await;
     }
 }
 
@@ -125,14 +130,17 @@ pub struct PreparedGateway {
     listen: SocketAddr,
     shutdown_tx: watch::Sender<bool>,
     shutdown_rx: watch::Receiver<bool>,
+    scaleout: scaleout::ScaleOut,
 }
 
 /// Opens the database and registers the configured integrations.
 pub async fn prepare(options: GatewayOptions) -> anyhow::Result<PreparedGateway> {
     options.config.validate()?;
+    scaleout::check(&options.config)?;
     let db_path = options.db_path.clone();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (config, rx) = (options.config, shutdown_rx.clone());
+    let (mut config, rx) = (options.config, shutdown_rx.clone());
+    config.bus.divide_rates(&mut config.limits);
     // Opening, migrating and loading live calls is blocking database work: off the async
     // workers.
     let (gw, stored) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -153,11 +161,13 @@ pub async fn prepare(options: GatewayOptions) -> anyhow::Result<PreparedGateway>
         gw.registry
             .register_webhook(&integration.org, &display, provider);
     }
+    let scaleout = scaleout::join(&gw, shutdown_rx.clone()).await?;
     Ok(PreparedGateway {
         gateway: gw,
         listen: options.listen,
         shutdown_tx,
         shutdown_rx,
+        scaleout,
     })
 }
 
@@ -253,6 +263,7 @@ impl PreparedGateway {
             listen,
             shutdown_tx,
             shutdown_rx,
+            scaleout,
         } = self;
         let listener = server::Listener::new(&gw.config.server)?;
         let scheme = listener.scheme();
@@ -262,8 +273,8 @@ impl PreparedGateway {
         let addr = tcp.local_addr()?;
         let app = api::router(gw.clone());
         let server = tokio::spawn(server::serve(tcp, app, listener, shutdown_rx.clone()));
-        let scheduler = tokio::spawn(queue::run(gw.clone()));
-        let maintenance = tokio::spawn(maintenance::run(gw.clone()));
+        let scheduler = tokio::spawn(queue::run(gw.clone(), scaleout.lease.clone()));
+        let maintenance = tokio::spawn(maintenance::run(gw.clone(), scaleout.lease.clone()));
         tracing::info!(%addr, epoch = %gw.epoch, "gateway listening");
         Ok(RunningGateway {
             addr,
@@ -273,6 +284,7 @@ impl PreparedGateway {
             server,
             scheduler,
             maintenance,
+            scaleout,
         })
     }
 }

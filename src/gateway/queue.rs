@@ -5,13 +5,36 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::gateway::engine::Gateway;
+use crate::gateway::lease::Lease;
 
-pub async fn run(gw: Arc<Gateway>) {
+/// Runs while this instance holds `lease` (always, for a single gateway): with several
+/// instances exactly one dials (docs/DEPLOYMENT.md).
+pub async fn run(gw: Arc<Gateway>, lease: Lease) {
     let mut shutdown = gw.shutdown.clone();
     let poll = Duration::from_secs(gw.config.queue.poll_secs.max(1));
+    let mut held = lease.watch();
+    let mut was_held = false;
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        if !lease.is_held() {
+            was_held = false;
+            tokio::select! {
+                _ = held.changed() => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        if !was_held {
+            // The previous holder's last commits (items it marked dialing) must be in
+            // memory before anything is taken, or they would be dialled again.
+            if let Err(e) = gw.blocking(|gw| gw.catch_up_all()).await {
+                tracing::warn!(error = %e, "cannot catch up with the event log; scheduling waits");
+                tokio::time::sleep(poll).await;
+                continue;
+            }
+            was_held = true;
         }
         for org in gw.org_ids() {
             for id in gw.stale_dials(&org) {
@@ -63,6 +86,7 @@ pub async fn run(gw: Arc<Gateway>) {
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
             _ = gw.queue_wakeup.notified() => {}
+            _ = held.changed() => {}
             _ = shutdown.changed() => {}
         }
     }

@@ -41,6 +41,9 @@ pub struct GatewayConfig {
     pub server: ServerSettings,
     #[serde(default)]
     pub store: StoreSettings,
+    /// Fan-out between several gateway instances (docs/DEPLOYMENT.md).
+    #[serde(default)]
+    pub bus: crate::gateway::bus::BusSettings,
     /// Do-not-call, calling hours, disclosure and consent (docs/COMPLIANCE.md).
     #[serde(default)]
     pub compliance: crate::gateway::compliance::ComplianceRules,
@@ -539,6 +542,7 @@ impl GatewayConfig {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         self.compliance.validate()?;
+        self.bus.validate()?;
         for n in &self.phone_numbers {
             n.validate()?;
         }

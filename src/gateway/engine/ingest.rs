@@ -6,8 +6,11 @@ use chrono::Utc;
 use crate::core::ingest::{IngestEnvelope, IngestEvent};
 use crate::gateway::engine::plan::{self, Source, Stored};
 use crate::gateway::engine::{Gateway, OrgState};
-use crate::gateway::error::EngineResult;
+use crate::gateway::error::{EngineError, EngineResult};
 use crate::gateway::store::{ReadOps, StoreResult, WebhookLog};
+
+/// Commits tried when other instances share the store (see `apply_ingest`).
+const SHARED_ATTEMPTS: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestOutcome {
@@ -33,36 +36,53 @@ impl Gateway {
             integration,
             display,
         };
-        let stored = self.store.read_latest_blocking(|r| {
-            if r.ingest_seen(org, integration, &env.id)? {
-                return Ok(None);
+        // Several instances: plan from the log's latest state, not from what the bus has
+        // brought so far.
+        let shared = self.commit_hook.get().is_some();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if shared {
+                self.catch_up_org(&mut inner)?;
             }
-            gather(r, &inner.state, src, env).map(Some)
-        })?;
-        let Some(stored) = stored else {
-            return Ok(IngestOutcome::Duplicate);
-        };
-        let mut plan = plan::plan_ingest(
-            &inner.state,
-            src,
-            env,
-            &stored,
-            &self.config.queue,
-            &mut || uuid::Uuid::new_v4().to_string(),
-            Utc::now(),
-        )?;
-        // The console refuses keys the call's stack cannot carry out before any dialog opens.
-        if let Some(provider) = self.registry.get(org, integration) {
-            let caps = provider.capabilities();
-            for call in &mut plan.batch.calls {
-                call.capabilities = Some(caps.clone());
+            let stored = self.store.read_latest_blocking(|r| {
+                if r.ingest_seen(org, integration, &env.id)? {
+                    return Ok(None);
+                }
+                gather(r, &inner.state, src, env).map(Some)
+            })?;
+            let Some(stored) = stored else {
+                return Ok(IngestOutcome::Duplicate);
+            };
+            let mut plan = plan::plan_ingest(
+                &inner.state,
+                src,
+                env,
+                &stored,
+                &self.config.queue,
+                &mut || uuid::Uuid::new_v4().to_string(),
+                Utc::now(),
+            )?;
+            // The console refuses keys the call's stack cannot carry out before any dialog opens.
+            if let Some(provider) = self.registry.get(org, integration) {
+                let caps = provider.capabilities();
+                for call in &mut plan.batch.calls {
+                    call.capabilities = Some(caps.clone());
+                }
+            }
+            plan.batch.ingest_id = Some((org.to_string(), integration.to_string(), env.id.clone()));
+            self.watch_transcript(&inner.state, org, &mut plan.batch, Utc::now());
+            self.mark_after_hours(&inner.state, org, &mut plan.batch);
+            match self.commit(&mut inner, plan.batch, plan.analytics_changed) {
+                Ok(_) => return Ok(IngestOutcome::Applied),
+                // Another instance changed this org since this one caught up (the store's
+                // unique keys refused the commit, nothing was written): plan again.
+                Err(EngineError::Store(e)) if shared && attempt < SHARED_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "ingest commit raced another instance; planning again");
+                }
+                Err(e) => return Err(e),
             }
         }
-        plan.batch.ingest_id = Some((org.to_string(), integration.to_string(), env.id.clone()));
-        self.watch_transcript(&inner.state, org, &mut plan.batch, Utc::now());
-        self.mark_after_hours(&inner.state, org, &mut plan.batch);
-        self.commit(&mut inner, plan.batch, plan.analytics_changed)?;
-        Ok(IngestOutcome::Applied)
     }
 
     /// Records a webhook delivery (whatever its result) on the writer, off the runtime.

@@ -22,6 +22,7 @@ pub mod plan;
 mod plan_tests;
 mod queue;
 mod reads;
+mod remote;
 pub mod retry;
 mod stream;
 

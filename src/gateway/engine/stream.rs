@@ -63,6 +63,9 @@ impl Gateway {
     ) -> (StreamStart, u64, mpsc::Receiver<Item>) {
         let org_handle = self.org(org);
         let mut inner = org_handle.lock();
+        if let (None, Some((epoch, since))) = (&force_snapshot, position) {
+            self.catch_up_to_client(&mut inner, epoch, since);
+        }
         let start = match (force_snapshot, position) {
             (Some(reason), _) => {
                 StreamStart::Snapshot(Box::new(self.snapshot(&inner, org)), reason)
