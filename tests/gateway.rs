@@ -1389,6 +1389,88 @@ fn spawn_serve(
     panic!("the gateway did not say where it listens");
 }
 
+/// Group commit under load: many deliveries in flight at once (so they share
+/// transactions), the process killed with SIGKILL in the middle of them; every delivery
+/// that was answered 200 is in the database afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_concurrent_ingest_keeps_every_acknowledged_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let db = dir.path().join("cw.db");
+    let log = dir.path().join("cw.log");
+    let (child, url) = spawn_serve(&example, &db, &log);
+    let http = reqwest::Client::new();
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let senders: Vec<_> = (0..32)
+        .map(|k| {
+            let (http, url, acked) = (http.clone(), url.clone(), acked.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let pcid = format!("g-{k}-{i}");
+                    let body = json!({"id": pcid, "type": "call.started", "provider_call_id": pcid,
+                        "direction": "inbound", "from": "+15550001000", "to": "+15550002000"})
+                    .to_string();
+                    let t = chrono::Utc::now().timestamp();
+                    let r = http
+                        .post(format!("{url}/api/ingest"))
+                        .header("Callwatch-Integration", "acme-voice")
+                        .header(
+                            "Callwatch-Signature",
+                            signature_header("whsec_local_acme", t, body.as_bytes()),
+                        )
+                        .body(body)
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status() == 200 => acked.lock().unwrap().push(pcid),
+                        Ok(r) => panic!("ingest answered {}", r.status()),
+                        // The process is gone: this one was never acknowledged.
+                        Err(_) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    // Kill once a good number are acknowledged, with the senders still going.
+    while acked.lock().unwrap().len() < 1_500 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(child); // SIGKILL in the middle of group commits
+    for s in senders {
+        s.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 1_500);
+
+    let (_child, url) = spawn_serve(&example, &db, &log);
+    let r: Value = http
+        .get(format!("{url}/api/calls/active"))
+        .bearer_auth("cw_local_viewer")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: std::collections::HashSet<&str> = r["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["provider_call_id"].as_str())
+        .collect();
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|p| !stored.contains(p.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged events lost, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        missing.first()
+    );
+}
+
 #[tokio::test]
 async fn kill_9_keeps_every_acknowledged_write_and_example_config_works() {
     let dir = tempfile::tempdir().unwrap();
