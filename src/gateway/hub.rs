@@ -6,16 +6,18 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 
 use crate::core::protocol::{ServerFrame, StreamEvent};
 
-/// A published event and its serialised [`ServerFrame::Event`] (serialised once, sent to many).
+/// A published event and its serialised [`ServerFrame::Event`]: serialised once, and the
+/// same bytes (reference-counted) sent to every websocket subscriber.
 #[derive(Debug)]
 pub struct StreamItem {
     pub seq: u64,
     pub event: StreamEvent,
-    pub frame: Arc<str>,
+    pub frame: Utf8Bytes,
 }
 
 pub type Item = Arc<StreamItem>;
@@ -35,7 +37,7 @@ pub enum ReplayGap {
     TooFarBehind,
 }
 
-pub fn encode(frame: &ServerFrame) -> Arc<str> {
+pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
     match serde_json::to_string(frame) {
         Ok(s) => s.into(),
         // Cannot happen for these types (string map keys only); never panic on it.

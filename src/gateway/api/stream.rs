@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
@@ -83,7 +83,11 @@ pub async fn stream(
     let sub = Subscription::from_query(q.get("calls").map(String::as_str))
         .map_err(|e| ApiFailure::invalid("calls", e))?;
     let max = gw.config.limits.max_ws_frame_bytes;
+    let server = &gw.config.server;
+    // Small buffers: an idle client costs a few KB, not the library's 2 x 128 KiB.
     Ok(ws
+        .read_buffer_size(server.ws_read_buffer_bytes)
+        .write_buffer_size(server.ws_write_buffer_bytes)
         .max_frame_size(max)
         .max_message_size(max)
         .on_upgrade(move |socket| run(gw, who, position, sub, socket)))
@@ -94,14 +98,15 @@ struct Conn {
 }
 
 impl Conn {
-    async fn send(&mut self, text: &str) -> bool {
+    /// Sends a frame; an event's bytes are shared with every other subscriber, not copied.
+    async fn send(&mut self, text: Utf8Bytes) -> bool {
         matches!(
-            tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text.into()))).await,
+            tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text))).await,
             Ok(Ok(()))
         )
     }
     async fn frame(&mut self, frame: &ServerFrame) -> bool {
-        self.send(&encode(frame)).await
+        self.send(encode(frame)).await
     }
     /// Sends how the (re)subscription starts, filtered by `sub`; returns the last seq
     /// delivered (or passed over by the filter).
@@ -110,7 +115,7 @@ impl Conn {
             StreamStart::Resumed(items) => {
                 let mut last = seq;
                 for item in items {
-                    if sub.wants(item.seq, &item.event) && !self.send(&item.frame).await {
+                    if sub.wants(item.seq, &item.event) && !self.send(item.frame.clone()).await {
                         return None;
                     }
                     last = item.seq;
@@ -236,7 +241,7 @@ async fn run(
                 Some(item) => {
                     // Filtered out or sent, the client's position moves past it (heartbeats
                     // carry `last`, so a filtered client's `since` advances too).
-                    if sub.wants(item.seq, &item.event) && !conn.send(&item.frame).await {
+                    if sub.wants(item.seq, &item.event) && !conn.send(item.frame.clone()).await {
                         break;
                     }
                     last = item.seq;

@@ -157,6 +157,11 @@ pub struct ServerSettings {
     pub ws_ping_secs: u64,
     /// ...and closes one that has sent nothing (not even a pong) for this long.
     pub ws_pong_timeout_secs: u64,
+    /// Websocket read buffer per stream connection (grows for larger frames as needed).
+    pub ws_read_buffer_bytes: usize,
+    /// Outgoing bytes a stream connection gathers before writing them out (0: write each
+    /// frame at once).
+    pub ws_write_buffer_bytes: usize,
 }
 
 impl Default for ServerSettings {
@@ -169,6 +174,8 @@ impl Default for ServerSettings {
             allowed_origins: Vec::new(),
             ws_ping_secs: 20,
             ws_pong_timeout_secs: 60,
+            ws_read_buffer_bytes: 4 * 1024,
+            ws_write_buffer_bytes: 4 * 1024,
         }
     }
 }
