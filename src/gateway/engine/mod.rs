@@ -173,6 +173,7 @@ impl Gateway {
                         hub: Hub::new(
                             self.epoch.clone(),
                             self.config.stream.history,
+                            self.config.stream.history_bytes,
                             self.start_seqs.get(id).copied().unwrap_or(0),
                         ),
                         analytics_dirty: false,
