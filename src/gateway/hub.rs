@@ -73,8 +73,10 @@ impl Hub {
         self.seq
     }
 
+    /// Subscribers whose connection is still open (a closed one leaves the list at the
+    /// next event or subscription).
     pub fn subscriber_count(&self) -> usize {
-        self.subscribers.len()
+        self.subscribers.iter().filter(|tx| !tx.is_closed()).count()
     }
 
     pub fn history_len(&self) -> usize {
@@ -124,6 +126,8 @@ impl Hub {
 
     pub fn subscribe(&mut self, buffer: usize) -> mpsc::Receiver<Item> {
         let (tx, rx) = mpsc::channel(buffer.max(1));
+        // Connections that closed while the org was quiet leave here, not only at an event.
+        self.subscribers.retain(|tx| !tx.is_closed());
         self.subscribers.push(tx);
         rx
     }

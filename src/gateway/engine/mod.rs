@@ -14,6 +14,7 @@ mod actions;
 pub mod claims;
 pub mod compliance;
 mod ingest;
+pub mod live;
 #[cfg(test)]
 mod machine_tests;
 pub mod memory;
