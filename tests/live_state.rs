@@ -23,6 +23,8 @@ const CALLS: usize = 1_000;
 const LINES: usize = 2;
 const WORKERS: usize = 16;
 const HISTORY_BYTES: usize = 256 * 1024;
+/// Calls a supervisor takes over during the floor (the action budget is 120 a minute).
+const TAKEOVERS: usize = 50;
 
 #[derive(Clone)]
 struct Floor {
@@ -77,6 +79,38 @@ impl Floor {
         .await;
     }
 
+    /// Takes a call over with an idempotency key: a claim and a key in flight meanwhile.
+    async fn take_over(&self, call_id: &str) {
+        let r = self
+            .http
+            .post(format!("{}/api/calls/{call_id}/takeover", self.url))
+            .bearer_auth(SUP)
+            .header("Idempotency-Key", format!("take-{call_id}"))
+            .json(&json!({"reason": "the caller asked for a human"}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert_eq!(status, 200, "takeover refused: {}", r.text().await.unwrap());
+    }
+
+    /// Live call ids by provider call id.
+    async fn live_ids(&self) -> std::collections::HashMap<String, String> {
+        let (status, active) = self.get(SUP, "/api/calls/active").await;
+        assert_eq!(status, 200, "{active}");
+        active["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["provider_call_id"].as_str().unwrap().to_string(),
+                    c["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
     async fn get(&self, token: &str, path: &str) -> (u16, Value) {
         let r = self
             .http
@@ -112,11 +146,22 @@ impl Floor {
     }
 }
 
-fn config() -> GatewayConfig {
+/// A stand-in for the integration's control URL at 127.0.0.1:0: accepts every action.
+async fn control_url() -> String {
+    let app = axum::Router::new().route("/actions", axum::routing::post(|| async { "{}" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/actions")
+}
+
+fn config(control_url: &str) -> GatewayConfig {
     let mut config = GatewayConfig::default()
         .with_token("ada", ADMIN, "acme", Role::Admin)
         .with_token("sam", SUP, "acme", Role::Supervisor)
-        .with_custom_integration("acme-voice", "acme", SECRET, None);
+        .with_custom_integration("acme-voice", "acme", SECRET, Some(control_url));
     config.stream.history_bytes = HISTORY_BYTES;
     config
 }
@@ -163,18 +208,25 @@ async fn settle(running: &RunningGateway, what: &str, done: impl Fn(&LiveStats) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_state_returns_to_its_baseline_after_a_1000_call_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(GatewayOptions::new(config(), dir.path().join("cw.db")))
-        .await
-        .unwrap();
+    let control = control_url().await;
+    let running = start(GatewayOptions::new(
+        config(&control),
+        dir.path().join("cw.db"),
+    ))
+    .await
+    .unwrap();
     let floor = Floor {
         url: running.url(),
         http: reqwest::Client::new(),
     };
 
     // A first call from this source sets up what any traffic does once (the rate-limit
-    // buckets of the integration and of 127.0.0.1); the baseline is taken after it.
+    // buckets of the integration, of 127.0.0.1 and of the supervisor's actions); the
+    // baseline is taken after it.
     floor.start_call(CALLS).await;
     floor.say(CALLS, 0).await;
+    let first = floor.live_ids().await[&format!("p{CALLS}")].clone();
+    floor.take_over(&first).await;
     floor.end_call(CALLS).await;
     let baseline = running.gateway.live_stats();
     assert_eq!(
@@ -194,9 +246,9 @@ async fn live_state_returns_to_its_baseline_after_a_1000_call_floor() {
     floor
         .each(|f, c| async move { f.start_call(c).await })
         .await;
-    let (status, active) = floor.get(SUP, "/api/calls/active").await;
-    assert_eq!(status, 200);
-    let watched = active["calls"][0]["id"].as_str().unwrap().to_string();
+    let ids = floor.live_ids().await;
+    assert_eq!(ids.len(), CALLS);
+    let watched = ids["p0"].clone();
     let mut ws = console(&running, &watched).await;
     settle(&running, "the console's presence", |s| {
         s.presence == 1 && s.stream_subscribers == 1
@@ -207,13 +259,27 @@ async fn live_state_returns_to_its_baseline_after_a_1000_call_floor() {
             .each(move |f, c| async move { f.say(c, n).await })
             .await;
     }
+    // Supervisors step in on some calls while the floor runs.
+    let taken: Vec<_> = (0..TAKEOVERS)
+        .map(|c| {
+            let (floor, id) = (floor.clone(), ids[&format!("p{c}")].clone());
+            tokio::spawn(async move { floor.take_over(&id).await })
+        })
+        .collect();
+    floor
+        .each(|f, c| async move { f.say(c, LINES).await })
+        .await;
+    for t in taken {
+        t.await.unwrap();
+    }
 
     // At its peak the floor is in memory, and the admin endpoint says so.
     let (status, peak) = floor.get(ADMIN, "/api/debug/live").await;
     assert_eq!(status, 200, "{peak}");
     assert_eq!(peak["live_calls"], CALLS);
-    assert_eq!(peak["transcript_entries"], CALLS * LINES);
-    assert_eq!(peak["utterances"], CALLS * LINES);
+    // Each line, plus the takeover's note on the calls taken over.
+    assert_eq!(peak["transcript_entries"], CALLS * (LINES + 1) + TAKEOVERS);
+    assert_eq!(peak["utterances"], CALLS * (LINES + 1));
     assert_eq!(peak["provider_ids"], CALLS);
     assert_eq!(peak["stream_subscribers"], 1);
     assert_eq!(peak["presence"], 1);
@@ -252,6 +318,6 @@ async fn live_state_returns_to_its_baseline_after_a_1000_call_floor() {
         .get(SUP, &format!("/api/calls/{watched}/transcript"))
         .await;
     assert_eq!(status, 200, "{t}");
-    assert_eq!(t["entries"].as_array().unwrap().len(), LINES);
+    assert_eq!(t["entries"].as_array().unwrap().len(), LINES + 2);
     running.shutdown().await;
 }
