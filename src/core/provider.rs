@@ -82,6 +82,12 @@ pub trait Provider: Send + Sync {
     /// Place an outbound call for a queue item.
     async fn dial(&self, item: &QueueItem) -> Result<DialStarted, ProviderError>;
 
+    /// Calls the adapter keeps per-call memory for (ordering, utterances, sessions), for
+    /// the gateway's live-state counts. Adapters that keep none: 0.
+    fn remembered_calls(&self) -> usize {
+        0
+    }
+
     /// The concrete adapter, for providers the gateway also serves other routes for
     /// (ConversationRelay's TwiML and websocket). `None` for the rest.
     fn as_any(&self) -> Option<&dyn std::any::Any> {

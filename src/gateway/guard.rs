@@ -111,6 +111,26 @@ impl Guard {
             .collect()
     }
 
+    /// Source addresses and integrations with a rate-limit bucket.
+    pub fn rate_limit_keys(&self) -> usize {
+        self.per_address.len() + self.per_integration.len()
+    }
+
+    /// Refused-delivery counters and per-token search semaphores.
+    pub fn keys(&self) -> usize {
+        let rejected = self
+            .rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        let searches = self
+            .searches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        rejected + searches
+    }
+
     pub fn decoy_secret(&self) -> &str {
         &self.decoy_secret
     }

@@ -27,6 +27,9 @@ pub struct Hub {
     seq: u64,
     history: VecDeque<Item>,
     history_cap: usize,
+    /// What the history holds, in [`cost`] bytes, and the most it may.
+    history_bytes: usize,
+    history_bytes_cap: usize,
     subscribers: Vec<mpsc::Sender<Item>>,
 }
 
@@ -35,6 +38,12 @@ pub struct Hub {
 pub enum ReplayGap {
     EpochChanged,
     TooFarBehind,
+}
+
+/// What an item is counted at against `history_bytes`: its frame, and about as much again
+/// for the event it was encoded from.
+fn cost(item: &StreamItem) -> usize {
+    2 * item.frame.len()
 }
 
 pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
@@ -46,13 +55,16 @@ pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
 }
 
 impl Hub {
-    /// A hub continuing after `seq`, the org's last logged seq.
-    pub fn new(epoch: Arc<str>, history_cap: usize, seq: u64) -> Hub {
+    /// A hub continuing after `seq`, the org's last logged seq, keeping at most
+    /// `history_cap` events and `history_bytes_cap` bytes of them (the newest is always kept).
+    pub fn new(epoch: Arc<str>, history_cap: usize, history_bytes_cap: usize, seq: u64) -> Hub {
         Hub {
             epoch,
             seq,
             history: VecDeque::new(),
             history_cap: history_cap.max(1),
+            history_bytes: 0,
+            history_bytes_cap,
             subscribers: Vec::new(),
         }
     }
@@ -61,8 +73,19 @@ impl Hub {
         self.seq
     }
 
+    /// Subscribers whose connection is still open (a closed one leaves the list at the
+    /// next event or subscription).
     pub fn subscriber_count(&self) -> usize {
-        self.subscribers.len()
+        self.subscribers.iter().filter(|tx| !tx.is_closed()).count()
+    }
+
+    pub fn history_len(&self) -> usize {
+        self.history.len()
+    }
+
+    /// What the history holds, in [`cost`] bytes.
+    pub fn history_bytes(&self) -> usize {
+        self.history_bytes
     }
 
     /// An event as clients receive it (numbered, framed once).
@@ -86,10 +109,16 @@ impl Hub {
         }
         self.seq = seq;
         let item = self.item(seq, event);
-        if self.history.len() == self.history_cap {
-            self.history.pop_front();
-        }
+        self.history_bytes += cost(&item);
         self.history.push_back(item.clone());
+        while self.history.len() > self.history_cap
+            || (self.history_bytes > self.history_bytes_cap && self.history.len() > 1)
+        {
+            match self.history.pop_front() {
+                Some(old) => self.history_bytes -= cost(&old),
+                None => break,
+            }
+        }
         self.subscribers
             .retain(|tx| tx.try_send(item.clone()).is_ok());
         true
@@ -97,6 +126,8 @@ impl Hub {
 
     pub fn subscribe(&mut self, buffer: usize) -> mpsc::Receiver<Item> {
         let (tx, rx) = mpsc::channel(buffer.max(1));
+        // Connections that closed while the org was quiet leave here, not only at an event.
+        self.subscribers.retain(|tx| !tx.is_closed());
         self.subscribers.push(tx);
         rx
     }
@@ -144,7 +175,7 @@ mod tests {
 
     #[test]
     fn replay_gives_exactly_the_missed_events() {
-        let mut hub = Hub::new("e1".into(), 5, 0);
+        let mut hub = Hub::new("e1".into(), 5, usize::MAX, 0);
         for _ in 0..4 {
             publish(&mut hub);
         }
@@ -168,7 +199,7 @@ mod tests {
 
     #[test]
     fn history_is_bounded() {
-        let mut hub = Hub::new("e".into(), 3, 0);
+        let mut hub = Hub::new("e".into(), 3, usize::MAX, 0);
         for _ in 0..10 {
             publish(&mut hub);
         }
@@ -180,8 +211,38 @@ mod tests {
     }
 
     #[test]
+    fn history_is_bounded_in_bytes_too() {
+        let mut hub = Hub::new("e".into(), 1_000, 1, 0);
+        for _ in 0..10 {
+            publish(&mut hub);
+        }
+        // The newest event is always kept, whatever its size.
+        assert_eq!(hub.history_len(), 1);
+        assert_eq!(hub.replay_after("e", 9).unwrap().len(), 1);
+        assert_eq!(
+            hub.replay_after("e", 8).unwrap_err(),
+            ReplayGap::TooFarBehind
+        );
+        let one = hub.history_bytes();
+        assert!(one > 0);
+        // Three of them fit (frames differ only by their seq's digits), a fourth does not.
+        let cap = 3 * one + 8;
+        let mut hub = Hub::new("e".into(), 1_000, cap, 0);
+        for _ in 0..10 {
+            publish(&mut hub);
+        }
+        assert_eq!(hub.history_len(), 3);
+        assert!(hub.history_bytes() <= cap);
+        assert_eq!(hub.replay_after("e", 7).unwrap().len(), 3);
+        assert_eq!(
+            hub.replay_after("e", 6).unwrap_err(),
+            ReplayGap::TooFarBehind
+        );
+    }
+
+    #[test]
     fn numbering_continues_from_the_log_and_repeats_are_ignored() {
-        let mut hub = Hub::new("e".into(), 10, 41);
+        let mut hub = Hub::new("e".into(), 10, usize::MAX, 41);
         let mut rx = hub.subscribe(10);
         assert!(hub.publish_at(42, ev()));
         assert!(!hub.publish_at(42, ev()));
@@ -199,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_full_subscriber_is_dropped_not_skipped() {
-        let mut hub = Hub::new("e".into(), 100, 0);
+        let mut hub = Hub::new("e".into(), 100, usize::MAX, 0);
         let mut rx = hub.subscribe(2);
         for _ in 0..5 {
             publish(&mut hub);

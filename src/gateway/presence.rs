@@ -69,6 +69,15 @@ impl Presence {
         publish(p);
     }
 
+    /// Connections that said which call they show, across orgs.
+    pub fn len(&self) -> usize {
+        self.lock().values().map(|p| p.by_conn.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The connection closed.
     pub fn leave(&self, org: &str, conn: u64) {
         let mut orgs = self.lock();

@@ -28,6 +28,15 @@ impl RateLimiter {
         self
     }
 
+    /// Keys with a bucket.
+    pub fn len(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Takes one token for `key`, or says how many seconds until one is available.
     pub fn check(&self, key: &str) -> Result<(), u64> {
         let now = Instant::now();

@@ -25,6 +25,15 @@ pub async fn healthz(State(gw): State<Arc<Gateway>>) -> Json<Health> {
     })
 }
 
+/// `GET /api/debug/live`: the sizes of the gateway's in-memory state (admin).
+pub async fn live_stats(
+    State(gw): State<Arc<Gateway>>,
+    who: Principal,
+) -> ApiResult<Json<crate::gateway::engine::live::LiveStats>> {
+    who.require(Permission::Admin, "read the gateway's live state")?;
+    Ok(Json(gw.live_stats_of(Some(&who.org))))
+}
+
 pub async fn active(State(gw): State<Arc<Gateway>>, who: Principal) -> ApiResult<Json<CallList>> {
     who.require(Permission::Read, "read calls")?;
     Ok(Json(CallList {

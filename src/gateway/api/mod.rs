@@ -57,6 +57,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/healthz", get(calls::healthz))
         .route("/api/calls", get(calls::history))
         .route("/api/calls/active", get(calls::active))
+        .route("/api/debug/live", get(calls::live_stats))
         .route("/api/calls/analytics", get(calls::analytics))
         .route("/api/calls/queue", get(calls::queue))
         .route("/api/calls/{id}", get(calls::get_call))

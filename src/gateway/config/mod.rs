@@ -434,8 +434,11 @@ impl QueuePolicy {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StreamSettings {
-    /// Events kept per org for resuming clients.
+    /// Events kept per org for resuming clients...
     pub history: usize,
+    /// ...and at most this many bytes of them (each counted at twice its encoded frame:
+    /// the frame and the event it was made from), whichever bound is reached first.
+    pub history_bytes: usize,
     /// Frames buffered per client before it is declared lagging and resynced.
     pub client_buffer: usize,
     pub heartbeat_secs: u64,
@@ -450,6 +453,7 @@ impl Default for StreamSettings {
     fn default() -> Self {
         StreamSettings {
             history: 10_000,
+            history_bytes: 16 * 1024 * 1024,
             client_buffer: 1024,
             heartbeat_secs: 15,
             log_max_rows: 100_000,
@@ -677,6 +681,10 @@ impl GatewayConfig {
         anyhow::ensure!(
             self.stream.history >= 1,
             "stream.history must be at least 1"
+        );
+        anyhow::ensure!(
+            self.stream.history_bytes >= 1,
+            "stream.history_bytes must be at least 1"
         );
         self.store.postgres()?;
         anyhow::ensure!(

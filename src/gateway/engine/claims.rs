@@ -55,6 +55,15 @@ impl Claims {
         })
     }
 
+    /// Calls claimed right now.
+    pub fn len(&self) -> usize {
+        lock(&self.held).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The holder of a call, if any.
     pub fn holder(&self, org: &str, call_id: &str) -> Option<Holder> {
         lock(&self.held)
@@ -95,6 +104,15 @@ pub enum KeyBusy {
 }
 
 impl KeysInFlight {
+    /// Keys whose first request is being answered right now.
+    pub fn len(&self) -> usize {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn begin(
         &self,
         org: &str,

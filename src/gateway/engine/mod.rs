@@ -14,6 +14,7 @@ mod actions;
 pub mod claims;
 pub mod compliance;
 mod ingest;
+pub mod live;
 #[cfg(test)]
 mod machine_tests;
 pub mod memory;
@@ -173,6 +174,7 @@ impl Gateway {
                         hub: Hub::new(
                             self.epoch.clone(),
                             self.config.stream.history,
+                            self.config.stream.history_bytes,
                             self.start_seqs.get(id).copied().unwrap_or(0),
                         ),
                         analytics_dirty: false,

@@ -95,6 +95,21 @@ impl Registry {
             .cloned()
     }
 
+    /// Per-call memory held by every registered adapter (each counted once).
+    pub fn remembered_calls(&self) -> usize {
+        let map = self.by_org.read().unwrap_or_else(|e| e.into_inner());
+        let mut seen: Vec<*const ()> = Vec::new();
+        let mut total = 0;
+        for p in map.values().flatten() {
+            let id = Arc::as_ptr(p) as *const ();
+            if !seen.contains(&id) {
+                seen.push(id);
+                total += p.remembered_calls();
+            }
+        }
+        total
+    }
+
     pub fn dialer(&self, org: &str) -> Option<Arc<dyn Provider>> {
         let map = self.by_org.read().unwrap_or_else(|e| e.into_inner());
         map.get(org)?

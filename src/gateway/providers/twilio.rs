@@ -183,6 +183,10 @@ impl TwilioProvider {
 
 #[async_trait::async_trait]
 impl Provider for TwilioProvider {
+    fn remembered_calls(&self) -> usize {
+        self.newest.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

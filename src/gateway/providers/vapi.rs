@@ -226,6 +226,11 @@ fn facts(call: &Value, id: &str, state: CallState) -> CallFacts {
 
 #[async_trait::async_trait]
 impl Provider for VapiProvider {
+    fn remembered_calls(&self) -> usize {
+        let control = self.control.lock().unwrap_or_else(|e| e.into_inner()).len();
+        control + self.turns.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

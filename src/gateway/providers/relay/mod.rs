@@ -211,6 +211,10 @@ impl Provider for RelayProvider {
         })
     }
 
+    fn remembered_calls(&self) -> usize {
+        self.sessions.len()
+    }
+
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }

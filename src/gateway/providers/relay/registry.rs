@@ -81,6 +81,20 @@ impl Sessions {
         map.insert(call_sid.to_string(), phone.to_string());
     }
 
+    /// Live sessions and pending hand-offs.
+    pub fn len(&self) -> usize {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner()).len();
+        live + self
+            .handoffs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn take_handoff(&self, call_sid: &str) -> Option<String> {
         let mut map = self.handoffs.lock().unwrap_or_else(|e| e.into_inner());
         map.remove(call_sid)
