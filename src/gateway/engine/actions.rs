@@ -233,6 +233,18 @@ impl Gateway {
         action: &Action,
         performed: Result<(), ProviderError>,
     ) -> EngineResult<ActionResponse> {
+        // The provider has acted: planned again (from the other instance's change) only
+        // what it means for the call, never asked again.
+        self.replanning(|| self.record_action_once(who, call_id, action, performed.clone()))
+    }
+
+    fn record_action_once(
+        &self,
+        who: &Principal,
+        call_id: &str,
+        action: &Action,
+        performed: Result<(), ProviderError>,
+    ) -> EngineResult<ActionResponse> {
         let now = Utc::now();
         let org = self.org(&who.org);
         let mut inner = org.lock();
@@ -326,6 +338,15 @@ impl Gateway {
     /// Sets a call's summary: the given text, or an extractive one from the transcript.
     /// Blocking.
     pub fn set_summary(
+        &self,
+        who: &Principal,
+        call_id: &str,
+        text: Option<String>,
+    ) -> EngineResult<ActionResponse> {
+        self.replanning(|| self.set_summary_once(who, call_id, text.clone()))
+    }
+
+    fn set_summary_once(
         &self,
         who: &Principal,
         call_id: &str,

@@ -209,9 +209,19 @@ impl Gateway {
             return Ok(Vec::new());
         }
         let org = inner.org.clone();
-        let committed = self
-            .store
-            .write_blocking(|w| w.commit_logged(&org, &batch))?;
+        let committed = if batch_changes_state(&batch) {
+            // Compare-and-set on the org's log: commit only if no other instance logged a
+            // change since this memory was planned from (see `remote.rs`).
+            let planned = inner.hub.seq();
+            let checked = self
+                .store
+                .write_blocking(|w| w.commit_logged_at(&org, &batch, planned));
+            self.after_stale(inner, checked)?
+        } else {
+            // An audit entry alone depends on no state: nothing to be stale against.
+            self.store
+                .write_blocking(|w| w.commit_logged(&org, &batch))?
+        };
         // Another instance may have logged events of this org since this hub last heard:
         // those go out first, so clients see the log's order.
         if let Some(first) = committed.events.first() {
@@ -328,6 +338,14 @@ impl Gateway {
         }
         Ok(())
     }
+}
+
+/// Whether a batch writes state a change was planned from (not just audit entries).
+fn batch_changes_state(batch: &Batch) -> bool {
+    !(batch.calls.is_empty()
+        && batch.transcript.is_empty()
+        && batch.queue.is_empty()
+        && batch.ingest_id.is_none())
 }
 
 /// Events read back from the log per query while catching up.

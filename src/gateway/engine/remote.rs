@@ -3,9 +3,70 @@
 //! must see every queue change the previous holder committed before it dials anything).
 
 use crate::gateway::engine::{Gateway, OrgInner};
-use crate::gateway::error::EngineResult;
+use crate::gateway::error::{EngineError, EngineResult};
+use crate::gateway::store::{Committed, StoreError, StoreResult};
+
+/// Plans tried per change when other instances keep committing to the same org first.
+pub(super) const REPLAN_ATTEMPTS: u32 = 5;
+
+/// The answer when every attempt found the org's log moved on (a 503: nothing was written).
+pub(super) fn contended(e: EngineError) -> EngineError {
+    match e {
+        EngineError::Store(StoreError::Stale { org, .. }) => EngineError::Contended(format!(
+            "other gateway instances kept changing org {org} while this change was planned; nothing was done, try again"
+        )),
+        other => other,
+    }
+}
+
+pub(super) fn is_stale(e: &EngineError) -> bool {
+    matches!(e, EngineError::Store(StoreError::Stale { .. }))
+}
 
 impl Gateway {
+    /// Runs one plan-and-commit (`once` locks the org, plans from memory, commits) again
+    /// while the store refuses it as stale: the refusal has already brought memory up to
+    /// the log, so the next plan sees the other instance's change. Bounded; then a 503.
+    pub(super) fn replanning<T>(
+        &self,
+        mut once: impl FnMut() -> EngineResult<T>,
+    ) -> EngineResult<T> {
+        let mut attempt = 1;
+        loop {
+            match once() {
+                Err(e) if is_stale(&e) && attempt < REPLAN_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "change raced another instance; planning again");
+                    attempt += 1;
+                }
+                other => return other.map_err(contended),
+            }
+        }
+    }
+
+    /// A stale refusal brings the org's memory up to the log before it is returned, so the
+    /// caller's next plan starts from what the other instance committed. Blocking.
+    pub(super) fn after_stale(
+        &self,
+        inner: &mut OrgInner,
+        result: StoreResult<Committed>,
+    ) -> EngineResult<Committed> {
+        match result {
+            Err(StoreError::Stale {
+                org,
+                planned,
+                found,
+            }) => {
+                self.catch_up(inner, found)?;
+                Err(EngineError::Store(StoreError::Stale {
+                    org,
+                    planned,
+                    found,
+                }))
+            }
+            other => Ok(other?),
+        }
+    }
+
     /// Delivers, for every org, the logged events this instance has not delivered yet
     /// (committed by other instances). One read when nothing is missing. Blocking.
     pub fn catch_up_all(&self) -> EngineResult<()> {

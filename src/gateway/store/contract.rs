@@ -94,6 +94,14 @@ pub trait WriteOps {
     /// Writes a batch and logs the events it announces (with the org's next seqs), in one
     /// transaction.
     fn commit_logged(&mut self, org: &str, batch: &Batch) -> StoreResult<Committed>;
+    /// The same, only if the org's logged seq is still `planned` (what the planner saw):
+    /// else [`StoreError::Stale`] and nothing written (compare-and-set on the org's log).
+    fn commit_logged_at(
+        &mut self,
+        org: &str,
+        batch: &Batch,
+        planned: u64,
+    ) -> StoreResult<Committed>;
     /// Logs events that change no stored record (analytics).
     fn append_events(
         &mut self,
@@ -236,6 +244,14 @@ impl ReadOps for Reads<'_> {
 impl WriteOps for Writes<'_> {
     fn commit_logged(&mut self, org: &str, batch: &Batch) -> StoreResult<Committed> {
         Writes::commit_logged(self, org, batch)
+    }
+    fn commit_logged_at(
+        &mut self,
+        org: &str,
+        batch: &Batch,
+        planned: u64,
+    ) -> StoreResult<Committed> {
+        Writes::commit_logged_at(self, org, batch, planned)
     }
     fn append_events(
         &mut self,

@@ -624,6 +624,48 @@ impl WriteOps for PgWrites<'_> {
         })
     }
 
+    fn commit_logged_at(
+        &mut self,
+        org: &str,
+        batch: &Batch,
+        planned: u64,
+    ) -> StoreResult<Committed> {
+        let client = &mut *self.client;
+        self.rt.block_on(async move {
+            let tx = client.transaction().await?;
+            // Locks the org's counter row for this transaction: no other instance's commit
+            // of this org can slip in between the check and the append.
+            let found: i64 = tx
+                .query_opt(
+                    "SELECT seq FROM stream_seq WHERE org = $1 FOR UPDATE",
+                    &[&org],
+                )
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?
+                .unwrap_or(0);
+            let stale = |found: i64| StoreError::Stale {
+                org: org.to_string(),
+                planned,
+                found: found as u64,
+            };
+            if found as u64 != planned {
+                return Err(stale(found));
+            }
+            let audit_ids = write_batch(&tx, batch).await?;
+            let events = append(&tx, org, batch_events(batch, &audit_ids)).await?;
+            // No counter row yet when checked (an org's first commit): two first commits
+            // could both pass the check; the append's row lock orders them, and this sees it.
+            if let Some(first) = events.first() {
+                if first.seq != planned + 1 {
+                    return Err(stale(first.seq as i64 - 1));
+                }
+            }
+            tx.commit().await?;
+            Ok(Committed { audit_ids, events })
+        })
+    }
+
     fn append_events(
         &mut self,
         org: &str,
