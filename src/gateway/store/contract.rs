@@ -142,6 +142,24 @@ pub trait WriteOps {
         answer: &StoredAnswer,
     ) -> StoreResult<()>;
     fn prune_idempotency_keys(&mut self, older_than: DateTime<Utc>) -> StoreResult<usize>;
+    /// Takes the claim `(scope, key)` for `holder` (a unique token) until released or
+    /// `ttl_ms` passes, or returns the current holder's `detail`. Only a store shared by
+    /// several instances holds claims; one gateway owns a SQLite file and claims in its
+    /// memory, so this default takes nothing and always succeeds.
+    fn claim(
+        &mut self,
+        _scope: &str,
+        _key: &str,
+        _holder: &str,
+        _detail: &str,
+        _ttl_ms: i64,
+    ) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
+    /// Releases a claim taken by `holder` (one taken over after expiry is left alone).
+    fn release_claim(&mut self, _scope: &str, _key: &str, _holder: &str) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 impl ReadOps for Reads<'_> {
@@ -339,6 +357,12 @@ impl From<PgStore> for Db {
 
 impl Db {
     /// "sqlite" or "postgres", for logs and health.
+    /// Whether several gateway instances may share this store (claims must then be taken
+    /// in it, not only in memory).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",

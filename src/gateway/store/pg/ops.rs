@@ -613,6 +613,50 @@ impl ReadOps for PgWrites<'_> {
 }
 
 impl WriteOps for PgWrites<'_> {
+    fn claim(
+        &mut self,
+        scope: &str,
+        key: &str,
+        holder: &str,
+        detail: &str,
+        ttl_ms: i64,
+    ) -> StoreResult<Option<String>> {
+        // The holder may release between the insert and the read of who holds it: then try
+        // again (a few times; a claim this contended is reported as held).
+        for _ in 0..3 {
+            let now = ms(Utc::now());
+            let taken = self.query(
+                "INSERT INTO held_claims (scope, key, holder, detail, expires_ms)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (scope, key) DO UPDATE
+                   SET holder = excluded.holder, detail = excluded.detail,
+                       expires_ms = excluded.expires_ms
+                   WHERE held_claims.expires_ms < $6
+                 RETURNING holder",
+                &[&scope, &key, &holder, &detail, &(now + ttl_ms), &now],
+            )?;
+            if !taken.is_empty() {
+                return Ok(None);
+            }
+            let current = self.query(
+                "SELECT detail FROM held_claims WHERE scope = $1 AND key = $2",
+                &[&scope, &key],
+            )?;
+            if let Some(row) = current.first() {
+                return Ok(Some(row.try_get(0)?));
+            }
+        }
+        Ok(Some(detail.to_string()))
+    }
+
+    fn release_claim(&mut self, scope: &str, key: &str, holder: &str) -> StoreResult<()> {
+        self.execute(
+            "DELETE FROM held_claims WHERE scope = $1 AND key = $2 AND holder = $3",
+            &[&scope, &key, &holder],
+        )?;
+        Ok(())
+    }
+
     fn commit_logged(&mut self, org: &str, batch: &Batch) -> StoreResult<Committed> {
         let client = &mut *self.client;
         self.rt.block_on(async move {
