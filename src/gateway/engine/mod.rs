@@ -211,12 +211,8 @@ impl Gateway {
         let org = inner.org.clone();
         let committed = if batch_changes_state(&batch) {
             // Compare-and-set on the org's log: commit only if no other instance logged a
-            // change since this memory was planned from (see `remote.rs`).
-            let planned = inner.hub.seq();
-            let checked = self
-                .store
-                .write_blocking(|w| w.commit_logged_at(&org, &batch, planned));
-            self.after_stale(inner, checked)?
+            // change to what this batch writes since it was planned (see `remote.rs`).
+            self.commit_checked(inner, &batch)?
         } else {
             // An audit entry alone depends on no state: nothing to be stale against.
             self.store
@@ -352,7 +348,7 @@ fn batch_changes_state(batch: &Batch) -> bool {
 const CATCH_UP_PAGE: usize = 1000;
 
 /// What a logged event means for an org's live state (the same as its commit did).
-fn apply_to_memory(state: &mut OrgState, e: &LoggedEvent) {
+pub(super) fn apply_to_memory(state: &mut OrgState, e: &LoggedEvent) {
     match &e.event {
         StreamEvent::CallUpdated { call } | StreamEvent::CallEnded { call } => {
             state.upsert_call(call)
