@@ -120,7 +120,81 @@ suite!(
     event_log_numbering_survives_reopen,
     webhook_log_credentials_and_dnc,
     two_stores_writing_one_org_get_gap_free_seqs_in_commit_order,
+    a_commit_planned_at_an_old_seq_is_refused_as_stale,
 );
+
+fn a_commit_planned_at_an_old_seq_is_refused_as_stale(fx: &dyn Fixture) {
+    let db = fx.open();
+    // An org's first checked commit is planned at 0 (no counter row yet).
+    let first = db
+        .write_blocking(|w| {
+            w.commit_logged_at(
+                "acme",
+                &Batch {
+                    calls: vec![sample_call("s1", "Dana", CallState::InProgress)],
+                    ..Batch::default()
+                },
+                0,
+            )
+        })
+        .unwrap();
+    assert_eq!(first.events[0].seq, 1);
+    // Another writer (instance) moves the log on.
+    commit(
+        &db,
+        Batch {
+            transcript: vec![line("s1", 0, "hello", true)],
+            ..Batch::default()
+        },
+    );
+    // A change planned at seq 1 is refused, typed, and writes nothing.
+    let late = sample_call("s1", "Dana", CallState::Ended);
+    let stale = db.write_blocking(|w| {
+        w.commit_logged_at(
+            "acme",
+            &Batch {
+                calls: vec![late.clone()],
+                audits: vec![audit_entry("end", Some("s1"))],
+                ..Batch::default()
+            },
+            1,
+        )
+    });
+    match stale {
+        Err(StoreError::Stale {
+            org,
+            planned,
+            found,
+        }) => assert_eq!((org.as_str(), planned, found), ("acme", 1, 2)),
+        other => panic!("expected a stale refusal, got {other:?}"),
+    }
+    let (call, seqs, audits) = db
+        .read_latest_blocking(|r| {
+            Ok((
+                r.get_call("acme", "s1")?,
+                r.stream_seqs()?,
+                r.list_audit("acme", None, 10)?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(call.map(|c| c.state), Some(CallState::InProgress));
+    assert_eq!(seqs, [("acme".to_string(), 2)]);
+    assert!(audits.is_empty(), "the refused commit left no audit entry");
+    // Planned again at the log's seq, it goes through.
+    let ok = db
+        .write_blocking(|w| {
+            w.commit_logged_at(
+                "acme",
+                &Batch {
+                    calls: vec![late.clone()],
+                    ..Batch::default()
+                },
+                2,
+            )
+        })
+        .unwrap();
+    assert_eq!(ok.events[0].seq, 3);
+}
 
 fn sample_call(id: &str, name: &str, state: CallState) -> callwatch::core::model::Call {
     call(CallSpec {

@@ -33,6 +33,10 @@ pub enum EngineError {
     Upstream(String),
     #[error("too many actions from this token; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// Other instances kept changing the same org while this change was planned (every
+    /// attempt was refused as stale); nothing was done, retrying is safe.
+    #[error("{0}")]
+    Contended(String),
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
     #[error("{0}")]

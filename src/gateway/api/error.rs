@@ -88,6 +88,9 @@ impl From<EngineError> for ApiFailure {
             EngineError::NotFound(m) => ApiFailure::not_found(m),
             EngineError::Conflict(m) => ApiFailure::conflict(m),
             EngineError::Busy(m) => ApiFailure::new(StatusCode::CONFLICT, "busy", m),
+            EngineError::Contended(m) => {
+                ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, "contended", m)
+            }
             EngineError::Forbidden(m) => ApiFailure::forbidden(m),
             EngineError::Unsupported { message } => ApiFailure::unsupported(message),
             EngineError::Invalid { field, message } => ApiFailure::invalid(field, message),

@@ -18,7 +18,7 @@ use crate::core::protocol::ApiError;
 use crate::gateway::api::body::RawBody;
 use crate::gateway::api::error::ApiFailure;
 use crate::gateway::auth::Principal;
-use crate::gateway::engine::claims::KeyBusy;
+use crate::gateway::engine::claims::{self, KeyBusy};
 use crate::gateway::engine::Gateway;
 use crate::gateway::store::StoredAnswer;
 
@@ -103,55 +103,61 @@ pub async fn layer(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> 
         .into_response(),
         Err(KeyBusy::OtherRequest) => return reused(),
     };
-    let (org, token, k) = (who.org.clone(), who.name.clone(), key.clone());
-    let since = Utc::now() - chrono::Duration::hours(RETENTION_HOURS);
-    let stored = gw
-        .store
-        .write(move |w| w.idempotent_answer(&org, &token, &k, since))
-        .await;
-    match stored {
-        Ok(Some(answer)) if answer.request_hash == request_hash => return replay(answer),
-        Ok(Some(_)) => return reused(),
-        Ok(None) => {}
+    // Other instances on the same store: the "still running" guard must hold there too.
+    let shared = match claims::claim_shared(
+        &gw.store,
+        claims::KEY_SCOPE,
+        format!("{}\n{}\n{}", who.org, who.name, key),
+        request_hash.clone(),
+    )
+    .await
+    {
+        Ok(Ok(claim)) => claim,
+        Ok(Err(running)) if running == request_hash => return ApiFailure::conflict(
+            "a request with this Idempotency-Key is still in progress; retry once it is answered",
+        )
+        .into_response(),
+        Ok(Err(_)) => return reused(),
         Err(e) => {
             let mut f =
                 ApiFailure::internal("the gateway could not complete the request; see its log");
             f.internal = Some(e.to_string());
             return f.into_response();
         }
+    };
+    let (org, token, k) = (who.org.clone(), who.name.clone(), key.clone());
+    let since = Utc::now() - chrono::Duration::hours(RETENTION_HOURS);
+    let stored = gw
+        .store
+        .write(move |w| w.idempotent_answer(&org, &token, &k, since))
+        .await;
+    let answered = match stored {
+        Ok(Some(answer)) if answer.request_hash == request_hash => Some(replay(answer)),
+        Ok(Some(_)) => Some(reused()),
+        Ok(None) => None,
+        Err(e) => {
+            let mut f =
+                ApiFailure::internal("the gateway could not complete the request; see its log");
+            f.internal = Some(e.to_string());
+            Some(f.into_response())
+        }
+    };
+    if let Some(resp) = answered {
+        if let Some(claim) = shared {
+            claim.release(&gw.store).await;
+        }
+        return resp;
     }
     // Its own task, holding the key: a client that disconnects mid-action must not leave
     // the action done but its answer unstored (the retry would perform it again).
     let task = tokio::spawn(async move {
         let _in_flight = _in_flight;
-        let resp = next
-            .run(Request::from_parts(parts, Body::from(bytes)))
-            .await;
-        let (head, body) = resp.into_parts();
-        // Our own JSON answers: small. One that cannot be read is answered empty, unstored.
-        let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read an action's answer to store it");
-                return Response::from_parts(head, Body::empty());
-            }
-        };
-        if storable(head.status, &body) {
-            let answer = StoredAnswer {
-                request_hash,
-                status: head.status.as_u16(),
-                body: body.to_vec(),
-            };
-            let saved = gw
-                .store
-                .write(move |w| w.store_idempotent_answer(&who.org, &who.name, &key, &answer))
-                .await;
-            if let Err(e) = saved {
-                // The action itself is committed; only a retry's replay is lost.
-                tracing::error!(error = %e, "cannot store an idempotent answer");
-            }
+        let store = gw.store.clone();
+        let resp = perform_and_store(gw, who, key, request_hash, parts, bytes, next).await;
+        if let Some(claim) = shared {
+            claim.release(&store).await;
         }
-        Response::from_parts(head, Body::from(body))
+        resp
     });
     match task.await {
         Ok(resp) => resp,
@@ -162,6 +168,46 @@ pub async fn layer(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> 
             f.into_response()
         }
     }
+}
+
+/// Runs the request and stores its answer when it is one to replay.
+async fn perform_and_store(
+    gw: Arc<Gateway>,
+    who: Principal,
+    key: String,
+    request_hash: String,
+    parts: axum::http::request::Parts,
+    bytes: Bytes,
+    next: Next,
+) -> Response {
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let (head, body) = resp.into_parts();
+    // Our own JSON answers: small. One that cannot be read is answered empty, unstored.
+    let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read an action's answer to store it");
+            return Response::from_parts(head, Body::empty());
+        }
+    };
+    if storable(head.status, &body) {
+        let answer = StoredAnswer {
+            request_hash,
+            status: head.status.as_u16(),
+            body: body.to_vec(),
+        };
+        let saved = gw
+            .store
+            .write(move |w| w.store_idempotent_answer(&who.org, &who.name, &key, &answer))
+            .await;
+        if let Err(e) = saved {
+            // The action itself is committed; only a retry's replay is lost.
+            tracing::error!(error = %e, "cannot store an idempotent answer");
+        }
+    }
+    Response::from_parts(head, Body::from(body))
 }
 
 fn reused() -> Response {

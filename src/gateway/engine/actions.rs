@@ -11,7 +11,7 @@ use crate::core::model::{outcome, AuditEntry, Call, Speaker, TranscriptEntry};
 use crate::core::protocol::ActionResponse;
 use crate::core::provider::{Provider, ProviderError};
 use crate::gateway::auth::Principal;
-use crate::gateway::engine::claims::Holder;
+use crate::gateway::engine::claims::{self, Holder};
 use crate::gateway::engine::retry::queue_after_end;
 use crate::gateway::engine::{Gateway, OrgState};
 use crate::gateway::error::{EngineError, EngineResult};
@@ -110,10 +110,26 @@ impl Gateway {
             actor: who.name.clone(),
             kind: action.kind(),
         };
-        let claim = self
-            .claims
-            .claim(&who.org, call_id, holder)
-            .map_err(|current| EngineError::Busy(current.busy_message()))?;
+        let busy = holder.busy_message();
+        // Other instances on the same store: the store decides who holds the call, before
+        // any provider is asked (first, so a loser is never named as a holder here).
+        let shared = claims::claim_shared(
+            &self.store,
+            claims::CALL_SCOPE,
+            format!("{}/{}", who.org, call_id),
+            busy,
+        )
+        .await?
+        .map_err(EngineError::Busy)?;
+        let claim = match self.claims.claim(&who.org, call_id, holder) {
+            Ok(claim) => claim,
+            Err(current) => {
+                if let Some(shared) = shared {
+                    shared.release(&self.store).await;
+                }
+                return Err(EngineError::Busy(current.busy_message()));
+            }
+        };
         // Its own task: a client that disconnects mid-action must not cut the work between
         // the provider's answer and the commit (the claim would be released with the stack
         // changed and the gateway not knowing).
@@ -122,12 +138,19 @@ impl Gateway {
         tokio::spawn(async move {
             let _claim = claim;
             let (w, id, a) = (who.clone(), call_id.clone(), action.clone());
-            let (call, provider, action) = gw
-                .blocking(move |gw| gw.prepare_action(&w, &id, &a))
-                .await?;
-            let performed = provider.perform(&call, &action, &who.name).await;
-            gw.blocking(move |gw| gw.record_action(&who, &call_id, &action, performed))
-                .await
+            let result = async {
+                let (call, provider, action) = gw
+                    .blocking(move |gw| gw.prepare_action(&w, &id, &a))
+                    .await?;
+                let performed = provider.perform(&call, &action, &who.name).await;
+                gw.blocking(move |gw| gw.record_action(&who, &call_id, &action, performed))
+                    .await
+            }
+            .await;
+            if let Some(shared) = shared {
+                shared.release(&gw.store).await;
+            }
+            result
         })
         .await?
     }
@@ -233,6 +256,18 @@ impl Gateway {
         action: &Action,
         performed: Result<(), ProviderError>,
     ) -> EngineResult<ActionResponse> {
+        // The provider has acted: planned again (from the other instance's change) only
+        // what it means for the call, never asked again.
+        self.replanning(|| self.record_action_once(who, call_id, action, performed.clone()))
+    }
+
+    fn record_action_once(
+        &self,
+        who: &Principal,
+        call_id: &str,
+        action: &Action,
+        performed: Result<(), ProviderError>,
+    ) -> EngineResult<ActionResponse> {
         let now = Utc::now();
         let org = self.org(&who.org);
         let mut inner = org.lock();
@@ -326,6 +361,15 @@ impl Gateway {
     /// Sets a call's summary: the given text, or an extractive one from the transcript.
     /// Blocking.
     pub fn set_summary(
+        &self,
+        who: &Principal,
+        call_id: &str,
+        text: Option<String>,
+    ) -> EngineResult<ActionResponse> {
+        self.replanning(|| self.set_summary_once(who, call_id, text.clone()))
+    }
+
+    fn set_summary_once(
         &self,
         who: &Principal,
         call_id: &str,

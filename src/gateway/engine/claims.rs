@@ -4,15 +4,68 @@
 //! stack would otherwise end up obeying whoever's request arrived last, while the gateway
 //! recorded whoever committed first).
 //!
-//! The claims live in this gateway's memory: one gateway process owns a database. With a
-//! store shared by several gateways, `claim` must also take a row lock in that store
-//! (insert into a claims table keyed by call id, with an expiry) before returning the guard,
-//! and the guard's drop must delete it.
+//! The claims live in this gateway's memory, which is enough when one gateway owns its
+//! database (SQLite). With a store shared by several gateways, an action (and an
+//! `Idempotency-Key`'s first request) also takes a [`SharedClaim`]: a row in that store,
+//! inserted before the provider is asked and deleted after the commit, with an expiry in
+//! case the instance holding it dies mid-action.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::core::action::ActionKind;
+use crate::gateway::store::{Db, StoreResult};
+
+/// Claims on calls (detail: the holder's busy message).
+pub const CALL_SCOPE: &str = "call";
+/// Idempotency keys whose first request is running (detail: the request's hash).
+pub const KEY_SCOPE: &str = "idempotency_key";
+/// How long a shared claim outlives an instance that died holding it: longer than any
+/// provider request takes, short enough that the call is not blocked for long.
+pub const SHARED_CLAIM_TTL_MS: i64 = 60_000;
+
+/// A claim held in a shared store; [`SharedClaim::release`] it when done.
+pub struct SharedClaim {
+    scope: &'static str,
+    key: String,
+    holder: String,
+}
+
+/// Takes `(scope, key)` in the store when several instances share it: `Ok(None)` on a
+/// store one gateway owns (memory claims suffice), `Ok(Some)` when taken, `Err(detail)` of
+/// the holder when another request (on any instance) has it.
+pub async fn claim_shared(
+    store: &Db,
+    scope: &'static str,
+    key: String,
+    detail: String,
+) -> StoreResult<Result<Option<SharedClaim>, String>> {
+    if !store.is_shared() {
+        return Ok(Ok(None));
+    }
+    let holder = uuid::Uuid::new_v4().to_string();
+    let (k, h) = (key.clone(), holder.clone());
+    let held = store
+        .write(move |w| w.claim(scope, &k, &h, &detail, SHARED_CLAIM_TTL_MS))
+        .await?;
+    Ok(match held {
+        Some(current) => Err(current),
+        None => Ok(Some(SharedClaim { scope, key, holder })),
+    })
+}
+
+impl SharedClaim {
+    /// Deletes the row. A failure is logged: the claim then expires on its own.
+    pub async fn release(self, store: &Db) {
+        let SharedClaim { scope, key, holder } = self;
+        if let Err(e) = store
+            .write(move |w| w.release_claim(scope, &key, &holder))
+            .await
+        {
+            tracing::warn!(error = %e, scope, "cannot release a shared claim; it expires on its own");
+        }
+    }
+}
 
 /// Who is acting on a call, and what they are doing.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -266,6 +266,10 @@ impl Gateway {
     /// With a deadline in seconds the verdict is due when the time passes, whether or not
     /// the AI speaks: the scheduler loop asks here every poll. Blocking.
     pub fn compliance_deadlines(&self, org_id: &str) -> EngineResult<()> {
+        self.replanning(|| self.compliance_deadlines_once(org_id))
+    }
+
+    fn compliance_deadlines_once(&self, org_id: &str) -> EngineResult<()> {
         let rules = self.compliance(org_id);
         if !rules.watches() || rules.within_secs.is_none() {
             return Ok(());

@@ -5,7 +5,7 @@ use chrono::Utc;
 
 use crate::core::ingest::{IngestEnvelope, IngestEvent};
 use crate::gateway::engine::plan::{self, Source, Stored};
-use crate::gateway::engine::{Gateway, OrgState};
+use crate::gateway::engine::{remote, Gateway, OrgState};
 use crate::gateway::error::{EngineError, EngineResult};
 use crate::gateway::store::{ReadOps, StoreResult, WebhookLog};
 
@@ -77,10 +77,14 @@ impl Gateway {
                 Ok(_) => return Ok(IngestOutcome::Applied),
                 // Another instance changed this org since this one caught up (the store's
                 // unique keys refused the commit, nothing was written): plan again.
+                // A stale refusal (the org's log moved on) is the same race, on any store.
+                Err(e) if remote::is_stale(&e) && attempt < remote::REPLAN_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "ingest commit raced another instance; planning again");
+                }
                 Err(EngineError::Store(e)) if shared && attempt < SHARED_ATTEMPTS => {
                     tracing::debug!(error = %e, attempt, "ingest commit raced another instance; planning again");
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(remote::contended(e)),
             }
         }
     }

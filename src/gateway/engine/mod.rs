@@ -211,9 +211,15 @@ impl Gateway {
             return Ok(Vec::new());
         }
         let org = inner.org.clone();
-        let committed = self
-            .store
-            .write_blocking(|w| w.commit_logged(&org, &batch))?;
+        let committed = if batch_changes_state(&batch) {
+            // Compare-and-set on the org's log: commit only if no other instance logged a
+            // change to what this batch writes since it was planned (see `remote.rs`).
+            self.commit_checked(inner, &batch)?
+        } else {
+            // An audit entry alone depends on no state: nothing to be stale against.
+            self.store
+                .write_blocking(|w| w.commit_logged(&org, &batch))?
+        };
         // Another instance may have logged events of this org since this hub last heard:
         // those go out first, so clients see the log's order.
         if let Some(first) = committed.events.first() {
@@ -332,11 +338,19 @@ impl Gateway {
     }
 }
 
+/// Whether a batch writes state a change was planned from (not just audit entries).
+fn batch_changes_state(batch: &Batch) -> bool {
+    !(batch.calls.is_empty()
+        && batch.transcript.is_empty()
+        && batch.queue.is_empty()
+        && batch.ingest_id.is_none())
+}
+
 /// Events read back from the log per query while catching up.
 const CATCH_UP_PAGE: usize = 1000;
 
 /// What a logged event means for an org's live state (the same as its commit did).
-fn apply_to_memory(state: &mut OrgState, e: &LoggedEvent) {
+pub(super) fn apply_to_memory(state: &mut OrgState, e: &LoggedEvent) {
     match &e.event {
         StreamEvent::CallUpdated { call } | StreamEvent::CallEnded { call } => {
             state.upsert_call(call)

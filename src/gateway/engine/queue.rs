@@ -23,6 +23,15 @@ impl Gateway {
         req: InitiateRequest,
         phone: String,
     ) -> EngineResult<QueueItem> {
+        self.replanning(|| self.initiate_once(who, req.clone(), phone.clone()))
+    }
+
+    fn initiate_once(
+        &self,
+        who: &Principal,
+        req: InitiateRequest,
+        phone: String,
+    ) -> EngineResult<QueueItem> {
         let now = Utc::now();
         let future = req.scheduled_at.filter(|t| *t > now);
         let item = QueueItem {
@@ -105,6 +114,15 @@ impl Gateway {
         id: &str,
         dial_now: bool,
     ) -> EngineResult<QueueItem> {
+        self.replanning(|| self.queue_action_once(who, id, dial_now))
+    }
+
+    fn queue_action_once(
+        &self,
+        who: &Principal,
+        id: &str,
+        dial_now: bool,
+    ) -> EngineResult<QueueItem> {
         let org = self.org(&who.org);
         let mut inner = org.lock();
         let mut item = match inner.state.queue.get(id) {
@@ -173,6 +191,10 @@ impl Gateway {
     /// Marks every due queue item of `org` dialing and returns them, for the scheduler to
     /// hand to the org's dialing provider. Blocking.
     pub fn take_due(&self, org: &str) -> EngineResult<Vec<QueueItem>> {
+        self.replanning(|| self.take_due_once(org))
+    }
+
+    fn take_due_once(&self, org: &str) -> EngineResult<Vec<QueueItem>> {
         let org_handle = self.org(org);
         let mut inner = org_handle.lock();
         let now = Utc::now();
@@ -239,6 +261,10 @@ impl Gateway {
 
     /// A dial attempt failed at the provider: retry later or give up. Blocking.
     pub fn dial_failed(&self, org: &str, id: &str, error: &str) -> EngineResult<()> {
+        self.replanning(|| self.dial_failed_once(org, id, error))
+    }
+
+    fn dial_failed_once(&self, org: &str, id: &str, error: &str) -> EngineResult<()> {
         let org_handle = self.org(org);
         let mut inner = org_handle.lock();
         let Some(item) = inner.state.queue.get(id) else {

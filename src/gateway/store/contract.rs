@@ -94,6 +94,14 @@ pub trait WriteOps {
     /// Writes a batch and logs the events it announces (with the org's next seqs), in one
     /// transaction.
     fn commit_logged(&mut self, org: &str, batch: &Batch) -> StoreResult<Committed>;
+    /// The same, only if the org's logged seq is still `planned` (what the planner saw):
+    /// else [`StoreError::Stale`] and nothing written (compare-and-set on the org's log).
+    fn commit_logged_at(
+        &mut self,
+        org: &str,
+        batch: &Batch,
+        planned: u64,
+    ) -> StoreResult<Committed>;
     /// Logs events that change no stored record (analytics).
     fn append_events(
         &mut self,
@@ -134,6 +142,24 @@ pub trait WriteOps {
         answer: &StoredAnswer,
     ) -> StoreResult<()>;
     fn prune_idempotency_keys(&mut self, older_than: DateTime<Utc>) -> StoreResult<usize>;
+    /// Takes the claim `(scope, key)` for `holder` (a unique token) until released or
+    /// `ttl_ms` passes, or returns the current holder's `detail`. Only a store shared by
+    /// several instances holds claims; one gateway owns a SQLite file and claims in its
+    /// memory, so this default takes nothing and always succeeds.
+    fn claim(
+        &mut self,
+        _scope: &str,
+        _key: &str,
+        _holder: &str,
+        _detail: &str,
+        _ttl_ms: i64,
+    ) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
+    /// Releases a claim taken by `holder` (one taken over after expiry is left alone).
+    fn release_claim(&mut self, _scope: &str, _key: &str, _holder: &str) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 impl ReadOps for Reads<'_> {
@@ -237,6 +263,14 @@ impl WriteOps for Writes<'_> {
     fn commit_logged(&mut self, org: &str, batch: &Batch) -> StoreResult<Committed> {
         Writes::commit_logged(self, org, batch)
     }
+    fn commit_logged_at(
+        &mut self,
+        org: &str,
+        batch: &Batch,
+        planned: u64,
+    ) -> StoreResult<Committed> {
+        Writes::commit_logged_at(self, org, batch, planned)
+    }
     fn append_events(
         &mut self,
         org: &str,
@@ -323,6 +357,12 @@ impl From<PgStore> for Db {
 
 impl Db {
     /// "sqlite" or "postgres", for logs and health.
+    /// Whether several gateway instances may share this store (claims must then be taken
+    /// in it, not only in memory).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",

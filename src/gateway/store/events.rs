@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::read::{ms, parse};
-use super::{Batch, Reads, StoreResult, Writes};
+use super::{Batch, Reads, StoreError, StoreResult, Writes};
 use crate::core::protocol::StreamEvent;
 
 /// One event of the log, as committed.
@@ -111,6 +111,34 @@ impl Writes<'_> {
     /// Writes a batch and logs the events it announces, in one transaction.
     pub fn commit_logged(&mut self, org: &str, batch: &Batch) -> StoreResult<Committed> {
         let tx = self.conn.transaction()?;
+        let audit_ids = super::write::write_batch(&tx, batch)?;
+        let events = append(&tx, org, batch_events(batch, &audit_ids), Utc::now())?;
+        tx.commit()?;
+        Ok(Committed { audit_ids, events })
+    }
+
+    /// As [`Self::commit_logged`], only if the org's log is still at `planned` (the seq the
+    /// change was planned at), else [`StoreError::Stale`] and nothing written. One row read
+    /// in the transaction; the writer is exclusive, so nothing moves between check and write.
+    pub fn commit_logged_at(
+        &mut self,
+        org: &str,
+        batch: &Batch,
+        planned: u64,
+    ) -> StoreResult<Committed> {
+        let tx = self.conn.transaction()?;
+        let found: i64 = tx
+            .prepare_cached("SELECT seq FROM stream_seq WHERE org = ?1")?
+            .query_row([org], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        if found as u64 != planned {
+            return Err(StoreError::Stale {
+                org: org.to_string(),
+                planned,
+                found: found as u64,
+            });
+        }
         let audit_ids = super::write::write_batch(&tx, batch)?;
         let events = append(&tx, org, batch_events(batch, &audit_ids), Utc::now())?;
         tx.commit()?;

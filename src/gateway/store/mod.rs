@@ -89,6 +89,14 @@ pub enum StoreError {
     Encode(#[from] serde_json::Error),
     #[error("the database task did not finish: {0}")]
     Task(String),
+    /// A checked commit (`commit_logged_at`) found the org's log past the seq its change
+    /// was planned at: another instance committed in between. Nothing was written.
+    #[error("org {org}'s log is at seq {found}, the change was planned at {planned}")]
+    Stale {
+        org: String,
+        planned: u64,
+        found: u64,
+    },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

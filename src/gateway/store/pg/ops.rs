@@ -613,12 +613,98 @@ impl ReadOps for PgWrites<'_> {
 }
 
 impl WriteOps for PgWrites<'_> {
+    fn claim(
+        &mut self,
+        scope: &str,
+        key: &str,
+        holder: &str,
+        detail: &str,
+        ttl_ms: i64,
+    ) -> StoreResult<Option<String>> {
+        // The holder may release between the insert and the read of who holds it: then try
+        // again (a few times; a claim this contended is reported as held).
+        for _ in 0..3 {
+            let now = ms(Utc::now());
+            let taken = self.query(
+                "INSERT INTO held_claims (scope, key, holder, detail, expires_ms)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (scope, key) DO UPDATE
+                   SET holder = excluded.holder, detail = excluded.detail,
+                       expires_ms = excluded.expires_ms
+                   WHERE held_claims.expires_ms < $6
+                 RETURNING holder",
+                &[&scope, &key, &holder, &detail, &(now + ttl_ms), &now],
+            )?;
+            if !taken.is_empty() {
+                return Ok(None);
+            }
+            let current = self.query(
+                "SELECT detail FROM held_claims WHERE scope = $1 AND key = $2",
+                &[&scope, &key],
+            )?;
+            if let Some(row) = current.first() {
+                return Ok(Some(row.try_get(0)?));
+            }
+        }
+        Ok(Some(detail.to_string()))
+    }
+
+    fn release_claim(&mut self, scope: &str, key: &str, holder: &str) -> StoreResult<()> {
+        self.execute(
+            "DELETE FROM held_claims WHERE scope = $1 AND key = $2 AND holder = $3",
+            &[&scope, &key, &holder],
+        )?;
+        Ok(())
+    }
+
     fn commit_logged(&mut self, org: &str, batch: &Batch) -> StoreResult<Committed> {
         let client = &mut *self.client;
         self.rt.block_on(async move {
             let tx = client.transaction().await?;
             let audit_ids = write_batch(&tx, batch).await?;
             let events = append(&tx, org, batch_events(batch, &audit_ids)).await?;
+            tx.commit().await?;
+            Ok(Committed { audit_ids, events })
+        })
+    }
+
+    fn commit_logged_at(
+        &mut self,
+        org: &str,
+        batch: &Batch,
+        planned: u64,
+    ) -> StoreResult<Committed> {
+        let client = &mut *self.client;
+        self.rt.block_on(async move {
+            let tx = client.transaction().await?;
+            // Locks the org's counter row for this transaction: no other instance's commit
+            // of this org can slip in between the check and the append.
+            let found: i64 = tx
+                .query_opt(
+                    "SELECT seq FROM stream_seq WHERE org = $1 FOR UPDATE",
+                    &[&org],
+                )
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?
+                .unwrap_or(0);
+            let stale = |found: i64| StoreError::Stale {
+                org: org.to_string(),
+                planned,
+                found: found as u64,
+            };
+            if found as u64 != planned {
+                return Err(stale(found));
+            }
+            let audit_ids = write_batch(&tx, batch).await?;
+            let events = append(&tx, org, batch_events(batch, &audit_ids)).await?;
+            // No counter row yet when checked (an org's first commit): two first commits
+            // could both pass the check; the append's row lock orders them, and this sees it.
+            if let Some(first) = events.first() {
+                if first.seq != planned + 1 {
+                    return Err(stale(first.seq as i64 - 1));
+                }
+            }
             tx.commit().await?;
             Ok(Committed { audit_ids, events })
         })

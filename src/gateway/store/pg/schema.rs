@@ -3,9 +3,10 @@
 //! inside a transaction holding an advisory lock, recorded in `schema_migrations`. Never
 //! edit a released migration: append a new one.
 
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE calls (
     id               TEXT PRIMARY KEY,
     org              TEXT NOT NULL,
@@ -132,4 +133,21 @@ CREATE TABLE events (
 );
 CREATE INDEX events_at ON events(at_ms);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Claims that must hold across instances (see engine/claims.rs): one action per call, one
+-- request per Idempotency-Key. A row is the claim; its holder deletes it when done, and an
+-- expired row (its instance died mid-action) may be taken over.
+CREATE TABLE held_claims (
+    scope      TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    holder     TEXT NOT NULL,
+    detail     TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+"#,
+    ),
+];
