@@ -189,7 +189,7 @@ pub struct Call {
     pub capabilities: Option<std::collections::BTreeSet<super::capability::Capability>>,
     /// Disclosure / consent results, stored once their deadline passed (docs/COMPLIANCE.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compliance: Option<super::compliance::ComplianceStatus>,
+    pub compliance: Option<super::compliance::status::ComplianceStatus>,
     pub updated_at: DateTime<Utc>,
 }
 

@@ -4,11 +4,11 @@ use crate::console::update::CallAction;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::TextArea;
 
+use super::dialog_parts::{focus_area, still_allowed, ENDED};
 use super::{info, set_status, start, Effect, Request};
 use crate::console::app::handoff::{self, VoiceOffer};
 use crate::console::app::{App, Dialog, Guard, Modal, StatusKind, TextKind};
 use crate::console::keys::Action;
-use crate::console::rules;
 use crate::core::action::TakeoverMode;
 use crate::core::model::{Call, CallState};
 
@@ -80,8 +80,6 @@ fn holder(call: &Call) -> Option<String> {
             .unwrap_or_default()
     })
 }
-
-const ENDED: &str = "this call has ended";
 
 /// After the calls or the queue changed: when the open dialog's call ended or was taken over
 /// by someone else (or its queue item stopped waiting), the dialog says so and refuses to
@@ -389,29 +387,6 @@ pub(super) fn paste(dialog: &mut Dialog, text: &str) {
 }
 
 /// Only the focused text area shows a cursor.
-pub(super) fn focus_area(t: &mut TextArea<'static>, focused: bool) {
-    let style = if focused {
-        ratatui::style::Style::default().add_modifier(ratatui::style::Modifier::REVERSED)
-    } else {
-        ratatui::style::Style::default()
-    };
-    t.set_cursor_style(style);
-}
-
-/// The call may have changed while a dialog was open. A refusal is also put in the status
-/// line.
-pub(super) fn still_allowed(app: &mut App, action: Action, call_id: &str) -> Result<(), String> {
-    let verdict = match app.live.calls.get(call_id) {
-        None => Err(ENDED.to_string()),
-        Some(v) => rules::check(action, &v.call, app.session.role),
-    };
-    verdict.map_err(|reason| {
-        let text = format!("cannot {}: {reason}", action.label());
-        set_status(app, StatusKind::Error, text.clone());
-        text
-    })
-}
-
 /// The action a dialog carries out.
 fn dialog_action(d: &Dialog) -> Action {
     match d {

@@ -10,6 +10,7 @@ mod alerts;
 mod calls;
 mod command;
 mod dialog;
+mod dialog_parts;
 mod export;
 mod form;
 mod history;

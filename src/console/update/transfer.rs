@@ -4,7 +4,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use super::dialog::{focus_area, still_allowed};
+use super::dialog_parts::{focus_area, still_allowed};
 use super::{start, CallAction, Effect, Request};
 use crate::console::app::handoff;
 use crate::console::app::{App, Dialog};

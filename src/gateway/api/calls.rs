@@ -7,11 +7,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
 
 use crate::core::model::{Analytics, AuditEntry, Call};
 use crate::core::protocol::{CallList, Health, QueueList, Transcript};
 use crate::gateway::api::error::{ApiFailure, ApiResult};
+use crate::gateway::api::history_query::parse_time;
 use crate::gateway::auth::{Permission, Principal};
 use crate::gateway::engine::Gateway;
 use crate::gateway::guard::RejectedCount;
@@ -53,20 +53,6 @@ pub async fn get_call(
         .await?
         .ok_or_else(|| ApiFailure::not_found("no call with this id"))?;
     Ok(Json(call))
-}
-
-pub fn parse_time(field: &str, value: Option<&String>) -> ApiResult<Option<DateTime<Utc>>> {
-    match value.map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| {
-                ApiFailure::invalid(
-                    field,
-                    format!("{field} must be an RFC 3339 time such as 2026-11-20T09:00:00Z"),
-                )
-            }),
-    }
 }
 
 pub async fn history(

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use base64::Engine;
+use chrono::{DateTime, Utc};
 
-use super::calls::parse_time;
 use crate::gateway::api::error::{ApiFailure, ApiResult};
 use crate::gateway::store::{is_status_filter, CallField, CallFilter};
 
@@ -140,6 +140,21 @@ pub fn parse(q: &HashMap<String, String>) -> ApiResult<CallFilter> {
         fields,
         taken_over,
     })
+}
+
+/// An optional RFC 3339 time parameter.
+pub fn parse_time(field: &str, value: Option<&String>) -> ApiResult<Option<DateTime<Utc>>> {
+    match value.map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| {
+                ApiFailure::invalid(
+                    field,
+                    format!("{field} must be an RFC 3339 time such as 2026-11-20T09:00:00Z"),
+                )
+            }),
+    }
 }
 
 #[cfg(test)]

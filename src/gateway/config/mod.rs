@@ -100,7 +100,9 @@ impl StoreSettings {
     }
 
     /// The PostgreSQL connection options, when the store is PostgreSQL.
-    pub fn postgres(&self) -> anyhow::Result<Option<crate::gateway::store::pg::PgOptions>> {
+    pub fn postgres(
+        &self,
+    ) -> anyhow::Result<Option<crate::gateway::store::pg::options::PgOptions>> {
         if self.kind != StoreKind::Postgres {
             return Ok(None);
         }
@@ -109,7 +111,7 @@ impl StoreSettings {
                 "[gateway.store] kind = \"postgres\" needs url = \"postgres://user:password@host:5432/database\" (or pass --store)"
             )
         })?;
-        let mut options = crate::gateway::store::pg::PgOptions::new(url);
+        let mut options = crate::gateway::store::pg::options::PgOptions::new(url);
         options.schema = self.schema.clone();
         options.pool_size = self.pool_size.max(1);
         Ok(Some(options))

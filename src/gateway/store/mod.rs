@@ -16,6 +16,7 @@
 
 mod compliance;
 mod contract;
+mod db;
 mod events;
 mod idempotency;
 pub mod pg;
@@ -33,7 +34,8 @@ use rusqlite::{Connection, OpenFlags};
 use crate::core::model::{AuditEntry, Call, QueueItem, TranscriptEntry};
 use crate::gateway::config::Synchronous;
 
-pub use contract::{Db, ReadOps, WriteOps};
+pub use contract::{ReadOps, WriteOps};
+pub use db::Db;
 pub use events::{batch_events, Committed, LoggedEvent};
 pub use idempotency::StoredAnswer;
 pub use read::{is_status_filter, Reads};

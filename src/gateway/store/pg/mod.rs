@@ -13,6 +13,7 @@
 //! the round trips of one transaction, as with SQLite's fsync.
 
 mod ops;
+pub mod options;
 pub mod schema;
 
 use std::sync::Arc;
@@ -26,28 +27,7 @@ use super::{StoreError, StoreResult};
 use crate::gateway::store::contract::{ReadOps, WriteOps};
 
 pub use ops::{PgReads, PgWrites};
-
-/// Where and how to connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PgOptions {
-    /// `postgres://user:password@host:port/database` (or libpq key=value form).
-    pub url: String,
-    /// A schema to keep callwatch's tables in (created if missing); none = the user's
-    /// default search path (usually `public`).
-    pub schema: Option<String>,
-    /// Connections in the pool.
-    pub pool_size: usize,
-}
-
-impl PgOptions {
-    pub fn new(url: &str) -> PgOptions {
-        PgOptions {
-            url: url.to_string(),
-            schema: None,
-            pool_size: 8,
-        }
-    }
-}
+pub use options::PgOptions;
 
 /// Cheap to clone (every clone shares the pool and the runtime).
 #[derive(Clone)]
