@@ -2,6 +2,7 @@
 
 pub mod destinations;
 pub mod relay;
+pub mod store;
 
 use std::collections::{BTreeSet, HashSet};
 use std::net::SocketAddr;
@@ -12,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::action::Capability;
 use crate::core::model::Role;
+
+pub use store::{StoreKind, StoreSettings, Synchronous};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 
@@ -53,89 +56,6 @@ pub struct GatewayConfig {
     /// Named transfer destinations per org (docs/CONFIGURATION.md).
     #[serde(default)]
     pub destinations: Vec<destinations::DestinationConfig>,
-}
-
-/// Which database holds the state of record, and how SQLite commits
-/// (docs/CONFIGURATION.md, `[gateway.store]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreSettings {
-    /// `sqlite` (embedded, the default) or `postgres` (shared by several instances).
-    pub kind: StoreKind,
-    /// PostgreSQL: `postgres://user:password@host:port/database`.
-    pub url: Option<String>,
-    /// PostgreSQL: a schema for callwatch's tables (created if missing); none = the
-    /// user's default search path.
-    pub schema: Option<String>,
-    /// PostgreSQL: connections in the pool.
-    pub pool_size: usize,
-    pub synchronous: Synchronous,
-}
-
-impl Default for StoreSettings {
-    fn default() -> Self {
-        StoreSettings {
-            kind: StoreKind::Sqlite,
-            url: None,
-            schema: None,
-            pool_size: 8,
-            synchronous: Synchronous::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StoreKind {
-    #[default]
-    Sqlite,
-    Postgres,
-}
-
-impl StoreSettings {
-    /// Points the store at PostgreSQL (`--store postgres://...`).
-    pub fn use_postgres(&mut self, url: &str) {
-        self.kind = StoreKind::Postgres;
-        self.url = Some(url.to_string());
-    }
-
-    /// The PostgreSQL connection options, when the store is PostgreSQL.
-    pub fn postgres(
-        &self,
-    ) -> anyhow::Result<Option<crate::gateway::store::pg::options::PgOptions>> {
-        if self.kind != StoreKind::Postgres {
-            return Ok(None);
-        }
-        let url = self.url.as_deref().filter(|u| !u.trim().is_empty()).ok_or_else(|| {
-            anyhow::anyhow!(
-                "[gateway.store] kind = \"postgres\" needs url = \"postgres://user:password@host:5432/database\" (or pass --store)"
-            )
-        })?;
-        let mut options = crate::gateway::store::pg::options::PgOptions::new(url);
-        options.schema = self.schema.clone();
-        options.pool_size = self.pool_size.max(1);
-        Ok(Some(options))
-    }
-}
-
-/// SQLite's `synchronous` in WAL mode. `normal`: a commit is durable against a crash of
-/// the process, but the last commits may be lost on power loss or an OS crash; `full`:
-/// every commit is on disk before it is acknowledged, at the cost of one fsync per commit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Synchronous {
-    #[default]
-    Normal,
-    Full,
-}
-
-impl Synchronous {
-    pub fn pragma(self) -> &'static str {
-        match self {
-            Synchronous::Normal => "NORMAL",
-            Synchronous::Full => "FULL",
-        }
-    }
 }
 
 /// Connection hygiene and TLS (docs/PROTOCOL.md, "Limits and timeouts").
