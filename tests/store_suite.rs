@@ -121,6 +121,7 @@ suite!(
     webhook_log_credentials_and_dnc,
     two_stores_writing_one_org_get_gap_free_seqs_in_commit_order,
     a_commit_planned_at_an_old_seq_is_refused_as_stale,
+    a_group_commit_is_one_transaction_with_consecutive_seqs,
 );
 
 fn a_commit_planned_at_an_old_seq_is_refused_as_stale(fx: &dyn Fixture) {
@@ -698,4 +699,67 @@ fn two_stores_writing_one_org_get_gap_free_seqs_in_commit_order(fx: &dyn Fixture
         })
         .collect();
     assert_eq!(ids.len() as u64, n, "every commit's event logged once");
+}
+
+fn a_group_commit_is_one_transaction_with_consecutive_seqs(fx: &dyn Fixture) {
+    let db = fx.open();
+    let live = sample_call("g1", "Gail Group", CallState::InProgress);
+    let log = |n: u32| WebhookLog {
+        org: Some("acme".into()),
+        integration: "i".into(),
+        provider: "custom".into(),
+        event: Some(format!("transcript.final {n}")),
+        payload: b"{}".to_vec(),
+        error: None,
+    };
+    let first = Batch {
+        calls: vec![live.clone()],
+        transcript: vec![line("g1", 0, "hello", true)],
+        ..Batch::default()
+    };
+    let second = Batch {
+        transcript: vec![line("g1", 1, "again", true)],
+        ..Batch::default()
+    };
+    let committed = db
+        .write_blocking(|w| w.commit_group("acme", &[&first, &second], &[log(0), log(1)]))
+        .unwrap();
+    let seqs: Vec<Vec<u64>> = committed
+        .iter()
+        .map(|c| c.events.iter().map(|e| e.seq).collect())
+        .collect();
+    assert_eq!(seqs, vec![vec![1, 2], vec![3]]);
+    assert_eq!(db.webhook_counts().unwrap(), (2, 0));
+
+    // All or nothing: a batch the database refuses (a second line at position 1) takes the
+    // valid batch before it and the log rows with it.
+    let third = Batch {
+        transcript: vec![line("g1", 2, "kept only if all is", true)],
+        ..Batch::default()
+    };
+    let mut clash = line("g1", 1, "same position, other id", true);
+    clash.entry.id = "another-entry-id".into();
+    let fourth = Batch {
+        transcript: vec![clash],
+        ..Batch::default()
+    };
+    let refused = db.write_blocking(|w| w.commit_group("acme", &[&third, &fourth], &[log(2)]));
+    assert!(refused.is_err(), "the clashing position is refused");
+    let texts: Vec<String> = db
+        .read_blocking(|r| r.transcript("g1"))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.text)
+        .collect();
+    assert_eq!(texts, vec!["hello", "again"]);
+    assert_eq!(db.webhook_counts().unwrap(), (2, 0));
+    let logged = db
+        .read_blocking(|r| r.events_after("acme", 0, 100))
+        .unwrap();
+    assert_eq!(logged.len(), 3, "no seq taken by the refused group");
+    let next = commit(&db, second.clone());
+    assert_eq!(
+        next.events[0].seq, 4,
+        "numbering continues where the last commit left it"
+    );
 }

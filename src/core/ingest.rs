@@ -115,6 +115,21 @@ pub enum IngestEvent {
 }
 
 impl IngestEvent {
+    /// The event's `type` as it is written on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            IngestEvent::CallStarted { .. } => "call.started",
+            IngestEvent::CallStatus { .. } => "call.status",
+            IngestEvent::TranscriptPartial { .. } => "transcript.partial",
+            IngestEvent::TranscriptFinal { .. } => "transcript.final",
+            IngestEvent::CallAnalysis { .. } => "call.analysis",
+            IngestEvent::CallAlert { .. } => "call.alert",
+            IngestEvent::CallAlertCleared { .. } => "call.alert_cleared",
+            IngestEvent::CallRecording { .. } => "call.recording",
+            IngestEvent::CallEnded { .. } => "call.ended",
+        }
+    }
+
     pub fn provider_call_id(&self) -> &str {
         match self {
             IngestEvent::CallStarted {
@@ -164,4 +179,37 @@ pub enum SinkError {
 #[async_trait::async_trait]
 pub trait EventSink: Send + Sync {
     async fn submit(&self, event: IngestEnvelope) -> Result<(), SinkError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IngestEvent;
+
+    #[test]
+    fn type_name_is_the_wire_type_of_every_event() {
+        let p = r#""provider_call_id": "p""#;
+        let bodies = [
+            format!(
+                r#"{{"type": "call.started", {p}, "direction": "inbound", "from": "a", "to": "b"}}"#
+            ),
+            format!(r#"{{"type": "call.status", {p}, "status": "ringing"}}"#),
+            format!(
+                r#"{{"type": "transcript.partial", {p}, "utterance_id": "u", "speaker": "caller", "text": "t"}}"#
+            ),
+            format!(
+                r#"{{"type": "transcript.final", {p}, "utterance_id": "u", "speaker": "caller", "text": "t"}}"#
+            ),
+            format!(r#"{{"type": "call.analysis", {p}}}"#),
+            format!(r#"{{"type": "call.alert", {p}, "kind": "k", "message": "m"}}"#),
+            format!(r#"{{"type": "call.alert_cleared", {p}, "kind": "k"}}"#),
+            format!(r#"{{"type": "call.recording", {p}, "recording_url": "u"}}"#),
+            format!(r#"{{"type": "call.ended", {p}, "outcome": "completed"}}"#),
+        ];
+        for body in bodies {
+            let event: IngestEvent =
+                serde_json::from_str(&body).unwrap_or_else(|e| panic!("{body}: {e}"));
+            let wire = serde_json::to_value(&event).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(wire["type"], event.type_name(), "{body}");
+        }
+    }
 }

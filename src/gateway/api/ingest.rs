@@ -209,62 +209,42 @@ async fn handle(
             .reject(Some((&name, &target.org)), RejectReason::RateLimited);
         return Err(too_many("deliveries for this integration", wait));
     }
-    let events: Vec<String> = envelopes
-        .iter()
-        .map(|e| {
-            serde_json::to_value(&e.event)
-                .ok()
-                .and_then(|v| v.get("type")?.as_str().map(String::from))
-                .unwrap_or_default()
-        })
-        .collect();
+    let events: Vec<&str> = envelopes.iter().map(|e| e.event.type_name()).collect();
     let event_names = events.join(",");
-    let org = target.org.clone();
-    let display = target.display.clone();
-    let name2 = name.clone();
-    // The first failing event stops the batch.
-    let results = gw
-        .blocking(move |gw| {
-            let mut out = Vec::new();
-            for env in &envelopes {
-                let r = gw.apply_ingest(&org, &name2, &display, env);
-                let stop = r.is_err();
-                out.push((env.id.clone(), r));
-                if stop {
-                    break;
-                }
-            }
-            Ok(out)
-        })
-        .await?;
-
-    let mut applied = 0;
-    let mut duplicates = 0;
-    // The first failing event stops the batch: (what the webhook log records, the answer).
-    let mut failure: Option<(String, ApiFailure)> = None;
-    for (id, r) in results {
-        match r {
-            Ok(IngestOutcome::Applied) => applied += 1,
-            Ok(IngestOutcome::Duplicate) => duplicates += 1,
-            Err(EngineError::Invalid { message, .. }) => {
-                let msg = format!("event {id:?}: {message}");
-                failure = Some((msg.clone(), ApiFailure::invalid("event", msg)));
-            }
-            Err(e) => {
-                failure = Some(("internal error".into(), e.into()));
-            }
-        }
-    }
-    log(
+    // Applied through the org's group commit; the delivery's log row is written in the
+    // same transaction, with the first failure.
+    let entry = log_entry(
         &gw,
         Some(&target.org),
         &name,
         Some(&event_names),
         &body,
-        failure.as_ref().map(|(logged, _)| logged.as_str()),
-    )
-    .await;
-    if let Some((_, answer)) = failure {
+        None,
+    );
+    let results = gw
+        .ingest_grouped(&target.org, &name, &target.display, envelopes, Some(entry))
+        .await?;
+
+    let mut applied = 0;
+    let mut duplicates = 0;
+    // The first failing event stops the batch.
+    let mut failure: Option<ApiFailure> = None;
+    for (id, r) in results {
+        match r {
+            Ok(IngestOutcome::Applied) => applied += 1,
+            Ok(IngestOutcome::Duplicate) => duplicates += 1,
+            Err(EngineError::Invalid { message, .. }) => {
+                failure = Some(ApiFailure::invalid(
+                    "event",
+                    format!("event {id:?}: {message}"),
+                ));
+            }
+            Err(e) => {
+                failure = Some(e.into());
+            }
+        }
+    }
+    if let Some(answer) = failure {
         return Err(answer);
     }
     let all_duplicate = applied == 0 && duplicates > 0;
@@ -283,6 +263,21 @@ async fn log(
     payload: &[u8],
     error: Option<&str>,
 ) {
+    let entry = log_entry(gw, org, integration, event, payload, error);
+    if let Err(e) = gw.log_webhook(entry).await {
+        tracing::error!(error = %e, "webhook log not written");
+    }
+}
+
+/// The webhook-log row of a delivery.
+fn log_entry(
+    gw: &Gateway,
+    org: Option<&str>,
+    integration: &str,
+    event: Option<&str>,
+    payload: &[u8],
+    error: Option<&str>,
+) -> WebhookLog {
     let provider = gw
         .config
         .integrations
@@ -290,15 +285,12 @@ async fn log(
         .find(|i| i.name == integration)
         .map(|i| i.kind.as_str())
         .unwrap_or("unknown");
-    let entry = WebhookLog {
+    WebhookLog {
         org: org.map(String::from),
         integration: integration.to_string(),
         provider: provider.to_string(),
         event: event.map(String::from),
         payload: payload[..payload.len().min(MAX_LOGGED_PAYLOAD)].to_vec(),
         error: error.map(String::from),
-    };
-    if let Err(e) = gw.log_webhook(entry).await {
-        tracing::error!(error = %e, "webhook log not written");
     }
 }

@@ -93,6 +93,9 @@ pub async fn stream(
         .on_upgrade(move |socket| run(gw, who, position, sub, socket)))
 }
 
+/// Frames queued before one flush when events are already waiting.
+const MAX_FRAMES_PER_FLUSH: usize = 64;
+
 struct Conn {
     socket: futures::stream::SplitSink<WebSocket, Message>,
 }
@@ -102,6 +105,20 @@ impl Conn {
     async fn send(&mut self, text: Utf8Bytes) -> bool {
         matches!(
             tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text))).await,
+            Ok(Ok(()))
+        )
+    }
+    /// Queues a frame without flushing: a burst of events goes out in as few writes as the
+    /// socket's write buffer allows, then one [`Conn::flush`].
+    async fn feed(&mut self, text: Utf8Bytes) -> bool {
+        matches!(
+            tokio::time::timeout(SEND_TIMEOUT, self.socket.feed(Message::Text(text))).await,
+            Ok(Ok(()))
+        )
+    }
+    async fn flush(&mut self) -> bool {
+        matches!(
+            tokio::time::timeout(SEND_TIMEOUT, self.socket.flush()).await,
             Ok(Ok(()))
         )
     }
@@ -115,10 +132,13 @@ impl Conn {
             StreamStart::Resumed(items) => {
                 let mut last = seq;
                 for item in items {
-                    if sub.wants(item.seq, &item.event) && !self.send(item.frame.clone()).await {
+                    if sub.wants(item.seq, &item.event) && !self.feed(item.frame.clone()).await {
                         return None;
                     }
                     last = item.seq;
+                }
+                if !self.flush().await {
+                    return None;
                 }
                 Some(last.max(seq))
             }
@@ -240,11 +260,29 @@ async fn run(
             item = rx.recv() => match item {
                 Some(item) => {
                     // Filtered out or sent, the client's position moves past it (heartbeats
-                    // carry `last`, so a filtered client's `since` advances too).
-                    if sub.wants(item.seq, &item.event) && !conn.send(item.frame.clone()).await {
+                    // carry `last`, so a filtered client's `since` advances too). Events
+                    // already waiting go out with it, flushed once: at high event rates
+                    // that is one write for many frames instead of one each.
+                    let mut next = Some(item);
+                    let mut fed = 0;
+                    let mut ok = true;
+                    while let Some(item) = next.take() {
+                        if sub.wants(item.seq, &item.event) {
+                            if !conn.feed(item.frame.clone()).await {
+                                ok = false;
+                                break;
+                            }
+                            fed += 1;
+                        }
+                        last = item.seq;
+                        if fed < MAX_FRAMES_PER_FLUSH {
+                            // A closed channel (lagged) is seen by the next `recv`.
+                            next = rx.try_recv().ok();
+                        }
+                    }
+                    if !ok || (fed > 0 && !conn.flush().await) {
                         break;
                     }
-                    last = item.seq;
                 }
                 None => {
                     // The hub dropped us: we fell behind. Say so, then start over.

@@ -5,7 +5,7 @@ use chrono::Utc;
 
 use crate::core::ingest::{IngestEnvelope, IngestEvent};
 use crate::gateway::engine::plan::{self, Source, Stored};
-use crate::gateway::engine::{remote, Gateway, OrgState};
+use crate::gateway::engine::{remote, Gateway, OrgInner, OrgState};
 use crate::gateway::error::{EngineError, EngineResult};
 use crate::gateway::store::{ReadOps, StoreResult, WebhookLog};
 
@@ -31,6 +31,19 @@ impl Gateway {
         plan::validate(env)?;
         let org_handle = self.org(org);
         let mut inner = org_handle.lock();
+        self.apply_ingest_locked(&mut inner, org, integration, display, env)
+    }
+
+    /// [`Self::apply_ingest`] under the org's lock (the caller's `inner`). Blocking.
+    pub(super) fn apply_ingest_locked(
+        &self,
+        inner: &mut OrgInner,
+        org: &str,
+        integration: &str,
+        display: &str,
+        env: &IngestEnvelope,
+    ) -> EngineResult<IngestOutcome> {
+        plan::validate(env)?;
         let src = Source {
             org,
             integration,
@@ -43,7 +56,7 @@ impl Gateway {
         loop {
             attempt += 1;
             if shared {
-                self.catch_up_org(&mut inner)?;
+                self.catch_up_org(inner)?;
             }
             let stored = self.store.read_latest_blocking(|r| {
                 if r.ingest_seen(org, integration, &env.id)? {
@@ -54,26 +67,8 @@ impl Gateway {
             let Some(stored) = stored else {
                 return Ok(IngestOutcome::Duplicate);
             };
-            let mut plan = plan::plan_ingest(
-                &inner.state,
-                src,
-                env,
-                &stored,
-                &self.config.queue,
-                &mut || uuid::Uuid::new_v4().to_string(),
-                Utc::now(),
-            )?;
-            // The console refuses keys the call's stack cannot carry out before any dialog opens.
-            if let Some(provider) = self.registry.get(org, integration) {
-                let caps = provider.capabilities();
-                for call in &mut plan.batch.calls {
-                    call.capabilities = Some(caps.clone());
-                }
-            }
-            plan.batch.ingest_id = Some((org.to_string(), integration.to_string(), env.id.clone()));
-            self.watch_transcript(&inner.state, org, &mut plan.batch, Utc::now());
-            self.mark_after_hours(&inner.state, org, &mut plan.batch);
-            match self.commit(&mut inner, plan.batch, plan.analytics_changed) {
+            let plan = self.plan_event(&inner.state, src, env, &stored)?;
+            match self.commit(inner, plan.batch, plan.analytics_changed) {
                 Ok(_) => return Ok(IngestOutcome::Applied),
                 // Another instance changed this org since this one caught up (the store's
                 // unique keys refused the commit, nothing was written): plan again.
@@ -89,6 +84,42 @@ impl Gateway {
         }
     }
 
+    /// Plans one verified event against the org's memory and what the database knew
+    /// (`stored`): the pure plan, plus the capabilities, the ingest id and the compliance
+    /// watcher's additions. Shared by the one-event and the grouped paths.
+    pub(super) fn plan_event(
+        &self,
+        st: &OrgState,
+        src: Source<'_>,
+        env: &IngestEnvelope,
+        stored: &Stored,
+    ) -> EngineResult<plan::Plan> {
+        let mut plan = plan::plan_ingest(
+            st,
+            src,
+            env,
+            stored,
+            &self.config.queue,
+            &mut || uuid::Uuid::new_v4().to_string(),
+            Utc::now(),
+        )?;
+        // The console refuses keys the call's stack cannot carry out before any dialog opens.
+        if let Some(provider) = self.registry.get(src.org, src.integration) {
+            let caps = provider.capabilities();
+            for call in &mut plan.batch.calls {
+                call.capabilities = Some(caps.clone());
+            }
+        }
+        plan.batch.ingest_id = Some((
+            src.org.to_string(),
+            src.integration.to_string(),
+            env.id.clone(),
+        ));
+        self.watch_transcript(st, src.org, &mut plan.batch, Utc::now());
+        self.mark_after_hours(st, src.org, &mut plan.batch);
+        Ok(plan)
+    }
+
     /// Records a webhook delivery (whatever its result) on the writer, off the runtime.
     pub async fn log_webhook(&self, entry: WebhookLog) -> EngineResult<()> {
         Ok(self.store.write(move |w| w.log_webhook(&entry)).await?)
@@ -96,7 +127,7 @@ impl Gateway {
 }
 
 /// Looks up, in the database, only what the org's memory cannot answer for this event.
-fn gather(
+pub(super) fn gather(
     r: &dyn ReadOps,
     st: &OrgState,
     src: Source<'_>,

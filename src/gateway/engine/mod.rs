@@ -13,6 +13,9 @@
 mod actions;
 pub mod claims;
 pub mod compliance;
+pub mod group;
+#[cfg(test)]
+mod group_tests;
 mod ingest;
 pub mod live;
 #[cfg(test)]
@@ -59,6 +62,8 @@ pub struct OrgInner {
 pub struct Org {
     pub id: String,
     inner: Mutex<OrgInner>,
+    /// Ingest requests waiting for the org's group commit (see `group.rs`).
+    ingest: Mutex<group::IngestQueue>,
 }
 
 impl Org {
@@ -87,6 +92,8 @@ pub struct Gateway {
     pub keys_in_flight: claims::KeysInFlight,
     /// Which call each console shows (see `gateway::presence`).
     pub presence: crate::gateway::presence::Presence,
+    /// How ingest's group commit has gone (see `group.rs`).
+    pub ingest_groups: group::GroupStats,
     /// Told of every event this instance logs, in seq order (see [`CommitHook`]).
     pub commit_hook: std::sync::OnceLock<Arc<dyn CommitHook>>,
     orgs: Mutex<HashMap<String, Arc<Org>>>,
@@ -129,6 +136,7 @@ impl Gateway {
             claims: claims::Claims::default(),
             keys_in_flight: claims::KeysInFlight::default(),
             presence: Default::default(),
+            ingest_groups: Default::default(),
             commit_hook: std::sync::OnceLock::new(),
             orgs: Mutex::new(HashMap::new()),
             start_seqs: start_seqs.into_iter().collect(),
@@ -179,6 +187,7 @@ impl Gateway {
                         ),
                         analytics_dirty: false,
                     }),
+                    ingest: Mutex::default(),
                 })
             })
             .clone()

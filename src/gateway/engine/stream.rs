@@ -214,11 +214,27 @@ impl EventSink for BoundSink {
         if *gw.shutdown.borrow() {
             return Err(SinkError::Closed("the gateway is shutting down".into()));
         }
-        let org = self.org.clone();
-        let integration = self.integration.clone();
+        let id = event.id.clone();
         let result = gw
-            .blocking(move |gw| gw.apply_ingest(&org, &integration, &integration, &event))
-            .await;
+            .ingest_grouped(
+                &self.org,
+                &self.integration,
+                &self.integration,
+                vec![event],
+                None,
+            )
+            .await
+            .and_then(|results| {
+                results
+                    .into_iter()
+                    .next()
+                    .map(|(_, r)| r)
+                    .unwrap_or_else(|| {
+                        Err(EngineError::Internal(format!(
+                            "event {id:?} was not applied"
+                        )))
+                    })
+            });
         match result {
             Ok(_) => Ok(()),
             Err(EngineError::Invalid { message, .. }) => Err(SinkError::Refused(message)),

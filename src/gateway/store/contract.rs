@@ -93,6 +93,14 @@ pub trait WriteOps {
     /// Writes a batch and logs the events it announces (with the org's next seqs), in one
     /// transaction.
     fn commit_logged(&mut self, org: &str, batch: &Batch) -> StoreResult<Committed>;
+    /// Group commit: several batches of one org, in order, plus webhook-log rows, in one
+    /// transaction; each batch's events take the org's next seqs. All or nothing.
+    fn commit_group(
+        &mut self,
+        org: &str,
+        batches: &[&Batch],
+        logs: &[WebhookLog],
+    ) -> StoreResult<Vec<Committed>>;
     /// The same, only if the org's logged seq is still `planned` (what the planner saw):
     /// else [`StoreError::Stale`] and nothing written (compare-and-set on the org's log).
     fn commit_logged_at(
@@ -276,6 +284,14 @@ impl WriteOps for Writes<'_> {
         events: Vec<StreamEvent>,
     ) -> StoreResult<Vec<LoggedEvent>> {
         Writes::append_events(self, org, events)
+    }
+    fn commit_group(
+        &mut self,
+        org: &str,
+        batches: &[&Batch],
+        logs: &[WebhookLog],
+    ) -> StoreResult<Vec<Committed>> {
+        Writes::commit_group(self, org, batches, logs)
     }
     fn log_webhook(&mut self, log: &WebhookLog) -> StoreResult<()> {
         Writes::log_webhook(self, log)

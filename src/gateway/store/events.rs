@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::read::{ms, parse};
-use super::{Batch, Reads, StoreError, StoreResult, Writes};
+use super::{Batch, Reads, StoreError, StoreResult, WebhookLog, Writes};
 use crate::core::protocol::StreamEvent;
 
 /// One event of the log, as committed.
@@ -115,6 +115,29 @@ impl Writes<'_> {
         let events = append(&tx, org, batch_events(batch, &audit_ids), Utc::now())?;
         tx.commit()?;
         Ok(Committed { audit_ids, events })
+    }
+
+    /// Group commit: several batches of one org, in order, and webhook-log rows, in one
+    /// transaction; each batch's events take the org's next seqs. All or nothing.
+    pub fn commit_group(
+        &mut self,
+        org: &str,
+        batches: &[&Batch],
+        logs: &[WebhookLog],
+    ) -> StoreResult<Vec<Committed>> {
+        let tx = self.conn.transaction()?;
+        let at = Utc::now();
+        let mut out = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let audit_ids = super::write::write_batch(&tx, batch)?;
+            let events = append(&tx, org, batch_events(batch, &audit_ids), at)?;
+            out.push(Committed { audit_ids, events });
+        }
+        for log in logs {
+            super::write::insert_webhook_log(&tx, log)?;
+        }
+        tx.commit()?;
+        Ok(out)
     }
 
     /// As [`Self::commit_logged`], only if the org's log is still at `planned` (the seq the

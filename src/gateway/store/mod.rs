@@ -14,6 +14,7 @@
 //! before the gateway answers 2xx, so an acknowledged write survives a crash (WAL with
 //! synchronous=NORMAL loses nothing on a process kill).
 
+mod checkpoint;
 mod compliance;
 mod contract;
 mod db;
@@ -300,14 +301,17 @@ impl Store {
             reader.busy_timeout(std::time::Duration::from_secs(5))?;
             readers.push(reader);
         }
-        Ok(Store {
-            shared: Arc::new(Shared {
-                writer: Mutex::new(conn),
-                idle_readers: Mutex::new(readers),
-                reader_returned: Condvar::new(),
-                searches: search::SearchPool::start(),
-            }),
-        })
+        let shared = Arc::new(Shared {
+            writer: Mutex::new(conn),
+            idle_readers: Mutex::new(readers),
+            reader_returned: Condvar::new(),
+            searches: search::SearchPool::start(),
+        });
+        // Checkpoints on their own thread, not inside whichever commit crosses the limit.
+        if checkpoint::start(path, Arc::downgrade(&shared)) {
+            lock(&shared.writer).execute_batch("PRAGMA wal_autocheckpoint=0;")?;
+        }
+        Ok(Store { shared })
     }
 
     /// Runs `f` on the writer connection. Blocking: call it from a blocking context only

@@ -10,6 +10,27 @@ use crate::core::model::{Call, QueueState};
 /// Webhook payloads are kept for debugging; very large ones are cut to this many bytes.
 pub const MAX_LOGGED_PAYLOAD: usize = 64 * 1024;
 
+/// One webhook-log row, on `conn` (alone, or inside the caller's transaction).
+pub(super) fn insert_webhook_log(conn: &Connection, log: &WebhookLog) -> StoreResult<()> {
+    let max = log.payload.len().min(MAX_LOGGED_PAYLOAD);
+    let payload = String::from_utf8_lossy(&log.payload[..max]);
+    conn.prepare_cached(
+        "INSERT INTO webhook_log (at_ms, org, integration, provider, event, payload, ok, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        ms(Utc::now()),
+        log.org,
+        log.integration,
+        log.provider,
+        log.event,
+        payload,
+        log.error.is_none(),
+        log.error
+    ])?;
+    Ok(())
+}
+
 /// The writer connection, borrowed for one piece of work.
 pub struct Writes<'c> {
     pub(super) conn: &'c mut Connection,
@@ -66,23 +87,7 @@ impl<'c> Writes<'c> {
     }
 
     pub fn log_webhook(&mut self, log: &WebhookLog) -> StoreResult<()> {
-        let max = log.payload.len().min(MAX_LOGGED_PAYLOAD);
-        let payload = String::from_utf8_lossy(&log.payload[..max]);
-        self.conn.execute(
-            "INSERT INTO webhook_log (at_ms, org, integration, provider, event, payload, ok, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                ms(Utc::now()),
-                log.org,
-                log.integration,
-                log.provider,
-                log.event,
-                payload,
-                log.error.is_none(),
-                log.error
-            ],
-        )?;
-        Ok(())
+        insert_webhook_log(self.conn, log)
     }
 
     /// Stores (or replaces) an integration's sealed credentials.
@@ -132,18 +137,20 @@ impl<'c> Writes<'c> {
 
 pub(super) fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> StoreResult<Vec<i64>> {
     if let Some((org, integration, event_id)) = &batch.ingest_id {
-        tx.execute(
-            "INSERT INTO ingest_event_ids (org, integration, event_id, at_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![org, integration, event_id, ms(Utc::now())],
+        tx.prepare_cached(
+            "INSERT INTO ingest_event_ids (org, integration, event_id, at_ms) VALUES (?1, ?2, ?3, ?4)"
+        )?
+        .execute(params![org, integration, event_id, ms(Utc::now())],
         )?;
     }
     for call in &batch.calls {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO calls (id, org, integration, provider_call_id, state, created_ms, search, data)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT(id) DO UPDATE SET state = excluded.state, search = excluded.search,
-                 data = excluded.data",
-            params![
+                 data = excluded.data"
+        )?
+        .execute(params![
                 call.id,
                 call.org,
                 call.integration,
@@ -161,39 +168,44 @@ pub(super) fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> StoreResult<Ve
         ..
     } in &batch.transcript
     {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO transcript_entries (id, call_id, org, position, utterance_id, text, data)
              VALUES (?1, ?2, (SELECT org FROM calls WHERE id = ?2), ?3, ?4, ?5, ?6)
              ON CONFLICT(id) DO UPDATE SET text = excluded.text, data = excluded.data",
-            params![
-                entry.id,
-                entry.call_id,
-                entry.position,
-                utterance,
-                entry.text,
-                json(entry)?
-            ],
-        )?;
+        )?
+        .execute(params![
+            entry.id,
+            entry.call_id,
+            entry.position,
+            utterance,
+            entry.text,
+            json(entry)?
+        ])?;
     }
     for item in &batch.queue {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO queue_items (id, org, state, created_ms, data) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data",
-            params![
-                item.id,
-                item.org,
-                queue_state_str(item.state),
-                ms(item.created_at),
-                json(item)?
-            ],
-        )?;
+        )?
+        .execute(params![
+            item.id,
+            item.org,
+            queue_state_str(item.state),
+            ms(item.created_at),
+            json(item)?
+        ])?;
     }
     let mut ids = Vec::with_capacity(batch.audits.len());
     for audit in &batch.audits {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO audit_log (org, call_id, at_ms, data) VALUES (?1, ?2, ?3, ?4)",
-            params![audit.org, audit.call_id, ms(audit.at), json(audit)?],
-        )?;
+        )?
+        .execute(params![
+            audit.org,
+            audit.call_id,
+            ms(audit.at),
+            json(audit)?
+        ])?;
         ids.push(tx.last_insert_rowid());
     }
     Ok(ids)

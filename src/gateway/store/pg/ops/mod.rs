@@ -184,6 +184,29 @@ async fn write_batch<C: GenericClient>(tx: &C, batch: &Batch) -> StoreResult<Vec
     Ok(ids)
 }
 
+/// One webhook-log row (alone, or inside the caller's transaction).
+async fn insert_webhook_log<C: GenericClient>(client: &C, log: &WebhookLog) -> StoreResult<()> {
+    let max = log.payload.len().min(MAX_LOGGED_PAYLOAD);
+    let payload = String::from_utf8_lossy(&log.payload[..max]).replace('\0', "");
+    client
+        .execute(
+            "INSERT INTO webhook_log (at_ms, org, integration, provider, event, payload, ok, error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &ms(Utc::now()),
+                &log.org,
+                &log.integration,
+                &log.provider,
+                &log.event,
+                &payload,
+                &log.error.is_none(),
+                &log.error,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Appends events to the org's log inside the caller's transaction. The counter row is
 /// locked until that transaction ends, so instances writing one org take seqs one
 /// transaction at a time: gap-free, and in commit order.
@@ -351,6 +374,29 @@ impl WriteOps for PgWrites<'_> {
         })
     }
 
+    fn commit_group(
+        &mut self,
+        org: &str,
+        batches: &[&Batch],
+        logs: &[WebhookLog],
+    ) -> StoreResult<Vec<Committed>> {
+        let client = &mut *self.client;
+        self.rt.block_on(async move {
+            let tx = client.transaction().await?;
+            let mut out = Vec::with_capacity(batches.len());
+            for batch in batches {
+                let audit_ids = write_batch(&tx, batch).await?;
+                let events = append(&tx, org, batch_events(batch, &audit_ids)).await?;
+                out.push(Committed { audit_ids, events });
+            }
+            for log in logs {
+                insert_webhook_log(&tx, log).await?;
+            }
+            tx.commit().await?;
+            Ok(out)
+        })
+    }
+
     fn commit_logged_at(
         &mut self,
         org: &str,
@@ -408,23 +454,8 @@ impl WriteOps for PgWrites<'_> {
     }
 
     fn log_webhook(&mut self, log: &WebhookLog) -> StoreResult<()> {
-        let max = log.payload.len().min(MAX_LOGGED_PAYLOAD);
-        let payload = String::from_utf8_lossy(&log.payload[..max]).replace('\0', "");
-        self.execute(
-            "INSERT INTO webhook_log (at_ms, org, integration, provider, event, payload, ok, error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &ms(Utc::now()),
-                &log.org,
-                &log.integration,
-                &log.provider,
-                &log.event,
-                &payload,
-                &log.error.is_none(),
-                &log.error,
-            ],
-        )?;
-        Ok(())
+        let client = &*self.client;
+        self.rt.block_on(insert_webhook_log(client, log))
     }
 
     fn put_credentials(
