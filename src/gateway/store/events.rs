@@ -128,8 +128,8 @@ impl Writes<'_> {
         let tx = self.conn.transaction()?;
         let at = Utc::now();
         let mut out = Vec::with_capacity(batches.len());
-        for batch in batches {
-            let audit_ids = super::write::write_batch(&tx, batch)?;
+        let audit_ids = super::write::write_batches(&tx, batches)?;
+        for (batch, audit_ids) in batches.iter().zip(audit_ids) {
             let events = append(&tx, org, batch_events(batch, &audit_ids), at)?;
             out.push(Committed { audit_ids, events });
         }

@@ -119,6 +119,19 @@ CREATE INDEX audit_org_at ON audit_log(org, at_ms);
 "#,
     ),
     (6, EVENT_LOG),
+    // A call's row is rewritten at every change (state, analysis, alerts); its search text
+    // rarely changes, and the search index needs no work when it does not.
+    (
+        7,
+        r#"
+DROP TRIGGER calls_fts_update;
+CREATE TRIGGER calls_fts_update AFTER UPDATE OF search ON calls
+WHEN old.search IS NOT new.search BEGIN
+    INSERT INTO calls_fts(calls_fts, rowid, search) VALUES ('delete', old.rowid, old.search);
+    INSERT INTO calls_fts(rowid, search) VALUES (new.rowid, new.search);
+END;
+"#,
+    ),
 ];
 
 /// The durable stream: every announced event with its org's seq, written in the same

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, Transaction};
 
 use super::read::ms;
 use super::{schema, Batch, Reads, StoreError, StoreResult, TranscriptWrite, WebhookLog};
-use crate::core::model::{Call, QueueState};
+use crate::core::model::{AuditEntry, Call, QueueItem, QueueState};
 
 /// Webhook payloads are kept for debugging; very large ones are cut to this many bytes.
 pub const MAX_LOGGED_PAYLOAD: usize = 64 * 1024;
@@ -136,6 +136,15 @@ impl<'c> Writes<'c> {
 }
 
 pub(super) fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> StoreResult<Vec<i64>> {
+    write_ingest_id(tx, batch)?;
+    write_calls(tx, &batch.calls)?;
+    let lines: Vec<&TranscriptWrite> = batch.transcript.iter().collect();
+    write_transcript(tx, &lines)?;
+    write_queue(tx, &batch.queue)?;
+    write_audits(tx, &batch.audits)
+}
+
+fn write_ingest_id(tx: &Transaction<'_>, batch: &Batch) -> StoreResult<()> {
     if let Some((org, integration, event_id)) = &batch.ingest_id {
         tx.prepare_cached(
             "INSERT INTO ingest_event_ids (org, integration, event_id, at_ms) VALUES (?1, ?2, ?3, ?4)"
@@ -143,7 +152,11 @@ pub(super) fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> StoreResult<Ve
         .execute(params![org, integration, event_id, ms(Utc::now())],
         )?;
     }
-    for call in &batch.calls {
+    Ok(())
+}
+
+fn write_calls(tx: &Transaction<'_>, calls: &[Call]) -> StoreResult<()> {
+    for call in calls {
         tx.prepare_cached(
             "INSERT INTO calls (id, org, integration, provider_call_id, state, created_ms, search, data)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -162,27 +175,11 @@ pub(super) fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> StoreResult<Ve
             ],
         )?;
     }
-    for TranscriptWrite {
-        entry,
-        utterance_id: utterance,
-        ..
-    } in &batch.transcript
-    {
-        tx.prepare_cached(
-            "INSERT INTO transcript_entries (id, call_id, org, position, utterance_id, text, data)
-             VALUES (?1, ?2, (SELECT org FROM calls WHERE id = ?2), ?3, ?4, ?5, ?6)
-             ON CONFLICT(id) DO UPDATE SET text = excluded.text, data = excluded.data",
-        )?
-        .execute(params![
-            entry.id,
-            entry.call_id,
-            entry.position,
-            utterance,
-            entry.text,
-            json(entry)?
-        ])?;
-    }
-    for item in &batch.queue {
+    Ok(())
+}
+
+fn write_queue(tx: &Transaction<'_>, items: &[QueueItem]) -> StoreResult<()> {
+    for item in items {
         tx.prepare_cached(
             "INSERT INTO queue_items (id, org, state, created_ms, data) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data",
@@ -195,8 +192,12 @@ pub(super) fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> StoreResult<Ve
             json(item)?
         ])?;
     }
-    let mut ids = Vec::with_capacity(batch.audits.len());
-    for audit in &batch.audits {
+    Ok(())
+}
+
+fn write_audits(tx: &Transaction<'_>, audits: &[AuditEntry]) -> StoreResult<Vec<i64>> {
+    let mut ids = Vec::with_capacity(audits.len());
+    for audit in audits {
         tx.prepare_cached(
             "INSERT INTO audit_log (org, call_id, at_ms, data) VALUES (?1, ?2, ?3, ?4)",
         )?
@@ -207,6 +208,84 @@ pub(super) fn write_batch(tx: &Transaction<'_>, batch: &Batch) -> StoreResult<Ve
             json(audit)?
         ])?;
         ids.push(tx.last_insert_rowid());
+    }
+    Ok(ids)
+}
+
+/// Rows per multi-row transcript statement: the search index (FTS5) writes a new segment
+/// at each statement inside a transaction, so a group's lines go in a few statements rather
+/// than one each. Each row binds 6 parameters.
+const TRANSCRIPT_CHUNK: usize = 32;
+
+/// Inserts (or revises, by entry id) transcript lines in order, several per statement. A
+/// later row revising an earlier one of the same statement is applied after it.
+pub(super) fn write_transcript(
+    tx: &Transaction<'_>,
+    lines: &[&TranscriptWrite],
+) -> StoreResult<()> {
+    let mut rest = lines;
+    while !rest.is_empty() {
+        // Three statement shapes only, so that each stays prepared.
+        let n = [TRANSCRIPT_CHUNK, 8, 1]
+            .into_iter()
+            .find(|n| *n <= rest.len())
+            .unwrap_or(1);
+        let (chunk, tail) = rest.split_at(n);
+        let rows: Vec<String> = (0..n)
+            .map(|i| {
+                let p = i * 6;
+                format!(
+                    "(?{}, ?{}, (SELECT org FROM calls WHERE id = ?{}), ?{}, ?{}, ?{}, ?{})",
+                    p + 1,
+                    p + 2,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO transcript_entries (id, call_id, org, position, utterance_id, text, data)
+             VALUES {}
+             ON CONFLICT(id) DO UPDATE SET text = excluded.text, data = excluded.data",
+            rows.join(", ")
+        );
+        let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::with_capacity(n * 6);
+        for w in chunk {
+            values.push(Box::new(w.entry.id.clone()));
+            values.push(Box::new(w.entry.call_id.clone()));
+            values.push(Box::new(w.entry.position));
+            values.push(Box::new(w.utterance_id.clone()));
+            values.push(Box::new(w.entry.text.clone()));
+            values.push(Box::new(json(&w.entry)?));
+        }
+        tx.prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(values.iter()))?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+/// Several batches in order, inside the caller's transaction, with the rows of one kind
+/// written together (the result is the same as writing the batches one after another:
+/// calls before the lines that refer to them, later rows over earlier ones). Returns each
+/// batch's audit ids.
+pub(super) fn write_batches(
+    tx: &Transaction<'_>,
+    batches: &[&Batch],
+) -> StoreResult<Vec<Vec<i64>>> {
+    for batch in batches {
+        write_ingest_id(tx, batch)?;
+        write_calls(tx, &batch.calls)?;
+    }
+    let lines: Vec<&TranscriptWrite> = batches.iter().flat_map(|b| b.transcript.iter()).collect();
+    write_transcript(tx, &lines)?;
+    let mut ids = Vec::with_capacity(batches.len());
+    for batch in batches {
+        write_queue(tx, &batch.queue)?;
+        ids.push(write_audits(tx, &batch.audits)?);
     }
     Ok(ids)
 }
