@@ -186,16 +186,20 @@ impl Records {
             StreamMsg::Delta { seq, delta } => {
                 self.seq = seq;
                 match *delta {
-                    StreamDelta::CallUpdated { call_id, changes } => {
+                    StreamDelta::CallUpdated {
+                        call_id,
+                        changes,
+                        edits,
+                    } => {
                         self.log.push((seq, call_id.clone(), true));
-                        match self.calls.get(&call_id).map(|c| apply(c, &changes)) {
+                        match self.calls.get(&call_id).map(|c| apply(c, &changes, &edits)) {
                             Some(Ok(call)) => self.keep(call),
                             other => self.misfits.push(format!("{seq} {call_id}: {other:?}")),
                         }
                     }
-                    StreamDelta::AnalyticsUpdated { changes } => {
+                    StreamDelta::AnalyticsUpdated { changes, edits } => {
                         self.log.push((seq, "analytics".into(), true));
-                        match apply(&self.analytics, &changes) {
+                        match apply(&self.analytics, &changes, &edits) {
                             Ok(a) => self.analytics = a,
                             Err(e) => self.misfits.push(format!("{seq} analytics: {e}")),
                         }

@@ -10,7 +10,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
 use super::action::{TakeoverMode, TransferMode};
+use super::delta::ArrayEdit;
 use super::model::{Analytics, AuditEntry, Call, QueueItem, TranscriptEntry};
 
 /// Why the server could not resume a client from where it left off.
@@ -88,10 +91,15 @@ pub enum StreamDelta {
     CallUpdated {
         call_id: String,
         changes: serde_json::Map<String, serde_json::Value>,
+        /// Array fields that changed only at their ends, as edits (applied after `changes`).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        edits: BTreeMap<String, ArrayEdit>,
     },
     /// The analytics changed: `changes` are the fields that did.
     AnalyticsUpdated {
         changes: serde_json::Map<String, serde_json::Value>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        edits: BTreeMap<String, ArrayEdit>,
     },
 }
 

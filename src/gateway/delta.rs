@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use axum::extract::ws::Utf8Bytes;
 
 use super::hub::{encode, Item, StreamItem};
-use crate::core::delta::changes;
+use crate::core::delta::patch;
 use crate::core::protocol::{ServerFrame, Snapshot, StreamDelta, StreamEvent};
 
 /// An event also encoded as the changes since the previous version of its record.
@@ -58,9 +58,11 @@ impl Versions {
                 let StreamEvent::CallUpdated { call: old } = &prev.event else {
                     return None;
                 };
+                let p = patch(old, call)?;
                 let delta = StreamDelta::CallUpdated {
                     call_id: call.id.clone(),
-                    changes: changes(old, call)?,
+                    changes: p.changes,
+                    edits: p.edits,
                 };
                 (prev.seq, delta)
             }
@@ -69,8 +71,10 @@ impl Versions {
                 let StreamEvent::AnalyticsUpdated { analytics: old } = &prev.event else {
                     return None;
                 };
+                let p = patch(old, analytics)?;
                 let delta = StreamDelta::AnalyticsUpdated {
-                    changes: changes(old, analytics)?,
+                    changes: p.changes,
+                    edits: p.edits,
                 };
                 (prev.seq, delta)
             }

@@ -235,7 +235,10 @@ fn delta(seq: u64) -> Step {
     Step::Send(Box::new(ServerFrame::Delta {
         epoch: "E1".into(),
         seq,
-        delta: crate::core::protocol::StreamDelta::AnalyticsUpdated { changes },
+        delta: crate::core::protocol::StreamDelta::AnalyticsUpdated {
+            changes,
+            edits: Default::default(),
+        },
     }))
 }
 

@@ -114,20 +114,24 @@ pub(super) fn stream(app: &mut App, m: StreamMsg) {
 #[inline]
 fn apply_delta(app: &mut App, seq: u64, d: StreamDelta) {
     let applied = match d {
-        StreamDelta::CallUpdated { call_id, changes } => {
+        StreamDelta::CallUpdated {
+            call_id,
+            changes,
+            edits,
+        } => {
             let id = clean::text(&call_id);
             match app.live.calls.get(&id) {
                 None => Err(format!(
                     "a change to call {id}, which this console does not hold"
                 )),
-                Some(v) => delta::apply(&v.call, &changes).map(|mut call| {
+                Some(v) => delta::apply(&v.call, &changes, &edits).map(|mut call| {
                     clean::call(&mut call);
                     calls::upsert(app, call);
                 }),
             }
         }
-        StreamDelta::AnalyticsUpdated { changes } => {
-            delta::apply(&app.analytics, &changes).map(|mut analytics| {
+        StreamDelta::AnalyticsUpdated { changes, edits } => {
+            delta::apply(&app.analytics, &changes, &edits).map(|mut analytics| {
                 clean::analytics(&mut analytics);
                 app.analytics = analytics;
             })

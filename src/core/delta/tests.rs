@@ -25,8 +25,12 @@ where
     T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
 {
     let d = changes(old, new).unwrap();
-    assert_eq!(&apply(old, &d).unwrap(), new, "patch {d:?}");
+    let none = BTreeMap::new();
+    assert_eq!(&apply(old, &d, &none).unwrap(), new, "patch {d:?}");
     assert!(changes(new, new).unwrap().is_empty());
+    // With arrays edited where that is smaller: the same result.
+    let p = patch(old, new).unwrap();
+    assert_eq!(&apply(old, &p.changes, &p.edits).unwrap(), new, "{p:?}");
     d
 }
 
@@ -191,7 +195,49 @@ fn a_patch_that_does_not_fit_is_an_error_not_a_panic() {
     let Value::Object(bad) = bad else {
         unreachable!()
     };
-    assert!(apply(&c, &bad).is_err());
+    assert!(apply(&c, &bad, &BTreeMap::new()).is_err());
     // An empty patch is the same record.
-    assert_eq!(apply(&c, &Map::new()).unwrap(), c);
+    assert_eq!(apply(&c, &Map::new(), &BTreeMap::new()).unwrap(), c);
+}
+
+#[test]
+fn an_array_that_moved_at_its_ends_goes_as_an_edit() {
+    let minute = |m: i64, count: u64| MinuteCount {
+        minute: call().created_at + chrono::Duration::minutes(m),
+        count,
+    };
+    let old = Analytics {
+        calls_per_minute: (0..60).map(|m| minute(m, 1)).collect(),
+        ..Analytics::default()
+    };
+    // The last minute counts up: one item after 59 kept.
+    let mut up = old.clone();
+    up.calls_per_minute[59].count = 2;
+    let p = patch(&old, &up).unwrap();
+    let edit = &p.edits["calls_per_minute"];
+    assert_eq!((edit.skip, edit.keep, edit.then.len()), (0, 59, 1));
+    assert!(!p.changes.contains_key("calls_per_minute"));
+    round_trip(&old, &up);
+    // A new minute: the oldest leaves, one comes.
+    let mut next = up.clone();
+    next.calls_per_minute.remove(0);
+    next.calls_per_minute.push(minute(60, 1));
+    let p = patch(&up, &next).unwrap();
+    let edit = &p.edits["calls_per_minute"];
+    assert_eq!((edit.skip, edit.keep, edit.then.len()), (1, 59, 1));
+    round_trip(&up, &next);
+    // Nothing in common: whole.
+    let mut other = old.clone();
+    other.calls_per_minute = vec![minute(500, 9)];
+    let p = patch(&old, &other).unwrap();
+    assert!(p.edits.is_empty());
+    assert!(p.changes.contains_key("calls_per_minute"));
+    // An edit for a shorter array than it was made for does not fit.
+    let edit = ArrayEdit {
+        skip: 1,
+        keep: 59,
+        then: vec![],
+    };
+    let edits = BTreeMap::from([("calls_per_minute".to_string(), edit)]);
+    assert!(apply(&Analytics::default(), &Map::new(), &edits).is_err());
 }

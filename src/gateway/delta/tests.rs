@@ -40,11 +40,16 @@ fn after(old: &Call, frame: &Utf8Bytes) -> Call {
             ..
         } => call,
         ServerFrame::Delta {
-            delta: StreamDelta::CallUpdated { call_id, changes },
+            delta:
+                StreamDelta::CallUpdated {
+                    call_id,
+                    changes,
+                    edits,
+                },
             ..
         } => {
             assert_eq!(call_id, old.id);
-            apply(old, &changes).unwrap()
+            apply(old, &changes, &edits).unwrap()
         }
         f => panic!("{f:?}"),
     }
@@ -182,9 +187,9 @@ fn a_snapshot_gives_the_versions_it_carries_unchanged() {
     let fan = held.frame(&ian);
     match parse(&fan) {
         ServerFrame::Delta {
-            delta: StreamDelta::AnalyticsUpdated { changes },
+            delta: StreamDelta::AnalyticsUpdated { changes, edits },
             ..
-        } => assert_eq!(apply(&analytics, &changes).unwrap(), more),
+        } => assert_eq!(apply(&analytics, &changes, &edits).unwrap(), more),
         f => panic!("{f:?}"),
     }
 }

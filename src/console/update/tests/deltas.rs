@@ -27,6 +27,7 @@ fn call_delta(id: &str, v: Value) -> StreamDelta {
     StreamDelta::CallUpdated {
         call_id: id.into(),
         changes: changes(v),
+        edits: Default::default(),
     }
 }
 
@@ -97,6 +98,7 @@ fn an_analytics_delta_changes_the_figures_it_names() {
                 "total_calls": want.total_calls,
                 "intents": {"refund": 9},
             })),
+            edits: Default::default(),
         },
     );
     assert_eq!(app.analytics, want);
@@ -132,6 +134,7 @@ fn a_delta_that_does_not_fit_changes_nothing_and_asks_for_a_snapshot() {
         12,
         StreamDelta::AnalyticsUpdated {
             changes: changes(json!({"total_calls": "many"})),
+            edits: Default::default(),
         },
     );
     assert_eq!(fx, vec![Effect::Resync { seq: 12 }]);
