@@ -1,6 +1,7 @@
 //! Simulated floors: the bytes a console receives on a busy floor (~265 live calls), and
 //! the gateway's RSS over time with a flat floor of 1,000 live calls.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -59,23 +60,35 @@ pub async fn start_busy(settings: &Settings) -> anyhow::Result<(Gateway, usize)>
     Ok((gw, live))
 }
 
+/// What one console-like client received over the window.
+struct Received {
+    /// Bytes a second (TCP).
+    rate: f64,
+    secs: f64,
+    events: u64,
+    own_lines: u64,
+    foreign_lines: u64,
+    /// Frame bytes by what they carry ("delta call_updated", "event analytics_updated"...).
+    by_kind: BTreeMap<String, u64>,
+    subscription_refused: Option<String>,
+}
+
 /// One client behaving like a console that shows one call: it says so (`watching`) and,
 /// where the gateway knows subscriptions, subscribes to that call only; then counts the
-/// bytes it receives.
-pub async fn console_bandwidth(
+/// bytes it receives. With `deltas` it asks for call and analytics changes as deltas, as
+/// the console does.
+async fn receive(
     gw: &Gateway,
-    live: usize,
+    shown: &str,
+    deltas: bool,
     settings: &Settings,
-    table: &mut Table,
-) -> anyhow::Result<()> {
-    let calls = active_calls(gw).await?;
-    let shown = calls
-        .iter()
-        .find(|(_, state)| state == "in_progress")
-        .or(calls.first())
-        .map(|(id, _)| id.clone())
-        .context("the busy floor has no live call")?;
-    let (mut ws, bytes) = connect(&gw.ws_url("/api/stream"), Some(VIEWER)).await?;
+) -> anyhow::Result<Received> {
+    let path = if deltas {
+        "/api/stream?deltas=1"
+    } else {
+        "/api/stream"
+    };
+    let (mut ws, bytes) = connect(&gw.ws_url(path), Some(VIEWER)).await?;
     // Welcome, then the snapshot.
     loop {
         let Some(Ok(Message::Text(t))) = ws.next().await else {
@@ -93,6 +106,7 @@ pub async fn console_bandwidth(
     let mut subscription_refused = None;
     let mut counting_since: Option<(Instant, u64)> = None;
     let (mut events, mut foreign_lines, mut own_lines) = (0u64, 0u64, 0u64);
+    let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
     let settle_until = Instant::now() + Duration::from_secs(1);
     let end = settle_until + settings.bandwidth_window;
     let own = format!("\"call_id\":\"{shown}\"");
@@ -107,8 +121,10 @@ pub async fn console_bandwidth(
         if counting_since.is_none() && Instant::now() >= settle_until {
             counting_since = Some((Instant::now(), bytes.load(Ordering::Relaxed)));
         }
-        if counting_since.is_some() && t.starts_with("{\"type\":\"event\"") {
+        let numbered = t.starts_with("{\"type\":\"event\"") || t.starts_with("{\"type\":\"delta\"");
+        if counting_since.is_some() && numbered {
             events += 1;
+            *by_kind.entry(kind_of(t)).or_default() += t.len() as u64;
             if t.contains("\"kind\":\"transcript_") {
                 if t.contains(&own) {
                     own_lines += 1;
@@ -120,30 +136,78 @@ pub async fn console_bandwidth(
     }
     let (since, at) = counting_since.context("no frame arrived on the busy floor")?;
     let secs = since.elapsed().as_secs_f64();
-    let rate = (bytes.load(Ordering::Relaxed) - at) as f64 / secs;
-    let how = if subscription_refused.is_some() {
+    Ok(Received {
+        rate: (bytes.load(Ordering::Relaxed) - at) as f64 / secs,
+        secs,
+        events,
+        own_lines,
+        foreign_lines,
+        by_kind,
+        subscription_refused,
+    })
+}
+
+/// Two console-like clients on the busy floor at once, showing the same call: one that asks
+/// for deltas (as the console does; the goal's figure) and one that takes whole events.
+pub async fn console_bandwidth(
+    gw: &Gateway,
+    live: usize,
+    settings: &Settings,
+    table: &mut Table,
+) -> anyhow::Result<()> {
+    let calls = active_calls(gw).await?;
+    let shown = calls
+        .iter()
+        .find(|(_, state)| state == "in_progress")
+        .or(calls.first())
+        .map(|(id, _)| id.clone())
+        .context("the busy floor has no live call")?;
+    let (with_deltas, whole) = tokio::join!(
+        receive(gw, &shown, true, settings),
+        receive(gw, &shown, false, settings)
+    );
+    let (with_deltas, whole) = (with_deltas?, whole?);
+    let how = if with_deltas.subscription_refused.is_some() {
         "whole org: no subscriptions"
     } else {
-        "subscribed to 1 call"
+        "subscribed to 1 call, deltas"
     };
     table.at_most(
         format!("bytes/s to one console, {live} live calls ({how})"),
-        rate / 1000.0,
+        with_deltas.rate / 1000.0,
         50.0,
         "KB/s",
     );
+    describe(table, &with_deltas);
     table.info(
-        "  events/s to that console, bytes an event; transcript frames of its call / of others",
-        format!(
-            "{:.0}/s, {:.0} B; {own_lines} / {foreign_lines}",
-            events as f64 / secs,
-            rate * secs / (events.max(1) as f64)
-        ),
+        "  the same client taking whole events (no `?deltas=1`)",
+        format!("{:.1} KB/s", whole.rate / 1000.0),
     );
-    if let Some(e) = subscription_refused {
+    describe(table, &whole);
+    if let Some(e) = with_deltas.subscription_refused {
         table.note(format!("the gateway refused the subscribe frame: {e}"));
     }
     Ok(())
+}
+
+fn describe(table: &mut Table, r: &Received) {
+    table.info(
+        "  events/s to that console, bytes an event; transcript frames of its call / of others",
+        format!(
+            "{:.0}/s, {:.0} B; {} / {}",
+            r.events as f64 / r.secs,
+            r.rate * r.secs / (r.events.max(1) as f64),
+            r.own_lines,
+            r.foreign_lines
+        ),
+    );
+    let mut kinds: Vec<(&String, &u64)> = r.by_kind.iter().collect();
+    kinds.sort_by_key(|k| std::cmp::Reverse(*k.1));
+    let kinds: Vec<String> = kinds
+        .iter()
+        .map(|(k, b)| format!("{k} {:.1}", **b as f64 / r.secs / 1000.0))
+        .collect();
+    table.info("  KB/s by frame (type kind)", kinds.join(", "));
 }
 
 /// RSS of a gateway with a flat floor of 1,000 live calls, sampled over time.
@@ -176,4 +240,17 @@ pub async fn rss_over_time(settings: &Settings, table: &mut Table) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+/// "event call_updated", "delta analytics_updated", ...: a frame's type and kind.
+fn kind_of(frame: &str) -> String {
+    let field = |key: &str| {
+        frame
+            .find(key)
+            .map(|at| &frame[at + key.len()..])
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("?")
+            .to_string()
+    };
+    format!("{} {}", field("\"type\":\""), field("\"kind\":\""))
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -16,10 +16,13 @@ use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use super::rest::normalise_base;
 use crate::core::model::Role;
 use crate::core::protocol::{
-    ApiError, ClientFrame, ResyncReason, ServerFrame, Snapshot, StreamEvent, Transcript, Watcher,
+    ApiError, ResyncReason, ServerFrame, Snapshot, StreamDelta, StreamEvent, Transcript, Watcher,
+};
+use wire::{
+    connect_error, in_order, request_resync, send_subscribe, send_watching, sleep_until_some,
+    stream_url, Order,
 };
 
 /// What the stream task tells the UI.
@@ -43,6 +46,12 @@ pub enum StreamMsg {
     Event {
         seq: u64,
         event: Box<StreamEvent>,
+    },
+    /// The next event as the changes to a record the UI holds (with
+    /// [`StreamConfig::deltas`]); in order with the events, exactly once.
+    Delta {
+        seq: u64,
+        delta: Box<StreamDelta>,
     },
     /// The gateway told us to drop state; a snapshot follows.
     Resync {
@@ -114,6 +123,10 @@ pub struct StreamConfig {
     /// Receive transcript entries only of the calls given to [`StreamHandle::subscribe`]
     /// (none until then); call-level events still come for the whole org. Off: everything.
     pub subscriptions: bool,
+    /// Receive changes to calls and analytics as [`StreamMsg::Delta`] where the gateway
+    /// knows this client holds the previous version (`?deltas=1`); the UI applies them and
+    /// calls [`StreamHandle::resync`] when one does not fit. Off: whole events only.
+    pub deltas: bool,
 }
 
 impl StreamConfig {
@@ -124,6 +137,7 @@ impl StreamConfig {
             backoff: Backoff::default(),
             connect_timeout: Duration::from_secs(10),
             subscriptions: false,
+            deltas: false,
         }
     }
 }
@@ -133,6 +147,8 @@ pub struct StreamHandle {
     task: JoinHandle<()>,
     watching: watch::Sender<Option<String>>,
     subscribed: watch::Sender<Vec<String>>,
+    /// Bumped to ask for a fresh snapshot.
+    resync: watch::Sender<u64>,
 }
 
 impl StreamHandle {
@@ -161,15 +177,29 @@ impl StreamHandle {
         });
     }
 
+    /// Asks the gateway for a fresh snapshot because the message numbered `seq` (a delta
+    /// for a record the UI does not hold) could not be applied: events until it arrives are
+    /// dropped, then [`StreamMsg::Snapshot`] replaces all state. A request older than the
+    /// last snapshot (the UI was still working through messages before it) is ignored.
+    pub fn resync(&self, seq: u64) {
+        self.resync.send_if_modified(|at| {
+            let newer = seq > *at;
+            *at = (*at).max(seq);
+            newer
+        });
+    }
+
     /// A handle on a stream task that has no "watching" channel (the seed Socket.IO feed):
     /// `watch` and `subscribe` are then no-ops.
     pub(crate) fn from_task(task: JoinHandle<()>) -> Self {
         let (watching, _) = watch::channel(None);
         let (subscribed, _) = watch::channel(Vec::new());
+        let (resync, _) = watch::channel(0);
         StreamHandle {
             task,
             watching,
             subscribed,
+            resync,
         }
     }
 
@@ -188,10 +218,20 @@ impl Drop for StreamHandle {
 pub fn spawn_stream(config: StreamConfig, tx: mpsc::Sender<StreamMsg>) -> StreamHandle {
     let (watching, rx) = watch::channel(None);
     let (subscribed, subs) = watch::channel(Vec::new());
+    let (resync, asked) = watch::channel(0);
+    let channels = Channels {
+        watching: rx,
+        subs,
+        resync: Resync {
+            asked,
+            snapshot_seq: 0,
+        },
+    };
     StreamHandle {
-        task: tokio::spawn(run(config, tx, rx, subs)),
+        task: tokio::spawn(run(config, tx, channels)),
         watching,
         subscribed,
+        resync,
     }
 }
 
@@ -207,12 +247,20 @@ enum End {
     Failed { error: String, welcomed: bool },
 }
 
-async fn run(
-    config: StreamConfig,
-    tx: mpsc::Sender<StreamMsg>,
-    mut watching: watch::Receiver<Option<String>>,
-    mut subs: watch::Receiver<Vec<String>>,
-) {
+/// What the UI tells the stream task through its handle.
+struct Channels {
+    watching: watch::Receiver<Option<String>>,
+    subs: watch::Receiver<Vec<String>>,
+    resync: Resync,
+}
+
+/// The UI's requests for a snapshot, and the seq of the last snapshot it was given.
+struct Resync {
+    asked: watch::Receiver<u64>,
+    snapshot_seq: u64,
+}
+
+async fn run(config: StreamConfig, tx: mpsc::Sender<StreamMsg>, mut ch: Channels) {
     let mut pos: Option<Position> = None;
     // The set the gateway last confirmed: the calls whose transcripts the UI holds and
     // follows. A reconnect resumes with it (`?calls=`); changes go out after the welcome.
@@ -224,9 +272,17 @@ async fn run(
         }
         let mut subscription = Subscription {
             acked: &mut acked,
-            wanted: &mut subs,
+            wanted: &mut ch.subs,
         };
-        match session(&config, &tx, &mut pos, &mut watching, &mut subscription).await {
+        let session = session(
+            &config,
+            &tx,
+            &mut pos,
+            &mut ch.watching,
+            &mut subscription,
+            &mut ch.resync,
+        );
+        match session.await {
             End::UiGone => return,
             End::Fatal(message) => {
                 tracing::warn!(%message, "stream stopped");
@@ -259,45 +315,21 @@ struct Subscription<'a> {
     wanted: &'a mut watch::Receiver<Vec<String>>,
 }
 
-/// `http://h/p` + position (+ subscribed calls) -> `ws://h/p/api/stream?epoch=E&since=S&calls=a,b`.
-fn stream_url(
-    base: &str,
-    pos: Option<&Position>,
-    calls: Option<&[String]>,
-) -> Result<String, String> {
-    let base = normalise_base(base).map_err(|e| e.to_string())?;
-    let ws = if let Some(rest) = base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = base.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        return Err(format!("invalid gateway URL {base:?}"));
-    };
-    let mut url = format!("{ws}/api/stream");
-    let mut params: Vec<(&str, String)> = Vec::new();
-    if let Some(p) = pos {
-        params.push(("epoch", p.epoch.clone()));
-        params.push(("since", p.seq.to_string()));
-    }
-    if let Some(calls) = calls {
-        params.push(("calls", calls.join(",")));
-    }
-    if !params.is_empty() {
-        let q = serde_urlencoded::to_string(&params).map_err(|e| e.to_string())?;
-        url.push('?');
-        url.push_str(&q);
-    }
-    Ok(url)
-}
-
 async fn session(
     config: &StreamConfig,
     tx: &mpsc::Sender<StreamMsg>,
     pos: &mut Option<Position>,
     watching: &mut watch::Receiver<Option<String>>,
     subs: &mut Subscription<'_>,
+    resync: &mut Resync,
 ) -> End {
-    let url = match stream_url(&config.base_url, pos.as_ref(), subs.acked.as_deref()) {
+    let url = stream_url(
+        &config.base_url,
+        pos.as_ref(),
+        subs.acked.as_deref(),
+        config.deltas,
+    );
+    let url = match url {
         Ok(u) => u,
         Err(e) => return End::Fatal(e),
     };
@@ -385,6 +417,19 @@ async fn session(
                 }
                 continue;
             }
+            changed = resync.asked.changed(), if welcomed && !awaiting_snapshot => {
+                let seq = *resync.asked.borrow_and_update();
+                if changed.is_ok() && seq > resync.snapshot_seq {
+                    tracing::info!(seq, "the console asked for a fresh snapshot");
+                    awaiting_snapshot = true;
+                    if let Err(e) = request_resync(&mut ws).await {
+                        *pos = None;
+                        return failed(e, welcomed);
+                    }
+                    resync_deadline = Some(Instant::now() + config.connect_timeout);
+                }
+                continue;
+            }
             _ = sleep_until_some(subscribe_at) => {
                 subscribe_at = None;
                 let calls = subs.wanted.borrow_and_update().clone();
@@ -438,6 +483,7 @@ async fn session(
                 continue;
             }
         };
+        let mut gap = false;
         let out = match frame {
             ServerFrame::Welcome {
                 epoch,
@@ -482,6 +528,7 @@ async fn session(
                 })
             }
             ServerFrame::Snapshot { snapshot } => {
+                resync.snapshot_seq = snapshot.seq;
                 *pos = Some(Position {
                     epoch: snapshot.epoch.clone(),
                     seq: snapshot.seq,
@@ -491,40 +538,32 @@ async fn session(
                 Some(StreamMsg::Snapshot(snapshot))
             }
             ServerFrame::Event { epoch, seq, event } => {
-                if awaiting_snapshot {
-                    None // the coming snapshot includes it
-                } else if let Some(p) = pos.as_mut() {
-                    // Subscribed, the gateway skips other calls' transcript entries: a
-                    // seq past the next one is expected (it never skips silently otherwise).
-                    let next = if filtered {
-                        seq > p.seq
-                    } else {
-                        seq == p.seq + 1
-                    };
-                    if p.epoch == epoch && next {
-                        p.seq = seq;
-                        Some(StreamMsg::Event {
-                            seq,
-                            event: Box::new(event),
-                        })
-                    } else if p.epoch == epoch && seq <= p.seq {
-                        None // already delivered
-                    } else {
-                        tracing::warn!(
-                            expected = p.seq + 1,
-                            got = seq,
-                            "gap in the stream; resyncing"
-                        );
-                        awaiting_snapshot = true;
-                        if let Err(e) = request_resync(&mut ws).await {
-                            *pos = None;
-                            return failed(e, welcomed);
-                        }
-                        resync_deadline = Some(Instant::now() + config.connect_timeout);
+                let msg = StreamMsg::Event {
+                    seq,
+                    event: Box::new(event),
+                };
+                match in_order(pos.as_mut(), awaiting_snapshot, filtered, &epoch, seq) {
+                    Order::Next => Some(msg),
+                    Order::Drop => None,
+                    Order::Gap => {
+                        gap = true;
                         None
                     }
-                } else {
-                    None
+                }
+            }
+            // A delta stands for the event of its seq: the same order, the same checks.
+            ServerFrame::Delta { epoch, seq, delta } => {
+                let msg = StreamMsg::Delta {
+                    seq,
+                    delta: Box::new(delta),
+                };
+                match in_order(pos.as_mut(), awaiting_snapshot, filtered, &epoch, seq) {
+                    Order::Next => Some(msg),
+                    Order::Drop => None,
+                    Order::Gap => {
+                        gap = true;
+                        None
+                    }
                 }
             }
             ServerFrame::Resync { reason } => {
@@ -553,6 +592,14 @@ async fn session(
             ServerFrame::Error { message } => Some(StreamMsg::ServerError { message }),
             ServerFrame::Presence { watchers } => Some(StreamMsg::Presence { watchers }),
         };
+        if gap {
+            awaiting_snapshot = true;
+            if let Err(e) = request_resync(&mut ws).await {
+                *pos = None;
+                return failed(e, welcomed);
+            }
+            resync_deadline = Some(Instant::now() + config.connect_timeout);
+        }
         if let Some(msg) = out {
             if tx.send(msg).await.is_err() {
                 return End::UiGone;
@@ -561,51 +608,7 @@ async fn session(
     }
 }
 
-async fn send_watching<S>(ws: &mut S, call_id: Option<String>) -> Result<(), String>
-where
-    S: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    let body =
-        serde_json::to_string(&ClientFrame::Watching { call_id }).map_err(|e| e.to_string())?;
-    ws.send(Message::Text(body.into()))
-        .await
-        .map_err(|e| format!("cannot tell the gateway what this console shows: {e}"))
-}
-
-async fn send_subscribe<S>(ws: &mut S, calls: Vec<String>) -> Result<(), String>
-where
-    S: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    let body = serde_json::to_string(&ClientFrame::Subscribe { calls: Some(calls) })
-        .map_err(|e| e.to_string())?;
-    ws.send(Message::Text(body.into()))
-        .await
-        .map_err(|e| format!("cannot tell the gateway which transcripts to send: {e}"))
-}
-
-async fn sleep_until_some(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn request_resync<S>(ws: &mut S) -> Result<(), String>
-where
-    S: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    let body = serde_json::to_string(&ClientFrame::Resync).map_err(|e| e.to_string())?;
-    ws.send(Message::Text(body.into()))
-        .await
-        .map_err(|e| format!("cannot ask the gateway for a resync: {e}"))
-}
-
-fn connect_error(e: &tungstenite::Error) -> String {
-    match e {
-        tungstenite::Error::Io(io) => format!("cannot reach the gateway: {io}"),
-        other => format!("cannot connect to the gateway: {other}"),
-    }
-}
+mod wire;
 
 #[cfg(test)]
 mod tests;

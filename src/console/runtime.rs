@@ -34,9 +34,11 @@ pub async fn run(config: ConsoleConfig) -> anyhow::Result<()> {
     let (stream_tx, stream_rx) = mpsc::channel::<StreamMsg>(1024);
     let stream = match config.backend {
         Backend::Gateway => {
-            // Transcript entries only of the calls on screen (see `App::subscriptions`).
+            // Transcript entries only of the calls on screen (see `App::subscriptions`), and
+            // call and analytics changes as deltas (applied in `update`).
             let stream_config = StreamConfig {
                 subscriptions: true,
+                deltas: true,
                 ..StreamConfig::new(&config.url, &config.token)
             };
             spawn_stream(stream_config, stream_tx)
@@ -183,7 +185,10 @@ fn stream_msg(
     latency: Option<&mut Latency>,
 ) -> bool {
     let arrived = Instant::now();
-    let timed = matches!(m, StreamMsg::Event { .. } | StreamMsg::Subscribed { .. });
+    let timed = matches!(
+        m,
+        StreamMsg::Event { .. } | StreamMsg::Delta { .. } | StreamMsg::Subscribed { .. }
+    );
     let quit = run_effects(app, Msg::Stream(m), io, done);
     if let Some(l) = latency.filter(|_| timed && app.is_dirty()) {
         l.received(arrived.into_std());
@@ -267,6 +272,7 @@ fn run_effects(app: &mut App, msg: Msg, io: &Io, done: &mpsc::Sender<Msg>) -> bo
     for effect in update(app, msg) {
         match effect {
             Effect::Quit => quit = true,
+            Effect::Resync { seq } => io.stream.resync(seq),
             Effect::Bell => {
                 // BEL to the terminal; a failed write only loses the ring.
                 let mut out = std::io::stdout();

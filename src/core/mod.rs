@@ -6,6 +6,7 @@
 pub mod action;
 pub mod capability;
 pub mod compliance;
+pub mod delta;
 pub mod ingest;
 pub mod model;
 pub mod protocol;

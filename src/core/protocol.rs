@@ -10,7 +10,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
 use super::action::{TakeoverMode, TransferMode};
+use super::delta::ArrayEdit;
 use super::model::{Analytics, AuditEntry, Call, QueueItem, TranscriptEntry};
 
 /// Why the server could not resume a client from where it left off.
@@ -78,6 +81,28 @@ pub enum StreamEvent {
     },
 }
 
+/// What changed in a record since the version the client holds: the fields of a JSON merge
+/// patch (RFC 7396, see [`crate::core::delta`]). Each replaces the full event of the same
+/// `kind` and seq.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StreamDelta {
+    /// The call `call_id` changed (it is still live): `changes` are its fields that did.
+    CallUpdated {
+        call_id: String,
+        changes: serde_json::Map<String, serde_json::Value>,
+        /// Array fields that changed only at their ends, as edits (applied after `changes`).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        edits: BTreeMap<String, ArrayEdit>,
+    },
+    /// The analytics changed: `changes` are the fields that did.
+    AnalyticsUpdated {
+        changes: serde_json::Map<String, serde_json::Value>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        edits: BTreeMap<String, ArrayEdit>,
+    },
+}
+
 // Frames are built, serialised and dropped; boxing the event would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +120,10 @@ pub enum ServerFrame {
         #[serde(default)]
         reason: Option<ResyncReason>,
         heartbeat_secs: u64,
+        /// The connection asked for deltas (`?deltas=1`) and gets them: [`ServerFrame::Delta`]
+        /// may stand for `call_updated` and `analytics_updated` events.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        deltas: bool,
     },
     Snapshot {
         snapshot: Box<Snapshot>,
@@ -103,6 +132,13 @@ pub enum ServerFrame {
         epoch: String,
         seq: u64,
         event: StreamEvent,
+    },
+    /// In place of the event numbered `seq`, to a client that asked for deltas and holds
+    /// the record's previous version: only what changed (docs/PROTOCOL.md, "Deltas").
+    Delta {
+        epoch: String,
+        seq: u64,
+        delta: StreamDelta,
     },
     /// The client must drop its state; a Snapshot follows on this connection.
     Resync {

@@ -9,15 +9,19 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 
-use crate::core::protocol::{ServerFrame, StreamEvent};
+use super::delta::{Delta, Held, Versions};
+use crate::core::protocol::{ServerFrame, Snapshot, StreamEvent};
 
 /// A published event and its serialised [`ServerFrame::Event`]: serialised once, and the
-/// same bytes (reference-counted) sent to every websocket subscriber.
+/// same bytes (reference-counted) sent to every websocket subscriber; likewise its delta.
 #[derive(Debug)]
 pub struct StreamItem {
     pub seq: u64,
     pub event: StreamEvent,
     pub frame: Utf8Bytes,
+    /// The event as changes since the previous version of its call or analytics, for
+    /// clients that hold that version (none for events read back from the log).
+    pub delta: Option<Delta>,
 }
 
 pub type Item = Arc<StreamItem>;
@@ -31,6 +35,8 @@ pub struct Hub {
     history_bytes: usize,
     history_bytes_cap: usize,
     subscribers: Vec<mpsc::Sender<Item>>,
+    /// The last version of each live call and of the analytics, which deltas apply to.
+    versions: Versions,
 }
 
 /// Why a client cannot be resumed from its position.
@@ -41,9 +47,9 @@ pub enum ReplayGap {
 }
 
 /// What an item is counted at against `history_bytes`: its frame, and about as much again
-/// for the event it was encoded from.
+/// for the event it was encoded from, and its delta frame.
 fn cost(item: &StreamItem) -> usize {
-    2 * item.frame.len()
+    2 * item.frame.len() + item.delta.as_ref().map_or(0, |d| d.frame.len())
 }
 
 pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
@@ -66,6 +72,7 @@ impl Hub {
             history_bytes: 0,
             history_bytes_cap,
             subscribers: Vec::new(),
+            versions: Versions::default(),
         }
     }
 
@@ -88,14 +95,29 @@ impl Hub {
         self.history_bytes
     }
 
-    /// An event as clients receive it (numbered, framed once).
+    /// An event as clients receive it (numbered, framed once), without a delta.
     pub fn item(&self, seq: u64, event: StreamEvent) -> Item {
         let frame = encode(&ServerFrame::Event {
             epoch: self.epoch.to_string(),
             seq,
             event: event.clone(),
         });
-        Arc::new(StreamItem { seq, event, frame })
+        Arc::new(StreamItem {
+            seq,
+            event,
+            frame,
+            delta: None,
+        })
+    }
+
+    /// Live calls whose last version is kept for deltas.
+    pub fn versions_len(&self) -> usize {
+        self.versions.len()
+    }
+
+    /// The versions a client holds once it has `snapshot`, taken now (under the org's lock).
+    pub fn held_by(&self, snapshot: &Snapshot) -> Held {
+        self.versions.held_by(snapshot)
     }
 
     /// Keeps the event the log numbered `seq` in the history and offers it to every
@@ -108,7 +130,19 @@ impl Hub {
             return false;
         }
         self.seq = seq;
-        let item = self.item(seq, event);
+        let frame = encode(&ServerFrame::Event {
+            epoch: self.epoch.to_string(),
+            seq,
+            event: event.clone(),
+        });
+        let delta = self.versions.delta(&self.epoch, seq, &event, frame.len());
+        let item = Arc::new(StreamItem {
+            seq,
+            event,
+            frame,
+            delta,
+        });
+        self.versions.record(&item);
         self.history_bytes += cost(&item);
         self.history.push_back(item.clone());
         while self.history.len() > self.history_cap

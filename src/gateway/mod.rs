@@ -20,6 +20,7 @@ pub mod bus;
 pub mod compliance;
 pub mod config;
 pub mod credentials;
+pub mod delta;
 pub mod engine;
 pub mod error;
 pub mod guard;

@@ -105,6 +105,7 @@ fn welcome(resumed: bool, hb: u64) -> Step {
         resumed,
         reason: None,
         heartbeat_secs: hb,
+        deltas: false,
     }))
 }
 
@@ -143,6 +144,7 @@ fn config(url: &str, token: &str) -> StreamConfig {
         },
         connect_timeout: Duration::from_secs(5),
         subscriptions: false,
+        deltas: false,
     }
 }
 
@@ -160,6 +162,7 @@ fn label(m: &StreamMsg) -> String {
         StreamMsg::Connected { resumed, .. } => format!("connected(resumed={resumed})"),
         StreamMsg::Snapshot(s) => format!("snapshot@{}", s.seq),
         StreamMsg::Event { seq, .. } => format!("event@{seq}"),
+        StreamMsg::Delta { seq, .. } => format!("delta@{seq}"),
         StreamMsg::Resync { reason } => format!("resync({reason:?})"),
         StreamMsg::ServerError { message } => format!("error({message})"),
         StreamMsg::Disconnected { .. } => "disconnected".into(),
@@ -224,6 +227,66 @@ async fn dedupes_resyncs_on_gap_and_resumes_after_reconnect() {
         Some("epoch=E1&since=6"),
         "reconnect resumes from the last delivered seq"
     );
+}
+
+fn delta(seq: u64) -> Step {
+    let mut changes = serde_json::Map::new();
+    changes.insert("total_calls".into(), seq.into());
+    Step::Send(Box::new(ServerFrame::Delta {
+        epoch: "E1".into(),
+        seq,
+        delta: crate::core::protocol::StreamDelta::AnalyticsUpdated {
+            changes,
+            edits: Default::default(),
+        },
+    }))
+}
+
+#[tokio::test]
+async fn deltas_are_numbered_like_events_and_the_ui_can_ask_for_a_snapshot() {
+    let (url, mut seen) = start(vec![vec![
+        welcome(false, 10),
+        snapshot(2),
+        delta(2), // in the snapshot: dropped
+        delta(3),
+        event(4),
+        delta(4), // a repeat: dropped
+        Step::AwaitResync,
+        snapshot(9),
+        delta(10),
+        Step::Hold,
+    ]])
+    .await;
+    let (tx, mut rx) = mpsc::channel(8);
+    let handle = spawn_stream(
+        StreamConfig {
+            deltas: true,
+            ..config(&url, "tok")
+        },
+        tx,
+    );
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.push(label(&next(&mut rx).await));
+    }
+    // The UI could not apply the delta numbered 4: a snapshot replaces everything.
+    handle.resync(4);
+    for _ in 0..2 {
+        got.push(label(&next(&mut rx).await));
+    }
+    assert_eq!(
+        got,
+        [
+            "connecting#0",
+            "connected(resumed=false)",
+            "snapshot@2",
+            "delta@3",
+            "event@4",
+            "snapshot@9",
+            "delta@10",
+        ]
+    );
+    assert_eq!(seen.recv().await.unwrap().as_deref(), Some("deltas=1"));
 }
 
 #[tokio::test]
@@ -321,11 +384,15 @@ fn urls_map_http_to_ws_and_carry_the_position() {
         seq: 9,
     };
     assert_eq!(
-        stream_url("https://gw.example/base/", Some(&p), None).unwrap(),
+        stream_url("https://gw.example/base/", Some(&p), None, false).unwrap(),
         "wss://gw.example/base/api/stream?epoch=a+b&since=9"
     );
     assert_eq!(
-        stream_url("http://127.0.0.1:1", None, None).unwrap(),
+        stream_url("http://127.0.0.1:1", None, Some(&["c".into()]), true).unwrap(),
+        "ws://127.0.0.1:1/api/stream?calls=c&deltas=1"
+    );
+    assert_eq!(
+        stream_url("http://127.0.0.1:1", None, None, false).unwrap(),
         "ws://127.0.0.1:1/api/stream"
     );
 }

@@ -99,6 +99,8 @@ pub struct App {
     pub(in crate::console) presence: Vec<crate::core::protocol::Watcher>,
     /// A new alert of a belled kind arrived: `update` returns `Effect::Bell` once.
     pub(in crate::console) bell_due: bool,
+    /// A delta that did not fit (numbered so): the stream must start over from a snapshot.
+    pub(in crate::console) resync_due: Option<u64>,
     /// Help, a text input or a dialog: takes every key while open.
     pub(in crate::console) modal: Option<Modal>,
     pub(in crate::console) status: Option<Status>,
@@ -141,6 +143,7 @@ impl App {
             audit: HashMap::new(),
             bell: Vec::new(),
             bell_due: false,
+            resync_due: None,
             presence: Vec::new(),
             recent: HashMap::new(),
             modal: None,

@@ -141,6 +141,11 @@ pub enum Effect {
     },
     /// Ring the terminal bell (a new alert of a kind configured to ring).
     Bell,
+    /// Ask the gateway for a fresh snapshot: the delta numbered `seq` did not fit what this
+    /// console holds.
+    Resync {
+        seq: u64,
+    },
     /// Set the terminal's title (a new alert of a kind configured to flash it); `None`
     /// puts the plain title back.
     Title(Option<String>),
@@ -196,6 +201,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         app.dirty |= was_dirty;
     }
     subscribe::refresh(app);
+    if let Some(seq) = app.resync_due.take() {
+        fx.push(Effect::Resync { seq });
+    }
     if std::mem::take(&mut app.bell_due) {
         fx.push(Effect::Bell);
     }

@@ -5,8 +5,9 @@ use crate::client::StreamMsg;
 use crate::console::app::{App, CallView, Conn, Screen, StatusKind, AUDIT_PER_CALL};
 use crate::console::clean;
 use crate::console::transcript::Transcript;
+use crate::core::delta;
 use crate::core::model::CallState;
-use crate::core::protocol::{ResyncReason, StreamEvent};
+use crate::core::protocol::{ResyncReason, StreamDelta, StreamEvent};
 
 // Inlined: the hot path of a busy stream (a benchmark measures it).
 #[inline]
@@ -66,6 +67,7 @@ pub(super) fn stream(app: &mut App, m: StreamMsg) {
             calls::reorder(app);
         }
         StreamMsg::Event { event, .. } => apply_event(app, *event),
+        StreamMsg::Delta { seq, delta } => apply_delta(app, seq, *delta),
         StreamMsg::Resync { reason } => {
             app.session.conn = Conn::Connected {
                 resynced_at: Some(app.now),
@@ -103,6 +105,42 @@ pub(super) fn stream(app: &mut App, m: StreamMsg) {
         StreamMsg::AuthFailed { message } => {
             app.session.conn = Conn::AuthFailed(clean::text(&message))
         }
+    }
+}
+
+/// A change to a call or the analytics this console holds. One it cannot apply (a call it
+/// does not hold, fields that do not fit) changes nothing: it is logged and the console
+/// starts over from a fresh snapshot, so no change is lost.
+#[inline]
+fn apply_delta(app: &mut App, seq: u64, d: StreamDelta) {
+    let applied = match d {
+        StreamDelta::CallUpdated {
+            call_id,
+            changes,
+            edits,
+        } => {
+            let id = clean::text(&call_id);
+            match app.live.calls.get(&id) {
+                None => Err(format!(
+                    "a change to call {id}, which this console does not hold"
+                )),
+                Some(v) => delta::apply(&v.call, &changes, &edits).map(|mut call| {
+                    clean::call(&mut call);
+                    calls::upsert(app, call);
+                }),
+            }
+        }
+        StreamDelta::AnalyticsUpdated { changes, edits } => {
+            delta::apply(&app.analytics, &changes, &edits).map(|mut analytics| {
+                clean::analytics(&mut analytics);
+                app.analytics = analytics;
+            })
+        }
+    };
+    if let Err(e) = applied {
+        tracing::warn!(seq, error = %e, "a stream delta does not fit; asking for a snapshot");
+        app.resync_due = Some(seq);
+        app.dirty = false;
     }
 }
 

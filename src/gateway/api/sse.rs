@@ -84,7 +84,7 @@ async fn replay(
             }
             Ok(false)
         }
-        StreamStart::Snapshot(snapshot, _) => {
+        StreamStart::Snapshot(snapshot, ..) => {
             let id = format!("{epoch}:{seq}");
             if let Some(c) = snapshot.calls.iter().find(|c| c.call.id == call.id) {
                 for e in &c.transcript {

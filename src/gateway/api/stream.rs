@@ -15,8 +15,9 @@ use super::subscription::Subscription;
 use crate::core::protocol::{ClientFrame, ResyncReason, ServerFrame, Transcript};
 use crate::gateway::api::error::{ApiFailure, ApiResult};
 use crate::gateway::auth::{Permission, Principal};
+use crate::gateway::delta::Held;
 use crate::gateway::engine::{Gateway, StreamStart};
-use crate::gateway::hub::encode;
+use crate::gateway::hub::{encode, StreamItem};
 
 /// A client that does not take a frame within this time is dropped (its socket is stuck).
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -82,6 +83,12 @@ pub async fn stream(
     // `?calls=a,b`: transcript entries of these calls only, from the first frame on.
     let sub = Subscription::from_query(q.get("calls").map(String::as_str))
         .map_err(|e| ApiFailure::invalid("calls", e))?;
+    // `?deltas=1`: call and analytics changes as deltas where the client holds the record.
+    let deltas = match q.get("deltas").map(String::as_str) {
+        None | Some("" | "0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(_) => return Err(ApiFailure::invalid("deltas", "deltas must be 1 or 0")),
+    };
     let max = gw.config.limits.max_ws_frame_bytes;
     let server = &gw.config.server;
     // Small buffers: an idle client costs a few KB, not the library's 2 x 128 KiB.
@@ -90,7 +97,7 @@ pub async fn stream(
         .write_buffer_size(server.ws_write_buffer_bytes)
         .max_frame_size(max)
         .max_message_size(max)
-        .on_upgrade(move |socket| run(gw, who, position, sub, socket)))
+        .on_upgrade(move |socket| run(gw, who, position, sub, deltas, socket)))
 }
 
 /// Frames queued before one flush when events are already waiting.
@@ -98,6 +105,8 @@ const MAX_FRAMES_PER_FLUSH: usize = 64;
 
 struct Conn {
     socket: futures::stream::SplitSink<WebSocket, Message>,
+    /// What the client holds, when it asked for deltas.
+    held: Option<Held>,
 }
 
 impl Conn {
@@ -125,6 +134,21 @@ impl Conn {
     async fn frame(&mut self, frame: &ServerFrame) -> bool {
         self.send(encode(frame)).await
     }
+    /// Queues an event the subscription wants (as a delta where the client can apply it),
+    /// or notes that one it does not want was left out. The caller flushes.
+    async fn event(&mut self, item: &StreamItem, wanted: bool) -> bool {
+        if !wanted {
+            if let Some(held) = &mut self.held {
+                held.skipped(item);
+            }
+            return true;
+        }
+        let frame = match &mut self.held {
+            Some(held) => held.frame(item),
+            None => item.frame.clone(),
+        };
+        self.feed(frame).await
+    }
     /// Sends how the (re)subscription starts, filtered by `sub`; returns the last seq
     /// delivered (or passed over by the filter).
     async fn start(&mut self, start: StreamStart, seq: u64, sub: &mut Subscription) -> Option<u64> {
@@ -132,7 +156,7 @@ impl Conn {
             StreamStart::Resumed(items) => {
                 let mut last = seq;
                 for item in items {
-                    if sub.wants(item.seq, &item.event) && !self.feed(item.frame.clone()).await {
+                    if !self.event(&item, sub.wants(item.seq, &item.event)).await {
                         return None;
                     }
                     last = item.seq;
@@ -142,8 +166,12 @@ impl Conn {
                 }
                 Some(last.max(seq))
             }
-            StreamStart::Snapshot(mut snapshot, _) => {
+            StreamStart::Snapshot(mut snapshot, _, held) => {
                 let seq = snapshot.seq;
+                // The snapshot replaces all the client had: its versions are these.
+                if let Some(h) = &mut self.held {
+                    *h = held;
+                }
                 sub.restart();
                 sub.trim(&mut snapshot);
                 self.frame(&ServerFrame::Snapshot { snapshot })
@@ -195,16 +223,21 @@ async fn run(
     who: Principal,
     position: Option<(String, u64)>,
     mut sub: Subscription,
+    deltas: bool,
     socket: WebSocket,
 ) {
     let (sink, mut incoming) = socket.split();
-    let mut conn = Conn { socket: sink };
+    let mut conn = Conn {
+        socket: sink,
+        // Resumed, the client's versions are not known here: full events until it has one.
+        held: deltas.then(Held::default),
+    };
     let mut shutdown = gw.shutdown.clone();
     let heartbeat_secs = gw.config.stream.heartbeat_secs;
     let (start, seq, mut rx) = gw.resume(&who.org, position).await;
     let (resumed, reason) = match &start {
         StreamStart::Resumed(_) => (true, None),
-        StreamStart::Snapshot(_, r) => (false, Some(*r)),
+        StreamStart::Snapshot(_, r, _) => (false, Some(*r)),
     };
     let welcome = ServerFrame::Welcome {
         epoch: gw.epoch.to_string(),
@@ -215,6 +248,7 @@ async fn run(
         resumed,
         reason,
         heartbeat_secs,
+        deltas,
     };
     if !conn.frame(&welcome).await {
         return;
@@ -267,13 +301,12 @@ async fn run(
                     let mut fed = 0;
                     let mut ok = true;
                     while let Some(item) = next.take() {
-                        if sub.wants(item.seq, &item.event) {
-                            if !conn.feed(item.frame.clone()).await {
-                                ok = false;
-                                break;
-                            }
-                            fed += 1;
+                        let wanted = sub.wants(item.seq, &item.event);
+                        if !conn.event(&item, wanted).await {
+                            ok = false;
+                            break;
                         }
+                        fed += usize::from(wanted);
                         last = item.seq;
                         if fed < MAX_FRAMES_PER_FLUSH {
                             // A closed channel (lagged) is seen by the next `recv`.

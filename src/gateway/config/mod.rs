@@ -358,8 +358,9 @@ impl QueuePolicy {
 pub struct StreamSettings {
     /// Events kept per org for resuming clients...
     pub history: usize,
-    /// ...and at most this many bytes of them (each counted at twice its encoded frame:
-    /// the frame and the event it was made from), whichever bound is reached first.
+    /// ...and at most this many bytes of them (each counted at twice its encoded frame,
+    /// the frame and the event it was made from, plus its delta frame), whichever bound is
+    /// reached first.
     pub history_bytes: usize,
     /// Frames buffered per client before it is declared lagging and resynced.
     pub client_buffer: usize,

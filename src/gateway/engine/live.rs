@@ -21,6 +21,8 @@ pub struct LiveStats {
     pub open_queue_items: usize,
     pub stream_history: usize,
     pub stream_history_bytes: usize,
+    /// Live calls whose last published version the stream keeps to send changes as deltas.
+    pub stream_versions: usize,
     /// Open stream connections (websocket, SSE, Socket.IO) following the org's events.
     pub stream_subscribers: usize,
     /// Calls with an action in progress.
@@ -65,6 +67,7 @@ impl Gateway {
             s.open_queue_items += inner.state.queue.len();
             s.stream_history += inner.hub.history_len();
             s.stream_history_bytes += inner.hub.history_bytes();
+            s.stream_versions += inner.hub.versions_len();
             s.stream_subscribers += inner.hub.subscriber_count();
         }
         s.claims = self.claims.len();

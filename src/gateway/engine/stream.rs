@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use crate::core::ingest::{EventSink, IngestEnvelope, SinkError};
 use crate::core::model::QueueItem;
 use crate::core::protocol::{CallWithTranscript, ResyncReason, Snapshot, Transcript};
+use crate::gateway::delta::Held;
 use crate::gateway::engine::{Gateway, OrgInner};
 use crate::gateway::error::EngineError;
 use crate::gateway::hub::{Item, ReplayGap};
@@ -20,11 +21,24 @@ pub const MAX_LOG_REPLAY: u64 = 20_000;
 pub enum StreamStart {
     /// Exactly the events after the client's position.
     Resumed(Vec<Item>),
-    /// A full snapshot, and why the client could not be resumed.
-    Snapshot(Box<Snapshot>, ResyncReason),
+    /// A full snapshot, why the client could not be resumed, and the versions of calls
+    /// and analytics it gives the client (later events may be sent as deltas on them).
+    Snapshot(Box<Snapshot>, ResyncReason, Held),
 }
 
 impl Gateway {
+    /// A snapshot start: the org's state now, and the versions it holds. Under the lock.
+    fn start_from_snapshot(
+        &self,
+        inner: &OrgInner,
+        org: &str,
+        reason: ResyncReason,
+    ) -> StreamStart {
+        let snapshot = self.snapshot(inner, org);
+        let held = inner.hub.held_by(&snapshot);
+        StreamStart::Snapshot(Box::new(snapshot), reason, held)
+    }
+
     pub fn snapshot(&self, inner: &OrgInner, org: &str) -> Snapshot {
         let mut calls: Vec<CallWithTranscript> = inner
             .state
@@ -67,26 +81,19 @@ impl Gateway {
             self.catch_up_to_client(&mut inner, epoch, since);
         }
         let start = match (force_snapshot, position) {
-            (Some(reason), _) => {
-                StreamStart::Snapshot(Box::new(self.snapshot(&inner, org)), reason)
-            }
-            (None, None) => StreamStart::Snapshot(
-                Box::new(self.snapshot(&inner, org)),
-                ResyncReason::NewClient,
-            ),
+            (Some(reason), _) => self.start_from_snapshot(&inner, org, reason),
+            (None, None) => self.start_from_snapshot(&inner, org, ResyncReason::NewClient),
             (None, Some((epoch, since))) => match inner.hub.replay_after(epoch, since) {
                 Ok(items) => StreamStart::Resumed(items),
                 Err(ReplayGap::TooFarBehind) if since < inner.hub.seq() => {
                     match self.replay_from_log(&inner, since) {
                         Some(items) => StreamStart::Resumed(items),
-                        None => StreamStart::Snapshot(
-                            Box::new(self.snapshot(&inner, org)),
-                            ResyncReason::TooFarBehind,
-                        ),
+                        None => self.start_from_snapshot(&inner, org, ResyncReason::TooFarBehind),
                     }
                 }
-                Err(gap) => StreamStart::Snapshot(
-                    Box::new(self.snapshot(&inner, org)),
+                Err(gap) => self.start_from_snapshot(
+                    &inner,
+                    org,
                     match gap {
                         ReplayGap::EpochChanged => ResyncReason::EpochChanged,
                         ReplayGap::TooFarBehind => ResyncReason::TooFarBehind,

@@ -1,5 +1,6 @@
 //! Unit tests of the pure update logic.
 
+mod deltas;
 mod dialogs;
 mod handoff;
 mod round2;
