@@ -12,10 +12,8 @@
 //! `Gateway::blocking` (`spawn_blocking`). Everything else uses the async [`Store::read`] /
 //! [`Store::write`], which run on the blocking pool. Writes are small transactions committed
 //! before the gateway answers 2xx, so an acknowledged write survives a crash (WAL with
-//! synchronous=NORMAL loses nothing on a process kill). WAL checkpoints run on their own
-//! thread (`checkpoint.rs`), never inside a commit.
+//! synchronous=NORMAL loses nothing on a process kill).
 
-mod checkpoint;
 mod compliance;
 mod contract;
 mod db;
@@ -233,7 +231,6 @@ struct Shared {
     idle_readers: Mutex<Vec<Connection>>,
     reader_returned: Condvar,
     searches: search::SearchPool,
-    _checkpoints: checkpoint::Checkpointer,
 }
 
 /// A reader taken from the pool; goes back on drop.
@@ -303,7 +300,6 @@ impl Store {
             synchronous.pragma()
         ))?;
         write::migrate(&mut conn)?;
-        let checkpoints = checkpoint::Checkpointer::start(path, &conn)?;
         // Readers open after the writer switched to WAL and migrated: they see the schema.
         // Searches never take the last reader: other reads (a call, the queue) still get one.
         let reader_count = READERS.max(search_threads + 1);
@@ -323,7 +319,6 @@ impl Store {
                 idle_readers: Mutex::new(readers),
                 reader_returned: Condvar::new(),
                 searches: search::SearchPool::start(search_threads),
-                _checkpoints: checkpoints,
             }),
         })
     }
