@@ -365,6 +365,22 @@ fn history_search_finds_words_in_details_and_transcripts(fx: &dyn Fixture) {
         })
         .unwrap();
     assert_eq!(between.len(), 3);
+    // Analytics reads the same rows one at a time; outside the window, none.
+    let streamed = |from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>| {
+        db.read_blocking(move |r| {
+            let mut ids = Vec::new();
+            r.each_call_between("acme", from, to, &mut |c| ids.push(c.id))?;
+            ids.sort();
+            Ok(ids)
+        })
+        .unwrap()
+    };
+    let now = Utc::now();
+    let mut expected: Vec<_> = between.iter().map(|c| c.id.clone()).collect();
+    expected.sort();
+    let day = streamed(now - Duration::hours(1), now + Duration::seconds(1));
+    assert_eq!(day, expected);
+    assert!(streamed(now - Duration::hours(3), now - Duration::hours(2)).is_empty());
 }
 
 fn queue_items_round_trip(fx: &dyn Fixture) {

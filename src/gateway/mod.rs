@@ -183,7 +183,8 @@ pub fn open_store(config: &GatewayConfig, db_path: &std::path::Path) -> anyhow::
         }
         None => {
             private_database_files(db_path)?;
-            Ok(store::Store::open_with(db_path, config.store.synchronous)?.into())
+            let (sync, searches) = (config.store.synchronous, config.store.search_threads());
+            Ok(store::Store::open_tuned(db_path, sync, searches)?.into())
         }
     }
 }

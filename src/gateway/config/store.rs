@@ -17,6 +17,9 @@ pub struct StoreSettings {
     /// PostgreSQL: connections in the pool.
     pub pool_size: usize,
     pub synchronous: Synchronous,
+    /// SQLite: history searches running at once, for the whole gateway (0: half the
+    /// cores, at least 1). See [`StoreSettings::search_threads`].
+    pub search_threads: usize,
 }
 
 impl Default for StoreSettings {
@@ -27,6 +30,7 @@ impl Default for StoreSettings {
             schema: None,
             pool_size: 8,
             synchronous: Synchronous::default(),
+            search_threads: 0,
         }
     }
 }
@@ -40,6 +44,17 @@ pub enum StoreKind {
 }
 
 impl StoreSettings {
+    /// Searches SQLite runs at once: the setting, or half the cores (at least 1) when 0. A
+    /// search keeps a core busy for its whole run; on a 2-core machine two of them left
+    /// ingest and the HTTP workers one core between them (issue 8).
+    pub fn search_threads(&self) -> usize {
+        if self.search_threads > 0 {
+            return self.search_threads;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / 2).max(1)
+    }
+
     /// Points the store at PostgreSQL (`--store postgres://...`).
     pub fn use_postgres(&mut self, url: &str) {
         self.kind = StoreKind::Postgres;

@@ -371,34 +371,24 @@ impl Gateway {
                 let now = Utc::now();
                 let to = to.unwrap_or(now + chrono::Duration::seconds(1));
                 let from = from.unwrap_or(to - chrono::Duration::hours(24));
-                let calls = r.calls_between(&org, from, to)?;
                 let series_to = to.min(now);
                 let series_from = if from > series_to - chrono::Duration::hours(1) {
                     from
                 } else {
                     series_to - chrono::Duration::minutes(59)
                 };
-                let mut a = analytics::compute(
-                    &calls,
-                    series_from,
-                    series_to,
-                    now,
-                    analytics::GroupBy::None,
-                );
-                let mut groups: BTreeMap<String, Vec<crate::core::model::Call>> = BTreeMap::new();
-                for c in calls {
+                let mut t =
+                    analytics::Tally::new(series_from, series_to, now, analytics::GroupBy::None);
+                r.each_call_between(&org, from, to, &mut |c| {
                     let line = numbers::line_of(&c);
                     let key = match numbers::find(&gw.config.phone_numbers, &org, line) {
                         Some(n) => format!("{} ({})", n.name, line),
                         None => line.to_string(),
                     };
-                    groups.entry(key).or_default().push(c);
-                }
-                a.groups = groups
-                    .into_iter()
-                    .map(|(k, v)| (k, analytics::figures(&v, series_from, series_to, now)))
-                    .collect();
-                Ok(a)
+                    t.add_to_group(key, &c);
+                    t.add(&c);
+                })?;
+                Ok(t.finish())
             })
             .await?)
     }

@@ -97,6 +97,8 @@ pub struct Gateway {
     /// Told of every event this instance logs, in seq order (see [`CommitHook`]).
     pub commit_hook: std::sync::OnceLock<Arc<dyn CommitHook>>,
     orgs: Mutex<HashMap<String, Arc<Org>>>,
+    /// Engine work running on the blocking pool at once (see [`Gateway::blocking`]).
+    blocking_slots: Arc<tokio::sync::Semaphore>,
     /// Each org's last logged seq when the gateway started: where its hub continues.
     start_seqs: HashMap<String, u64>,
 }
@@ -106,6 +108,11 @@ pub struct Gateway {
 pub trait CommitHook: Send + Sync {
     fn committed(&self, org: &str, events: &[LoggedEvent]);
 }
+
+/// Engine work on the blocking pool at once. Commits of one org serialize on its lock and
+/// SQLite has one writer, so more threads would only wait; 32 still lets PostgreSQL commit
+/// many orgs in parallel.
+pub const BLOCKING_SLOTS: usize = 32;
 
 impl Gateway {
     /// Loads live calls and open queue items back from the database. Blocking.
@@ -138,6 +145,7 @@ impl Gateway {
             presence: Default::default(),
             ingest_groups: Default::default(),
             commit_hook: std::sync::OnceLock::new(),
+            blocking_slots: Arc::new(tokio::sync::Semaphore::new(BLOCKING_SLOTS)),
             orgs: Mutex::new(HashMap::new()),
             start_seqs: start_seqs.into_iter().collect(),
             store,
@@ -198,14 +206,28 @@ impl Gateway {
         map.keys().cloned().collect()
     }
 
-    /// Runs synchronous engine work (org locks, SQLite) on the blocking pool.
+    /// Runs synchronous engine work (org locks, SQLite) on the blocking pool, at most
+    /// [`BLOCKING_SLOTS`] at once. The rest wait here as futures: without the cap, a floor
+    /// of 1,000 calls whose events all queue on one org's lock parks one pool thread each
+    /// (tokio's 512), and their stacks and malloc arenas made RSS grow with time.
     pub async fn blocking<T, F>(self: &Arc<Self>, f: F) -> EngineResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Gateway) -> EngineResult<T> + Send + 'static,
     {
+        let slot = self
+            .blocking_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| EngineError::Internal("the engine's blocking slots closed".into()))?;
         let gw = self.clone();
-        tokio::task::spawn_blocking(move || f(&gw)).await?
+        tokio::task::spawn_blocking(move || {
+            // Held until the work ends, even when the caller stopped waiting for it.
+            let _slot = slot;
+            f(&gw)
+        })
+        .await?
     }
 
     /// Persists `batch`, applies it to memory and announces it, under the org's lock (the

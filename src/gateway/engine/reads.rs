@@ -27,14 +27,15 @@ fn stored_call(r: &dyn ReadOps, org: &str, id: &str) -> StoreResult<Option<CallA
 /// Analytics of the last 24 hours with a one-hour per-minute series.
 fn last_day(r: &dyn ReadOps, org: &str) -> StoreResult<Analytics> {
     let now = Utc::now();
-    let calls = r.calls_between(org, now - Duration::hours(24), now + Duration::seconds(1))?;
-    Ok(analytics::compute(
-        &calls,
+    let mut t = analytics::Tally::new(
         now - Duration::minutes(59),
         now,
         now,
         analytics::GroupBy::None,
-    ))
+    );
+    let (from, to) = (now - Duration::hours(24), now + Duration::seconds(1));
+    r.each_call_between(org, from, to, &mut |c| t.add(&c))?;
+    Ok(t.finish())
 }
 
 impl Gateway {
@@ -135,20 +136,15 @@ impl Gateway {
                 let now = Utc::now();
                 let to = to.unwrap_or(now + Duration::seconds(1));
                 let from = from.unwrap_or(to - Duration::hours(24));
-                let calls = r.calls_between(&org, from, to)?;
                 let series_to = to.min(now);
                 let series_from = if from > series_to - Duration::hours(1) {
                     from
                 } else {
                     series_to - Duration::minutes(59)
                 };
-                Ok(analytics::compute(
-                    &calls,
-                    series_from,
-                    series_to,
-                    now,
-                    group_by,
-                ))
+                let mut t = analytics::Tally::new(series_from, series_to, now, group_by);
+                r.each_call_between(&org, from, to, &mut |c| t.add(&c))?;
+                Ok(t.finish())
             })
             .await?)
     }

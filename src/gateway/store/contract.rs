@@ -61,6 +61,19 @@ pub trait ReadOps {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<Call>>;
+    /// Calls created in [from, to), handed to `f` one at a time: what analytics reads, so
+    /// that a day of calls is never in memory at once. The default collects them first
+    /// (PostgreSQL); SQLite streams its rows.
+    fn each_call_between(
+        &self,
+        org: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        f: &mut dyn FnMut(Call),
+    ) -> StoreResult<()> {
+        self.calls_between(org, from, to)?.into_iter().for_each(f);
+        Ok(())
+    }
     fn get_queue_item(&self, org: &str, id: &str) -> StoreResult<Option<QueueItem>>;
     /// Queue items, newest first; finished ones only when `all`.
     fn list_queue(&self, org: &str, all: bool, limit: usize) -> StoreResult<Vec<QueueItem>>;
@@ -226,6 +239,15 @@ impl ReadOps for Reads<'_> {
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<Call>> {
         Reads::calls_between(self, org, from, to)
+    }
+    fn each_call_between(
+        &self,
+        org: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        f: &mut dyn FnMut(Call),
+    ) -> StoreResult<()> {
+        Reads::each_call_between(self, org, from, to, f)
     }
     fn get_queue_item(&self, org: &str, id: &str) -> StoreResult<Option<QueueItem>> {
         Reads::get_queue_item(self, org, id)

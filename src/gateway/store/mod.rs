@@ -264,6 +264,17 @@ impl Store {
 
     /// [`Store::open`] with the commit durability chosen in `[gateway.store]`.
     pub fn open_with(path: &Path, synchronous: Synchronous) -> StoreResult<Store> {
+        Self::open_tuned(path, synchronous, search::DEFAULT_SEARCH_THREADS)
+    }
+
+    /// [`Store::open_with`] running at most `search_threads` history searches at once
+    /// (`[gateway.store] search_threads`).
+    pub fn open_tuned(
+        path: &Path,
+        synchronous: Synchronous,
+        search_threads: usize,
+    ) -> StoreResult<Store> {
+        let search_threads = search_threads.max(1);
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -291,8 +302,10 @@ impl Store {
         ))?;
         write::migrate(&mut conn)?;
         // Readers open after the writer switched to WAL and migrated: they see the schema.
-        let mut readers = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
+        // Searches never take the last reader: other reads (a call, the queue) still get one.
+        let reader_count = READERS.max(search_threads + 1);
+        let mut readers = Vec::with_capacity(reader_count);
+        for _ in 0..reader_count {
             let reader = Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -305,7 +318,7 @@ impl Store {
             writer: Mutex::new(conn),
             idle_readers: Mutex::new(readers),
             reader_returned: Condvar::new(),
-            searches: search::SearchPool::start(),
+            searches: search::SearchPool::start(search_threads),
         });
         // Checkpoints on their own thread, not inside whichever commit crosses the limit.
         if checkpoint::start(path, Arc::downgrade(&shared)) {

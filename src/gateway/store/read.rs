@@ -293,6 +293,30 @@ impl<'c> Reads<'c> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// [`Reads::calls_between`] one row at a time: nothing but the current call is held.
+    pub fn each_call_between(
+        &self,
+        org: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        f: &mut dyn FnMut(Call),
+    ) -> StoreResult<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT data FROM calls WHERE org = ?1 AND created_ms >= ?2 AND created_ms < ?3",
+        )?;
+        let mut rows = stmt.query(params![org, ms(from), ms(to)])?;
+        while let Some(row) = rows.next()? {
+            // Parsed from the borrowed text: no owned copy of each row.
+            let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
+                rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e)
+            };
+            let text = row.get_ref(0)?.as_str().map_err(|e| bad(Box::new(e)))?;
+            let call: Call = serde_json::from_str(text).map_err(|e| bad(Box::new(e)))?;
+            f(call);
+        }
+        Ok(())
+    }
+
     pub fn get_queue_item(&self, org: &str, id: &str) -> StoreResult<Option<QueueItem>> {
         let conn = self.conn;
         Ok(conn

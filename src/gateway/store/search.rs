@@ -1,14 +1,16 @@
 //! Where history searches run: a few dedicated threads at a lower CPU priority (Linux
 //! `nice` 10), each borrowing a pooled reader. A search flood then takes the CPU only when
-//! ingest and actions leave it idle, and at most [`SEARCH_THREADS`] searches run at once
-//! whatever the number of tokens, so the readers stay available for everything else.
+//! ingest and actions leave it idle, and at most `[gateway.store] search_threads` searches
+//! run at once whatever the number of tokens (the rest queue here), so the readers and
+//! the other cores stay available for everything else.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use super::{Reads, Store, StoreError, StoreResult};
 
-pub const SEARCH_THREADS: usize = 2;
+/// Search threads of a store opened without the setting (tests, `migrate`).
+pub const DEFAULT_SEARCH_THREADS: usize = 2;
 /// Niceness of the search threads (0 is normal, 19 the lowest priority).
 const SEARCH_NICE: i32 = 10;
 
@@ -19,10 +21,10 @@ pub(super) struct SearchPool {
 }
 
 impl SearchPool {
-    pub(super) fn start() -> SearchPool {
+    pub(super) fn start(threads: usize) -> SearchPool {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
-        for i in 0..SEARCH_THREADS {
+        for i in 0..threads {
             let rx = rx.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("callwatch-search-{i}"))
