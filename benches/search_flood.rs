@@ -20,7 +20,12 @@ const SECRET: &str = "whsec_bench";
 const VIEWER: &str = "tok_bench_viewer";
 const CALLS: usize = 1_300;
 const LINES_PER_CALL: usize = 50;
-const SAMPLES: usize = 400;
+const SAMPLES: usize = 2_000;
+/// One delivery per this interval: each measurement spans seconds (not the fraction of a
+/// second 400 back-to-back deliveries took, where one checkpoint or index merge was the
+/// p99 whether there was a flood or not).
+const PACE: Duration = Duration::from_millis(2);
+const SETTLE: Duration = Duration::from_secs(5);
 const FLOODERS: usize = 32;
 
 const WORDS: &[&str] = &[
@@ -70,10 +75,14 @@ async fn load(http: &reqwest::Client, url: &str, from: usize, to: usize) -> anyh
     Ok(())
 }
 
-/// Acknowledgement latency of `SAMPLES` signed single-event deliveries, one at a time.
+/// Acknowledgement latency of `SAMPLES` signed single-event deliveries, one at a time,
+/// at most one per `PACE`.
 async fn measure(http: &reqwest::Client, url: &str, tag: &str) -> anyhow::Result<Vec<Duration>> {
     let mut out = Vec::with_capacity(SAMPLES);
+    let mut pace = tokio::time::interval(PACE);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for i in 0..SAMPLES {
+        pace.tick().await;
         let c = i % CALLS;
         let ev = json!({"id": format!("{tag}-{i}"), "type": "transcript.final",
             "provider_call_id": format!("call-{c}"), "utterance_id": format!("{tag}-{i}"),
@@ -205,6 +214,9 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
+    // The load leaves background work behind (WAL checkpoints, search-index merges): let it
+    // settle, so that "idle" is idle.
+    tokio::time::sleep(SETTLE).await;
     let idle = measure(&http, &url, "idle").await?;
 
     println!(

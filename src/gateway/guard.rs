@@ -62,8 +62,19 @@ pub struct Guard {
     per_integration: RateLimiter,
     per_address: RateLimiter,
     searches_per_token: usize,
-    searches: Mutex<HashMap<String, Arc<Semaphore>>>,
+    searches: Mutex<HashMap<String, Arc<TokenSearches>>>,
 }
+
+/// One token's history searches: the running ones' slots, and how many wait for one.
+struct TokenSearches {
+    slots: Arc<Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+/// How long a history search waits for one of its token's slots before 429.
+const SEARCH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Searches of one token that may wait, per slot; one more is refused at once.
+const SEARCH_WAITERS_PER_SLOT: usize = 8;
 
 /// Source addresses remembered by the per-address limiter before idle ones are forgotten.
 const MAX_ADDRESSES: usize = 10_000;
@@ -147,16 +158,47 @@ impl Guard {
         self.per_integration.check(integration)
     }
 
+    fn token_searches(&self, token_name: &str) -> Arc<TokenSearches> {
+        let mut map = self.searches.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(token_name.to_string())
+            .or_insert_with(|| {
+                Arc::new(TokenSearches {
+                    slots: Arc::new(Semaphore::new(self.searches_per_token)),
+                    waiting: Default::default(),
+                })
+            })
+            .clone()
+    }
+
     /// A search slot for `token_name`, held until the permit drops; `None` when the token
     /// already runs its maximum of concurrent searches.
     pub fn search_slot(&self, token_name: &str) -> Option<OwnedSemaphorePermit> {
-        let sem = {
-            let mut map = self.searches.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(token_name.to_string())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.searches_per_token)))
-                .clone()
-        };
-        sem.try_acquire_owned().ok()
+        self.token_searches(token_name)
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .ok()
+    }
+
+    /// [`Guard::search_slot`], waiting up to [`SEARCH_WAIT`] for one when the token's are
+    /// all taken: a client that asks again at once after each answer then waits its turn
+    /// (costing nothing) instead of drawing thousands of 429 answers a second from the
+    /// cores ingest needs. `None` when too many of the token's searches wait already, or
+    /// when the wait runs out.
+    pub async fn search_slot_waiting(&self, token_name: &str) -> Option<OwnedSemaphorePermit> {
+        use std::sync::atomic::Ordering;
+        let token = self.token_searches(token_name);
+        if let Ok(permit) = token.slots.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        let cap = self.searches_per_token * SEARCH_WAITERS_PER_SLOT;
+        if token.waiting.fetch_add(1, Ordering::AcqRel) >= cap {
+            token.waiting.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        let permit = tokio::time::timeout(SEARCH_WAIT, token.slots.clone().acquire_owned()).await;
+        token.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit.ok().and_then(Result::ok)
     }
 }
 
@@ -197,5 +239,44 @@ mod tests {
         assert!(g.search_slot("other").is_some());
         drop(a);
         assert!(g.search_slot("t").is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_search_waits_for_its_tokens_slot_and_too_many_waiting_are_refused() {
+        let mut c = GatewayConfig::default();
+        c.limits.max_concurrent_searches = 1;
+        let g = Arc::new(Guard::new(&c.limits));
+        let running = g.search_slot("t");
+        assert!(running.is_some());
+        // Eight may wait for the one slot; the ninth is refused at once.
+        let waiters: Vec<_> = (0..SEARCH_WAITERS_PER_SLOT)
+            .map(|_| {
+                let g = g.clone();
+                tokio::spawn(async move { g.search_slot_waiting("t").await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        let asked = tokio::time::Instant::now();
+        assert!(
+            g.search_slot_waiting("t").await.is_none(),
+            "too many waiting"
+        );
+        assert_eq!(
+            asked.elapsed(),
+            std::time::Duration::ZERO,
+            "refused at once"
+        );
+        // The slot goes to one waiter when the running search ends; the others, still
+        // waiting while it holds the slot, give up after the wait.
+        drop(running);
+        let mut held = Vec::new();
+        for w in waiters {
+            if let Ok(Some(permit)) = w.await {
+                held.push(permit);
+            }
+        }
+        assert_eq!(held.len(), 1);
+        drop(held);
+        assert!(g.search_slot_waiting("t").await.is_some(), "free again");
     }
 }

@@ -59,28 +59,34 @@ pub async fn history(
     State(gw): State<Arc<Gateway>>,
     who: Principal,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<CallList>> {
+) -> ApiResult<Response> {
     who.require(Permission::Read, "read calls")?;
     let filter = super::history_query::parse(&q)?;
     // Searches run on a pooled reader, off the async workers and the writer; the cap keeps
     // one token from taking every reader.
-    let Some(_slot) = gw.guard.search_slot(&who.name) else {
+    let Some(_slot) = gw.guard.search_slot_waiting(&who.name).await else {
         let mut f = ApiFailure::new(
             axum::http::StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
-                "this token already runs {} history searches; try again in 1 s",
+                "this token already runs {} history searches and others wait; try again in 1 s",
                 gw.config.limits.max_concurrent_searches
             ),
         );
         f.retry_after_secs = Some(1);
         return Err(f);
     };
-    let (calls, next) = gw.history(&who.org, filter).await?;
-    Ok(Json(CallList {
-        calls,
-        next_cursor: next.map(|(ms, id)| super::history_query::encode_cursor(ms, &id)),
-    }))
+    // Encoded on the search thread (low priority): a page of 100 calls is real work.
+    let body = gw
+        .history_with(&who.org, filter, |calls, next| {
+            serde_json::to_vec(&CallList {
+                calls,
+                next_cursor: next.map(|(ms, id)| super::history_query::encode_cursor(ms, &id)),
+            })
+        })
+        .await?
+        .map_err(|e| ApiFailure::internal(format!("cannot encode the answer: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub async fn transcript(

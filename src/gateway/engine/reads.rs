@@ -83,6 +83,29 @@ impl Gateway {
             .await?)
     }
 
+    /// [`Gateway::history`], with `finish` run on the search thread too: a caller that
+    /// encodes the answer there keeps that work at the searches' low priority, off the
+    /// async workers that also serve ingest.
+    pub async fn history_with<T, F>(
+        &self,
+        org: &str,
+        filter: CallFilter,
+        finish: F,
+    ) -> EngineResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Vec<Call>, Option<Cursor>) -> T + Send + 'static,
+    {
+        let org = org.to_string();
+        Ok(self
+            .store
+            .search(move |r| {
+                let (calls, next) = r.list_calls(&org, &filter)?;
+                Ok(finish(calls, next))
+            })
+            .await?)
+    }
+
     /// Queue items, newest first; finished ones only when `all`.
     pub async fn queue_items(
         &self,
