@@ -81,11 +81,8 @@ impl CallTask {
                     }
                     self.pending_instruction = None;
                     self.last_human = self.now();
-                    self.say_line(
-                        Speaker::System,
-                        format!("Supervisor {by} took over: {reason}"),
-                    )
-                    .await?;
+                    // No transcript line of its own: the gateway records who took over
+                    // (for every provider), and a second line would say it twice.
                     self.takeover = Some((by, reason));
                 }
                 Ok(())
