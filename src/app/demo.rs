@@ -72,7 +72,7 @@ pub async fn run(
     result
 }
 
-/// The name the demo's actions are recorded under ("Supervisor alice took over: ..."): the
+/// The name the demo's actions are recorded under ("alice took over the call: ..."): the
 /// login name when it is a plain word, else "supervisor".
 fn demo_actor() -> String {
     actor_from(
