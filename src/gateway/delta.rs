@@ -7,17 +7,9 @@ use std::collections::HashMap;
 
 use axum::extract::ws::Utf8Bytes;
 
-use super::hub::{encode, Item, StreamItem};
+use super::frames::{encode, Delta, Item, StreamItem};
 use crate::core::delta::patch;
 use crate::core::protocol::{ServerFrame, Snapshot, StreamDelta, StreamEvent};
-
-/// An event also encoded as the changes since the previous version of its record.
-#[derive(Debug)]
-pub struct Delta {
-    /// The seq of the version the changes apply to.
-    pub base: u64,
-    pub frame: Utf8Bytes,
-}
 
 /// The record an event is a version of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,25 +6,11 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 
-use super::delta::{Delta, Held, Versions};
+use super::delta::{Held, Versions};
+pub use super::frames::{encode, Delta, Item, StreamItem};
 use crate::core::protocol::{ServerFrame, Snapshot, StreamEvent};
-
-/// A published event and its serialised [`ServerFrame::Event`]: serialised once, and the
-/// same bytes (reference-counted) sent to every websocket subscriber; likewise its delta.
-#[derive(Debug)]
-pub struct StreamItem {
-    pub seq: u64,
-    pub event: StreamEvent,
-    pub frame: Utf8Bytes,
-    /// The event as changes since the previous version of its call or analytics, for
-    /// clients that hold that version (none for events read back from the log).
-    pub delta: Option<Delta>,
-}
-
-pub type Item = Arc<StreamItem>;
 
 pub struct Hub {
     epoch: Arc<str>,
@@ -50,14 +36,6 @@ pub enum ReplayGap {
 /// for the event it was encoded from, and its delta frame.
 fn cost(item: &StreamItem) -> usize {
     2 * item.frame.len() + item.delta.as_ref().map_or(0, |d| d.frame.len())
-}
-
-pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
-    match serde_json::to_string(frame) {
-        Ok(s) => s.into(),
-        // Cannot happen for these types (string map keys only); never panic on it.
-        Err(e) => format!(r#"{{"type":"error","message":"cannot encode frame: {e}"}}"#).into(),
-    }
 }
 
 impl Hub {

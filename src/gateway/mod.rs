@@ -23,6 +23,7 @@ pub mod credentials;
 pub mod delta;
 pub mod engine;
 pub mod error;
+pub mod frames;
 pub mod guard;
 pub mod hub;
 pub mod ingest;
