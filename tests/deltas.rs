@@ -12,48 +12,17 @@ use callwatch::core::delta::apply;
 use callwatch::core::model::{Analytics, Call, Role};
 use callwatch::core::protocol::{StreamDelta, StreamEvent};
 use callwatch::gateway::config::GatewayConfig;
-use callwatch::gateway::ingest::signature_header;
 use callwatch::gateway::{start, GatewayOptions, RunningGateway};
 use serde_json::{json, Value};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+#[path = "support/relay.rs"]
+mod relay;
+use relay::{post_signed, Relay};
 
 const SECRET: &str = "whsec_test_acme";
 const SUP: &str = "tok_acme_supervisor";
-
-/// A TCP relay to the gateway whose open connections `cut` drops (new ones still pass).
-struct Relay {
-    url: String,
-    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Relay {
-    async fn start(target: std::net::SocketAddr) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let list = conns.clone();
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let conn = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                list.lock().unwrap().push(conn);
-            }
-        });
-        Relay { url, conns }
-    }
-
-    fn cut(&self) {
-        for c in self.conns.lock().unwrap().drain(..) {
-            c.abort();
-        }
-    }
-}
 
 struct Floor {
     url: String,
@@ -62,18 +31,7 @@ struct Floor {
 
 impl Floor {
     async fn ingest(&self, body: Value) {
-        let raw = serde_json::to_vec(&body).unwrap();
-        let t = chrono::Utc::now().timestamp();
-        let r = self
-            .http
-            .post(format!("{}/api/ingest", self.url))
-            .header("Callwatch-Integration", "acme-voice")
-            .header("Callwatch-Signature", signature_header(SECRET, t, &raw))
-            .header("content-type", "application/json")
-            .body(raw)
-            .send()
-            .await
-            .unwrap();
+        let r = post_signed(&self.http, &self.url, "acme-voice", SECRET, &body).await;
         assert_eq!(r.status(), 200, "refused: {}", r.text().await.unwrap());
     }
 

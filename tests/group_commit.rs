@@ -11,10 +11,13 @@ use callwatch::client::{spawn_stream, StreamConfig, StreamMsg};
 use callwatch::core::model::Role;
 use callwatch::core::protocol::StreamEvent;
 use callwatch::gateway::config::GatewayConfig;
-use callwatch::gateway::ingest::signature_header;
 use callwatch::gateway::{start, GatewayOptions};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
+
+#[path = "support/relay.rs"]
+mod relay;
+use relay::post_signed;
 
 const SECRET: &str = "whsec_test_acme";
 const ADMIN: &str = "tok_acme_admin";
@@ -23,16 +26,8 @@ const SENDERS: usize = 32;
 const LINES_PER_SENDER: usize = 20;
 
 async fn ingest(http: &reqwest::Client, url: &str, body: &Value) -> u16 {
-    let raw = serde_json::to_vec(body).unwrap();
-    let t = chrono::Utc::now().timestamp();
-    http.post(format!("{url}/api/ingest"))
-        .header("Callwatch-Integration", "acme-voice")
-        .header("Callwatch-Signature", signature_header(SECRET, t, &raw))
-        .header("content-type", "application/json")
-        .body(raw)
-        .send()
+    post_signed(http, url, "acme-voice", SECRET, body)
         .await
-        .unwrap()
         .status()
         .as_u16()
 }
