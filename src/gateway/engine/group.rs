@@ -113,6 +113,13 @@ pub fn failure_text(event_id: &str, e: &EngineError) -> String {
     }
 }
 
+/// What the webhook log records for a delivery: its first failure, if any.
+fn first_failure(results: &IngestResults) -> Option<String> {
+    results
+        .iter()
+        .find_map(|(id, r)| r.as_ref().err().map(|e| failure_text(id, e)))
+}
+
 /// A job whose events are planned into the group, and their results.
 struct Planned {
     job: IngestJob,
@@ -272,10 +279,7 @@ impl Gateway {
         let mut logs: Vec<(usize, WebhookLog)> = Vec::new();
         for (i, p) in group.pending.iter_mut().enumerate() {
             if let Some(mut log) = p.job.log.take() {
-                log.error = p
-                    .results
-                    .iter()
-                    .find_map(|(id, r)| r.as_ref().err().map(|e| failure_text(id, e)));
+                log.error = first_failure(&p.results);
                 logs.push((i, log));
             }
         }
@@ -353,9 +357,7 @@ impl Gateway {
             }
         }
         if let Some(mut log) = job.log {
-            log.error = results
-                .iter()
-                .find_map(|(id, r)| r.as_ref().err().map(|e| failure_text(id, e)));
+            log.error = first_failure(&results);
             if let Err(e) = self.store.write_blocking(|w| w.log_webhook(&log)) {
                 tracing::error!(error = %e, "webhook log not written");
             }

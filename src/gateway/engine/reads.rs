@@ -70,22 +70,9 @@ impl Gateway {
         Ok(self.store.read(move |r| stored_call(r, &org, &id)).await?)
     }
 
-    /// A page of the org's history, newest first, and the cursor of the next page.
-    pub async fn history(
-        &self,
-        org: &str,
-        filter: CallFilter,
-    ) -> EngineResult<(Vec<Call>, Option<Cursor>)> {
-        let org = org.to_string();
-        Ok(self
-            .store
-            .search(move |r| r.list_calls(&org, &filter))
-            .await?)
-    }
-
-    /// [`Gateway::history`], with `finish` run on the search thread too: a caller that
-    /// encodes the answer there keeps that work at the searches' low priority, off the
-    /// async workers that also serve ingest.
+    /// A page of the org's history, newest first, and the cursor of the next page, handed
+    /// to `finish` on the search thread: a caller that encodes the answer there keeps that
+    /// work at the searches' low priority, off the async workers that also serve ingest.
     pub async fn history_with<T, F>(
         &self,
         org: &str,
